@@ -1,0 +1,3 @@
+from queuectl.client.cli import main
+
+main()

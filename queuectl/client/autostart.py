@@ -1,0 +1,84 @@
+"""Starting a daemon in the background: for `daemon --detach`, and for a user's CLI call
+when no daemon answers (never for the system service)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+START_TIMEOUT = 15.0
+
+
+def daemon_answers(sock: Path) -> bool:
+    """Is something listening on the socket? (A stale file from a killed daemon is not.)"""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(sock))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def spawn_daemon(paths: Any, home: str | None, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cmd = [sys.executable, "-m", "queuectl"]
+    if home:
+        cmd += ["--home", str(home)]
+    cmd += ["daemon", "--log-format", "json", *(extra or [])]
+    log = open(paths.daemon_log, "ab")  # noqa: SIM115 (handed to the child)
+    try:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            close_fds=True,
+        )  # fmt: skip
+    finally:
+        log.close()
+
+
+def wait_until_up(proc: subprocess.Popen[bytes], sock: Path, paths: Any) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if daemon_answers(sock):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    tail = ""
+    try:
+        tail = paths.daemon_log.read_text(errors="replace").strip().splitlines()[-1]
+    except (OSError, IndexError):
+        pass
+    from queuectl.client.rpc import DaemonUnreachable
+
+    raise DaemonUnreachable(sock, f"a daemon was started but did not come up; log: {paths.daemon_log}"
+                            + (f": {tail}" if tail else ""))
+
+
+def ensure_daemon(paths: Any, home: str | None) -> None:
+    proc = spawn_daemon(paths, home)
+    wait_until_up(proc, paths.socket, paths)
+    click.echo(
+        f"queuectl: started a daemon (pid {proc.pid}) for {paths.state_dir}; "
+        f"stop it with `queuectl shutdown`",
+        err=True,
+    )
+
+
+def detach(paths: Any, home: str | None, extra: list[str]) -> int:
+    if daemon_answers(paths.socket):
+        click.echo(f"queuectl: a daemon is already running at {paths.socket}", err=True)
+        return 3
+    proc = spawn_daemon(paths, home, extra)
+    wait_until_up(proc, paths.socket, paths)
+    click.echo(f"queuectl daemon started (pid {proc.pid}); log: {paths.daemon_log}; "
+               f"pidfile: {paths.pidfile}")
+    os._exit(0)  # leave the daemon running; do not wait for it

@@ -1,0 +1,144 @@
+"""The `queuectl` command: a thin click layer over the daemon's JSON-RPC methods.
+
+Commands live in queuectl/client/commands/<namespace>.py, mirroring the RPC
+namespaces of the daemon. This module holds the global options, finding the
+daemon (and starting one for a user's own home when none answers), and the
+mapping of errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from queuectl import __version__
+from queuectl.client import output as out
+
+
+@dataclass
+class Context:
+    home: str | None
+    socket: str | None
+    timeout: float
+    _paths: Any = field(default=None, repr=False)
+    _client: Any = field(default=None, repr=False)
+
+    @property
+    def paths(self) -> Any:
+        if self._paths is None:
+            from queuectl import paths
+
+            self._paths = paths.resolve(self.home)
+        return self._paths
+
+    def socket_path(self) -> Path:
+        """--socket, $QUEUECTL_SOCKET, --home/$QUEUECTL_HOME, then the user's own daemon,
+        then the system service's socket if only that one exists."""
+        if self.socket:
+            return Path(self.socket)
+        env = os.environ.get("QUEUECTL_SOCKET")
+        if env:
+            return Path(env)
+        own = self.paths.socket
+        if self.home or os.environ.get("QUEUECTL_HOME") or own.exists():
+            return own
+        from queuectl import paths
+
+        system = paths.system_paths().socket
+        return system if system.exists() else own
+
+    def client(self, autostart: bool = True) -> Any:
+        if self._client is None:
+            from queuectl.client.rpc import RpcClient
+
+            sock = self.socket_path()
+            if autostart and self._may_autostart(sock):
+                from queuectl.client.autostart import ensure_daemon
+
+                ensure_daemon(self.paths, self.home)
+            self._client = RpcClient(sock, self.timeout)
+        return self._client
+
+    def _may_autostart(self, sock: Path) -> bool:
+        if os.environ.get("QUEUECTL_NO_AUTOSTART") == "1" or self.socket or os.environ.get("QUEUECTL_SOCKET"):
+            return False
+        if self.paths.is_system or sock != self.paths.socket:
+            return False  # never for the system service
+        from queuectl.client.autostart import daemon_answers
+
+        return not daemon_answers(sock)
+
+    def call(self, method: str, params: Any = None, autostart: bool = True, timeout: float | None = None) -> Any:
+        return self.client(autostart).call(method, params, timeout)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One line on stderr and a documented exit code instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from queuectl.client.rpc import DaemonUnreachable, RemoteError
+
+        try:
+            return fn(*args, **kwargs)
+        except DaemonUnreachable as exc:
+            out.fail(str(exc), out.UNREACHABLE)
+        except RemoteError as exc:
+            out.fail(exc.message, out.ERROR_EXIT.get(exc.name, out.FAILURE))
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (one document) for scripts.")
+
+
+class Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order registered: most used first
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", envvar="QUEUECTL_HOME", metavar="DIR",
+              help="Keep everything (database, logs, sockets) under DIR. Env: QUEUECTL_HOME.")
+@click.option("--socket", "socket_", envvar="QUEUECTL_SOCKET", metavar="PATH",
+              help="Talk to the daemon at this control socket. Env: QUEUECTL_SOCKET.")
+@click.option("--timeout", default=10.0, show_default=True, metavar="SECONDS",
+              help="Give up on a daemon that does not answer within this time.")
+@click.version_option(__version__, prog_name="queuectl")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: float) -> None:
+    """queuectl: a background job queue for shell commands.
+
+    One daemon owns the queue (a SQLite database) and a pool of worker
+    processes; this command talks to it over a Unix socket. Commands that need
+    the daemon start one for you in the background when none is running
+    (not for the system service; set QUEUECTL_NO_AUTOSTART=1 to turn this off).
+
+    \b
+    Quick start:
+      queuectl enqueue -- echo hello        # run a command in the background
+      queuectl list                          # see jobs and their states
+      queuectl logs <id>                     # its stdout
+      queuectl status                        # counts and workers
+
+    Exit codes: 0 ok, 1 failed, 2 invalid input, 3 daemon unreachable,
+    4 not found, 5 invalid state, 6 duplicate id (see docs/cli.md).
+    """
+    ctx.obj = Context(home, socket_, timeout)
+
+
+def main() -> None:
+    from queuectl.client.commands import register_all
+
+    register_all(cli)
+    cli(prog_name="queuectl")

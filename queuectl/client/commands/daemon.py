@@ -1,0 +1,140 @@
+"""Commands over daemon.* and rpc.*: run, stop and inspect the daemon; raw calls; events."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from queuectl.client import output as out
+from queuectl.client.cli import Context, handle_errors, json_option
+
+
+@click.command()
+@click.option("--workers", "-w", type=int, help="Worker children to start with (default: config `workers`).")
+@click.option("--detach", is_flag=True, help="Run in the background (log in the state dir, a pidfile in the runtime dir).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-format", type=click.Choice(["json", "console"]),
+              help="Default: console on a terminal, JSON lines otherwise.")
+@click.pass_obj
+def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_format: str | None) -> None:
+    """Run the daemon in the foreground (what systemd runs).
+
+    It owns the database and the worker children, and serves the control
+    socket. SIGTERM or Ctrl+C stops it gracefully: running jobs get
+    `shutdown_grace` seconds to finish, then are killed and re-queued.
+    """
+    if workers is not None and not 0 <= workers <= 256:
+        out.fail("--workers must be from 0 to 256", out.USAGE)
+    if detach:
+        from queuectl.client.autostart import detach as run_detached
+
+        extra = ["--log-level", log_level]
+        if workers is not None:
+            extra += ["--workers", str(workers)]
+        sys.exit(run_detached(ctx.paths, ctx.home, extra))
+    from queuectl.daemon.main import run
+
+    sys.exit(run(ctx.paths, workers, log_level, log_format))
+
+
+@click.command()
+@json_option
+@click.pass_obj
+def init(ctx: Context, as_json: bool) -> None:
+    """Create the state directory and database, and print where things live."""
+    from queuectl.daemon.store import Store
+
+    paths = ctx.paths
+    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    Store(paths.db).close()
+    info = {"state_dir": str(paths.state_dir), "database": str(paths.db),
+            "logs": str(paths.logs_dir), "socket": str(paths.socket)}  # fmt: skip
+    if as_json:
+        out.print_json(info)
+    else:
+        for key, value in info.items():
+            click.echo(f"{key}: {value}")
+
+
+@click.command()
+@json_option
+@click.pass_obj
+@handle_errors
+def status(ctx: Context, as_json: bool) -> None:
+    """Counts of jobs per state and the workers. Never starts a daemon."""
+    result = ctx.call("daemon.status", autostart=False)
+    if as_json:
+        out.print_json({"counts": result["counts"], "workers": result["workers"], "daemon": result["daemon"]})
+        return
+    counts = result["counts"]
+    click.echo("jobs:    " + "  ".join(f"{state} {n}" for state, n in counts.items()))
+    w = result["workers"]
+    click.echo(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy")
+    for child in w["children"]:
+        job = child["job"]
+        doing = f"{job['job_id']} for {job['running_s']:.1f}s" if job else child["state"]
+        click.echo(f"  child {child['child']} (pid {child['pid']}): {doing}")
+    d = result["daemon"]
+    click.echo(f"daemon:  pid {d['pid']}, up {d['uptime_s']:.0f}s, home {d['home']}")
+
+
+@click.command()
+@click.option("--wait/--no-wait", default=True, help="Wait until the daemon has exited.")
+@click.pass_obj
+@handle_errors
+def shutdown(ctx: Context, wait: bool) -> None:
+    """Stop the daemon gracefully (running jobs get shutdown_grace to finish)."""
+    result = ctx.call("daemon.shutdown", autostart=False)
+    click.echo(f"daemon (pid {result['pid']}) is stopping")
+    if wait:
+        from queuectl.client.autostart import daemon_answers
+
+        sock = ctx.socket_path()
+        while daemon_answers(sock):
+            time.sleep(0.05)
+
+
+@click.command()
+@click.argument("method")
+@click.argument("params", required=False)
+@click.pass_obj
+@handle_errors
+def call(ctx: Context, method: str, params: str | None) -> None:
+    """Send one raw JSON-RPC request and print the result as JSON.
+
+    \b
+    queuectl call daemon.status
+    queuectl call job.get '{"id": "job1"}'
+    """
+    parsed = None
+    if params is not None:
+        try:
+            parsed = json.loads(params)
+        except ValueError as exc:
+            out.fail(f"PARAMS is not valid JSON: {exc}", out.USAGE)
+    out.print_json(ctx.call(method, parsed))
+
+
+@click.command()
+@click.option("--topic", "-t", multiple=True, help="Only events whose name starts with this (repeatable).")
+@click.pass_obj
+@handle_errors
+def events(ctx: Context, topic: tuple[str, ...]) -> None:
+    """Print the daemon's lifecycle events as NDJSON, as they happen."""
+    from queuectl.client.events import EventStream
+
+    ctx.client()
+    stream = EventStream(ctx.socket_path(), topic or ("",))
+    try:
+        for event in stream:
+            click.echo(json.dumps(event))
+    finally:
+        stream.close()
+
+
+COMMANDS = [daemon, init, status, shutdown, call, events]

@@ -1,0 +1,120 @@
+"""Commands over workers.*: `queuectl worker start|stop|scale|status`."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import click
+
+from queuectl.client import output as out
+from queuectl.client.cli import Context, handle_errors, json_option
+
+
+def _print_workers(status: dict[str, Any]) -> None:
+    click.echo(f"workers: {status['running']} running (target {status['target']}), {status['busy']} busy")
+    rows = []
+    for child in status["children"]:
+        job = child["job"] or {}
+        rows.append({**child, "job_id": job.get("job_id"), "running_s": job.get("running_s")})
+    if rows:
+        click.echo(out.table(rows, [("child", "CHILD"), ("pid", "PID"), ("state", "STATE"),
+                                    ("job_id", "JOB"), ("running_s", "FOR_S")]))  # fmt: skip
+
+
+@click.group("worker")
+def worker() -> None:
+    """Start, stop and size the pool of worker processes."""
+
+
+@worker.command()
+@click.option("--count", "-c", default=1, show_default=True, help="How many workers.")
+@click.pass_obj
+@handle_errors
+def start(ctx: Context, count: int) -> None:
+    """Run COUNT workers and stay in the foreground, printing what they do.
+
+    Returns when the workers are stopped (`queuectl worker stop` from
+    anywhere); Ctrl+C here stops them gracefully: each finishes its
+    current job first.
+    """
+    from queuectl.client.events import EventStream
+
+    ctx.client()  # start a daemon first if needed, so the event socket exists
+    stream = EventStream(ctx.socket_path())
+    time.sleep(0.05)  # let the subscription reach the daemon before anything happens
+    ctx.call("workers.scale", {"count": count})
+    click.echo(f"{count} workers started; Ctrl+C or `queuectl worker stop` stops them")
+    stopping = False
+
+    def on_int(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if stopping:
+            raise KeyboardInterrupt
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_int)
+    asked_stop = False
+    try:
+        while True:
+            if stopping and not asked_stop:
+                asked_stop = True
+                click.echo("stopping workers (they finish their current job)...", err=True)
+                ctx.call("workers.stop")
+            event = stream.next(1.0)
+            if event is not None and event["event"].startswith("job."):
+                fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "time"))
+                click.echo(f"{event['time']} {event['event']} {fields}")
+            if event is None or event["event"] == "workers.changed":
+                status = ctx.call("workers.status")
+                if status["target"] == 0 and (not asked_stop or status["running"] == 0) and not status["children"]:
+                    click.echo("workers stopped")
+                    return
+                if status["target"] == 0 and not asked_stop:
+                    asked_stop = True  # stopped from elsewhere: wait for them to finish
+    finally:
+        stream.close()
+
+
+@worker.command()
+@json_option
+@click.pass_obj
+@handle_errors
+def stop(ctx: Context, as_json: bool) -> None:
+    """Stop all workers gracefully (each finishes its current job). The daemon keeps running."""
+    status = ctx.call("workers.stop", autostart=False)
+    if as_json:
+        out.print_json(status)
+    else:
+        click.echo(f"stopping {len(status['children'])} workers; they finish their current job first")
+
+
+@worker.command()
+@click.argument("count", type=int)
+@json_option
+@click.pass_obj
+@handle_errors
+def scale(ctx: Context, count: int, as_json: bool) -> None:
+    """Set the number of workers and return at once."""
+    status = ctx.call("workers.scale", {"count": count})
+    if as_json:
+        out.print_json(status)
+    else:
+        click.echo(f"workers: target {status['target']}")
+
+
+@worker.command("status")
+@json_option
+@click.pass_obj
+@handle_errors
+def status_(ctx: Context, as_json: bool) -> None:
+    """Show each worker and the job it runs."""
+    status = ctx.call("workers.status", autostart=False)
+    if as_json:
+        out.print_json(status)
+    else:
+        _print_workers(status)
+
+
+COMMANDS = [worker]

@@ -1,0 +1,41 @@
+"""Subscribing to the daemon's lifecycle events (a ZeroMQ PUB socket beside the control socket)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+
+def events_socket_for(control_socket: Path) -> Path:
+    return control_socket.parent / "events.sock"
+
+
+class EventStream:
+    def __init__(self, control_socket: Path, topics: tuple[str, ...] = ("",)):
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        for topic in topics:
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self.sock.connect("ipc://" + str(events_socket_for(control_socket)))
+
+    def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None when none came within timeout seconds."""
+        if not self.sock.poll(int(timeout * 1000)):
+            return None
+        _topic, body = self.sock.recv_multipart()
+        return json.loads(body)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            event = self.next(3600)
+            if event is not None:
+                yield event
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self.ctx.term()

@@ -1,0 +1,111 @@
+"""The RPC client every queuectl client uses: one REQ socket, JSON-RPC 2.0, never hangs.
+
+A request that gets no answer within its timeout raises DaemonUnreachable naming
+the socket path; the socket is then thrown away (a REQ socket that missed a
+reply cannot be reused).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class ClientError(Exception):
+    """Base of what the client raises."""
+
+
+class DaemonUnreachable(ClientError):
+    def __init__(self, socket_path: Path | str, why: str):
+        super().__init__(f"no queuectl daemon answers at {socket_path} ({why})")
+        self.socket_path = str(socket_path)
+
+
+class RemoteError(ClientError):
+    """The daemon answered with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data or {}
+
+    @property
+    def name(self) -> str:
+        return self.data.get("name", "error") if isinstance(self.data, dict) else "error"
+
+
+class RpcClient:
+    def __init__(self, socket_path: Path | str, timeout: float = DEFAULT_TIMEOUT):
+        self.socket_path = Path(socket_path)
+        self.timeout = timeout
+        self._ctx: zmq.Context | None = None
+        self._sock: zmq.Socket | None = None
+        self._ids = itertools.count(1)
+
+    def _socket(self) -> zmq.Socket:
+        if self._sock is None:
+            if not self.socket_path.exists():
+                raise DaemonUnreachable(self.socket_path, "no socket file")
+            if self._ctx is None:
+                self._ctx = zmq.Context()
+            sock = self._ctx.socket(zmq.REQ)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.connect("ipc://" + str(self.socket_path))
+            self._sock = sock
+        return self._sock
+
+    def _drop_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def raw(self, payload: bytes, timeout: float | None = None) -> bytes:
+        """Send one message and return the reply's bytes (for `queuectl call`, tests)."""
+        sock = self._socket()
+        wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
+        try:
+            if not sock.poll(wait_ms, zmq.POLLOUT):
+                raise DaemonUnreachable(self.socket_path, "could not send: is the daemon running?")
+            sock.send(payload, zmq.NOBLOCK)
+            if not sock.poll(wait_ms, zmq.POLLIN):
+                raise DaemonUnreachable(
+                    self.socket_path, f"no reply within {wait_ms / 1000:g}s"
+                )
+            return sock.recv()
+        except DaemonUnreachable:
+            self._drop_socket()
+            raise
+        except zmq.ZMQError as exc:
+            self._drop_socket()
+            raise DaemonUnreachable(self.socket_path, str(exc)) from None
+
+    def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        req_id = next(self._ids)
+        doc: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            doc["params"] = params
+        reply = json.loads(self.raw(json.dumps(doc).encode(), timeout))
+        if "error" in reply:
+            err = reply["error"]
+            raise RemoteError(err.get("code", 0), err.get("message", "error"), err.get("data"))
+        return reply.get("result")
+
+    def close(self) -> None:
+        self._drop_socket()
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,334 @@
+"""A worker child: runs one job at a time for the daemon. Never touches the database.
+
+Started by the daemon as a fresh interpreter (`python -m queuectl.daemon.child`).
+It receives assignments on its own PULL socket, runs each with `sh -c` in a new
+session (so the whole process group can be killed), sends its stdout/stderr
+straight into this child's append-only log segments, and reports
+started/finished/heartbeat on a PUSH socket. It holds at most two assignments:
+the running one and one prefetched.
+
+When the daemon dies, the kernel sends us SIGTERM (PR_SET_PDEATHSIG) and we
+kill our job's process group and exit, so no job runs that nobody watches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import zmq
+
+from queuectl import protocol as P
+
+HEARTBEAT_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(slots=True)
+class Assignment:
+    seq: int
+    attempt: int
+    job_id: str
+    command: str
+    timeout: float | None
+    cwd: str | None
+    env: dict[str, str] | None
+    kill_grace: float
+
+
+@dataclass(slots=True)
+class Running:
+    job: Assignment
+    proc: subprocess.Popen[bytes]
+    pidfd: int
+    started_at: float
+    deadline: float | None  # monotonic time the timeout expires
+    out_off: int
+    err_off: int
+    timed_out: bool = False
+    aborted: str | None = None
+    kill_at: float | None = None  # monotonic time to escalate to SIGKILL
+
+
+class LogSegments:
+    """This child's append-only stdout/stderr files, rotated at a size limit.
+
+    Segment names are made of numbers only (epoch-child-n), never of a job id.
+    """
+
+    def __init__(self, logs_dir: str, epoch: int, child_id: int, limit: int):
+        self.logs_dir = logs_dir
+        self.prefix = f"{epoch}-{child_id}"
+        self.limit = limit
+        self.n = 0
+        self.out_fd = self.err_fd = -1
+        self._open_next()
+
+    def _open_next(self) -> None:
+        self.close()
+        self.n += 1
+        self.name = f"{self.prefix}-{self.n}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        self.out_fd = os.open(os.path.join(self.logs_dir, self.name + ".out"), flags, 0o600)
+        self.err_fd = os.open(os.path.join(self.logs_dir, self.name + ".err"), flags, 0o600)
+
+    def sizes(self) -> tuple[int, int]:
+        return os.fstat(self.out_fd).st_size, os.fstat(self.err_fd).st_size
+
+    def rotate_if_full(self) -> tuple[int, int]:
+        out, err = self.sizes()
+        if out >= self.limit or err >= self.limit:
+            self._open_next()
+            return 0, 0
+        return out, err
+
+    def close(self) -> None:
+        for fd in (self.out_fd, self.err_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.out_fd = self.err_fd = -1
+
+
+def _set_parent_death_signal() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the heartbeat's parent check still catches the daemon's death
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Child:
+    def __init__(self, args: argparse.Namespace):
+        self.id = args.id
+        self.parent = args.parent
+        self.ctx = zmq.Context()
+        self.pull = self.ctx.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        self.pull.connect(args.assign)
+        self.push = self.ctx.socket(zmq.PUSH)
+        self.push.setsockopt(zmq.LINGER, 2000)
+        self.push.connect(args.results)
+        self.logs = LogSegments(args.logs, args.epoch, args.id, args.segment_size)
+        self.queue: deque[Assignment] = deque()
+        self.running: Running | None = None
+        self.exiting = False
+        self.terminated = False
+        self.base_env = dict(os.environ)
+        # Signals wake the poll through this socketpair (the handler itself only sets a flag).
+        self.wake_r, wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        self._wake_w = wake_w
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self.terminated = True
+
+    def send(self, msg: list[Any]) -> None:
+        self.push.send(msgpack.packb(msg))
+
+    # --- running a job ----------------------------------------------------------------
+
+    def start_next(self) -> None:
+        while self.queue and self.running is None and not self.terminated:
+            job = self.queue.popleft()
+            out_off, err_off = self.logs.rotate_if_full()
+            env = self.base_env.copy()
+            if job.env:
+                env.update(job.env)
+            env["QUEUECTL_JOB_ID"] = job.job_id
+            env["QUEUECTL_ATTEMPT"] = str(job.attempt)
+            now = time.time()
+            try:
+                proc = subprocess.Popen(
+                    ["/bin/sh", "-c", job.command],
+                    stdin=subprocess.DEVNULL,
+                    stdout=self.logs.out_fd,
+                    stderr=self.logs.err_fd,
+                    cwd=job.cwd,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                # Could not even start (a missing cwd, say): a failed attempt, reported as such.
+                self.send([P.STARTED, self.id, job.seq, job.attempt, now, 0, self.logs.name,
+                           out_off, err_off])  # fmt: skip
+                msg = P.Finished(self.id, job.seq, job.attempt, time.time(), None, None, False,
+                                 None, 0, 0, f"could not start: {exc.strerror or exc}")  # fmt: skip
+                self.send(msg.to_msg())
+                continue
+            pidfd = os.pidfd_open(proc.pid)
+            deadline = time.monotonic() + job.timeout if job.timeout else None
+            self.running = Running(job, proc, pidfd, now, deadline, out_off, err_off)
+            self.poller.register(pidfd, zmq.POLLIN)
+            self.send([P.STARTED, self.id, job.seq, job.attempt, now, proc.pid, self.logs.name,
+                       out_off, err_off])  # fmt: skip
+
+    def reap(self) -> None:
+        run = self.running
+        assert run is not None
+        # Kill whatever the shell left in its process group before reaping the shell,
+        # so its pid (the group id) cannot be reused in between.
+        _killpg(run.proc.pid, signal.SIGKILL)
+        code = run.proc.wait()
+        self.poller.unregister(run.pidfd)
+        os.close(run.pidfd)
+        self.running = None
+        out_size, err_size = self.logs.sizes()
+        exit_code, sig = (code, None) if code >= 0 else (None, -code)
+        msg = P.Finished(
+            self.id, run.job.seq, run.job.attempt, time.time(), exit_code, sig, run.timed_out,
+            run.aborted, out_size - run.out_off, err_size - run.err_off, None,
+        )  # fmt: skip
+        self.send(msg.to_msg())
+
+    def kill_running(self, reason: str | None, timed_out: bool = False) -> None:
+        run = self.running
+        if run is None or run.kill_at is not None:
+            return
+        run.timed_out = timed_out
+        run.aborted = reason
+        _killpg(run.proc.pid, signal.SIGTERM)
+        run.kill_at = time.monotonic() + run.job.kill_grace
+
+    def check_timers(self) -> None:
+        run = self.running
+        if run is None:
+            return
+        now = time.monotonic()
+        if run.kill_at is not None:
+            if now >= run.kill_at:
+                _killpg(run.proc.pid, signal.SIGKILL)
+                run.kill_at = float("inf")  # sent; wait for the exit
+        elif run.deadline is not None and now >= run.deadline:
+            self.kill_running(None, timed_out=True)
+
+    def next_timeout_ms(self) -> int:
+        wait = HEARTBEAT_SECONDS
+        run = self.running
+        if run is not None:
+            now = time.monotonic()
+            if run.kill_at is not None and run.kill_at != float("inf"):
+                wait = min(wait, run.kill_at - now)
+            elif run.kill_at is None and run.deadline is not None:
+                wait = min(wait, run.deadline - now)
+        return max(0, int(wait * 1000) + 1)
+
+    # --- messages from the daemon --------------------------------------------------------
+
+    def handle(self, msg: list[Any]) -> None:
+        kind = msg[0]
+        if kind == P.RUN:
+            _, seq, attempt, job_id, command, timeout, cwd, env, kill_grace = msg
+            self.queue.append(Assignment(seq, attempt, job_id, command, timeout, cwd, env, kill_grace))
+        elif kind == P.ABORT:
+            _, seq, reason = msg
+            if self.running is not None and self.running.job.seq == seq:
+                self.kill_running(reason)
+            else:
+                for job in list(self.queue):
+                    if job.seq == seq:
+                        self.queue.remove(job)
+                        self.send([P.RETURNED, self.id, job.seq, job.attempt])
+        elif kind == P.EXIT:
+            self.exiting = True
+
+    def return_queued(self) -> None:
+        while self.queue:
+            job = self.queue.popleft()
+            self.send([P.RETURNED, self.id, job.seq, job.attempt])
+
+    def run(self) -> int:
+        self.poller = zmq.Poller()
+        self.poller.register(self.pull, zmq.POLLIN)
+        self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
+        self.send([P.HELLO, self.id, os.getpid()])
+        last_beat = time.monotonic()
+        while True:
+            if self.terminated:
+                # The daemon is gone (or we were told to die): no job may outlive us.
+                if self.running is not None:
+                    _killpg(self.running.proc.pid, signal.SIGKILL)
+                return 0
+            if self.exiting and self.running is None:
+                self.return_queued()
+                self.send([P.BYE, self.id])
+                return 0
+            self.start_next()
+            events = dict(self.poller.poll(self.next_timeout_ms()))
+            if self.wake_r.fileno() in events:
+                try:
+                    self.wake_r.recv(4096)
+                except BlockingIOError:
+                    pass
+            if self.pull in events:
+                while True:
+                    try:
+                        raw = self.pull.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.handle(msgpack.unpackb(raw))
+            if self.running is not None and self.running.pidfd in events:
+                self.reap()
+            self.check_timers()
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = now
+                if os.getppid() != self.parent:
+                    self.terminated = True
+                    continue
+                self.send([P.HEARTBEAT, self.id])
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="queuectl-child")
+    parser.add_argument("--id", type=int, required=True)
+    parser.add_argument("--assign", required=True)
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--logs", required=True)
+    parser.add_argument("--epoch", type=int, required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--lock", required=True)
+    parser.add_argument("--segment-size", type=int, default=64 * 1024 * 1024)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    _set_parent_death_signal()
+    if os.getppid() != args.parent:
+        return 1  # the daemon died before we could ask to be told
+    # A shared lock held for our whole life: a new daemon takes it exclusively before
+    # dispatching, so it never runs a job while a previous daemon's child still runs one.
+    lock_fd = os.open(args.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(lock_fd, fcntl.LOCK_SH)
+    child = Child(args)
+    try:
+        return child.run()
+    finally:
+        child.logs.close()
+        child.ctx.destroy(linger=2000)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

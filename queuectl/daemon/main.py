@@ -1,0 +1,24 @@
+"""`queuectl daemon`: set up logging, run the supervisor, map failures to exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+from queuectl.paths import PathError, Paths
+
+
+def run(paths: Paths, workers: int | None, log_level: str, log_format: str | None) -> int:
+    from queuectl.daemon.logsetup import configure_logging
+
+    configure_logging(log_level, log_format)
+    import structlog
+
+    from queuectl.daemon.supervisor import StartupError, Supervisor
+
+    log = structlog.get_logger("queuectl")
+    try:
+        return Supervisor(paths, workers).run()
+    except (StartupError, PathError) as exc:
+        log.error("daemon.refused", error=str(exc))
+        print(f"queuectl daemon: {exc}", file=sys.stderr)
+        return 3

@@ -1,0 +1,827 @@
+"""The supervisor: one process, one thread, one event loop on a zmq.Poller.
+
+Each loop turn: wait (until the next scheduled job is due, at most), take in
+everything that arrived (child reports, control requests, signals), apply it
+all in one SQLite transaction together with the dispatch decisions it
+enables, commit, and only then send the replies, assignments and events.
+So a client's "ok" means committed, and a child never runs a job the
+database does not know is running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import heapq
+import json
+import os
+import signal
+import socket
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import structlog
+import zmq
+
+from queuectl import jobs as J
+from queuectl import protocol as P
+from queuectl import settings
+from queuectl.daemon import methods as _methods  # noqa: F401  (registers the handlers)
+from queuectl.daemon import rpc
+from queuectl.daemon.notify import Notifier, scrub_environ
+from queuectl.daemon.pool import ChildHandle, Pool
+from queuectl.daemon.store import Runnable, Store
+from queuectl.paths import Paths, check_socket_path
+
+log = structlog.get_logger("queuectl")
+
+WINDOW = 1000  # runnable jobs kept in memory, in dispatch order
+TIMER_WINDOW = 1000  # timed jobs kept in memory, soonest first
+CHILD_SILENCE_LIMIT = 30.0  # seconds without a word before a child is killed as wedged
+HOUSEKEEPING_SECONDS = 5.0
+SEGMENT_SIZE = 64 * 1024 * 1024
+
+
+class StartupError(Exception):
+    """The daemon cannot start (already running, socket path too long, ...)."""
+
+
+@dataclass(slots=True)
+class InFlight:
+    job: Runnable
+    attempt: int
+    child: int
+    started: bool = False
+    started_at: float | None = None
+    abort: str | None = None  # "cancel" once a cancel was asked for
+
+
+@dataclass(slots=True)
+class TurnOutput:
+    """What a loop turn sends once its transaction has committed."""
+
+    replies: list[tuple[list[bytes], bytes]] = field(default_factory=list)
+    assignments: list[tuple[ChildHandle, list[Any]]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, paths: Paths, workers: int | None = None):
+        self.paths = paths
+        self.workers_override = workers
+        self.notifier = Notifier()
+        scrub_environ(os.environ)  # jobs must not talk to systemd in our name
+        self.stop_requested = False
+        self.reload_requested = False
+        self.shutting_down = False
+        self.shutdown_deadline: float | None = None
+        self.abort_sent = False
+        self.started_at = time.time()
+        self.inflight: dict[int, InFlight] = {}
+        self.waiters: dict[int, list[Callable[[dict[str, Any]], None]]] = {}
+        # Runnable window: heap of (key, seq); window_jobs holds the live entries.
+        self.window: list[tuple[tuple[int, int], int]] = []
+        self.window_jobs: dict[int, Runnable] = {}
+        self.window_complete = False
+        self.window_bound: tuple[int, int] | None = None
+        # Timer window: heap of (run_at, seq); timer_at holds the live entries.
+        self.timers: list[tuple[float, int]] = []
+        self.timer_at: dict[int, float] = {}
+        self.timers_complete = False
+        self.timers_bound: float | None = None
+        self.out = TurnOutput()
+        self.target_workers = 0
+        self.stats = {"completed": 0, "failed": 0, "dead": 0}
+        # job.wait timeouts: heap of (monotonic deadline, token, callback).
+        self.wait_deadlines: list[tuple[float, int, Callable[[], None]]] = []
+        self.current_now = time.time()
+        self.current_mono = time.monotonic()
+
+    # --- start-up ------------------------------------------------------------------------
+
+    def _prepare_dirs(self) -> None:
+        for d in (self.paths.state_dir, self.paths.logs_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.paths.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.paths.is_system:
+            # Whoever reaches the control socket can run commands as us.
+            os.chmod(self.paths.runtime_dir, 0o700)
+        check_socket_path(self.paths.socket)
+
+    def _lock(self) -> None:
+        self.lock_fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                pid = os.read(self.lock_fd, 32).decode().strip() or "?"
+            except OSError:
+                pid = "?"
+            raise StartupError(
+                f"another queuectl daemon (pid {pid}) is already running on {self.paths.state_dir}"
+            ) from None
+        os.ftruncate(self.lock_fd, 0)
+        os.pwrite(self.lock_fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _wait_for_old_children(self, timeout: float = 15.0) -> None:
+        """Children of a killed daemon kill their jobs and exit on their own; wait for that
+        (they hold a shared lock on children.lock) before running anything."""
+        fd = os.open(self.paths.children_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StartupError(
+                            "children of a previous daemon are still running; "
+                            f"see `fuser {self.paths.children_lock}`"
+                        ) from None
+                    time.sleep(0.02)
+        finally:
+            os.close(fd)
+
+    def _bind(self) -> None:
+        self.ctx = zmq.Context()
+        for path in (self.paths.socket, self.paths.events_socket, self.paths.results_socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # left by a crashed daemon; we hold the lock, so it is stale
+        old_umask = os.umask(0o077 if not self.paths.is_system else 0o007)
+        try:
+            self.control = self.ctx.socket(zmq.ROUTER)
+            self.control.setsockopt(zmq.LINGER, 0)
+            self.control.setsockopt(zmq.MAXMSGSIZE, P.HARD_MAX_MESSAGE_BYTES)
+            self.control.setsockopt(zmq.SNDHWM, 10000)
+            self.control.setsockopt(zmq.RCVHWM, 10000)
+            self.control.bind(self.paths.endpoint(self.paths.socket))
+            self.events = self.ctx.socket(zmq.PUB)
+            self.events.setsockopt(zmq.LINGER, 0)
+            self.events.setsockopt(zmq.SNDHWM, 10000)
+            self.events.bind(self.paths.endpoint(self.paths.events_socket))
+            self.results = self.ctx.socket(zmq.PULL)
+            self.results.setsockopt(zmq.LINGER, 0)
+            self.results.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
+            self.results.bind(self.paths.endpoint(self.paths.results_socket))
+        finally:
+            os.umask(old_umask)
+
+    def _signals(self) -> None:
+        self.wake_r, wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        self._wake_w = wake_w
+        signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def _on_stop_signal(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+
+    def _on_reload_signal(self, signum: int, frame: Any) -> None:
+        self.reload_requested = True
+
+    def start(self) -> None:
+        self._prepare_dirs()
+        self._lock()
+        self.store = Store(self.paths.db)
+        self.config = settings.defaults()
+        self.config.update(
+            {k: v for k, v in self.store.config_load().items() if k in settings.SETTINGS}
+        )
+        self.store.set_synchronous(self.config["synchronous"])
+        self.epoch = self.store.next_epoch()
+        self._wait_for_old_children()
+        now = time.time()
+        recovered = self.store.requeue_interrupted(now)
+        for seq, job_id, attempt in recovered:
+            log.warning("job.recovered", job_id=job_id, attempt=attempt,
+                        reason="the daemon stopped while it ran")  # fmt: skip
+        self._bind()
+        self._signals()
+        self.poller = zmq.Poller()
+        self.poller.register(self.control, zmq.POLLIN)
+        self.poller.register(self.results, zmq.POLLIN)
+        self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
+        self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE)
+        self.refill_window()
+        self.refill_timers()
+        self.target_workers = (
+            self.workers_override if self.workers_override is not None else self.config["workers"]
+        )
+        self.scale_to(self.target_workers)
+        log.info(
+            "daemon.started", pid=os.getpid(), home=str(self.paths.state_dir),
+            socket=str(self.paths.socket), workers=self.target_workers,
+            recovered=len(recovered), counts=self.store.counts,
+        )  # fmt: skip
+        self.paths.pidfile.write_text(f"{os.getpid()}\n")
+        self.notifier.ready()
+        self.update_status()
+
+    # --- windows of runnable and timed jobs ----------------------------------------------
+
+    def refill_window(self) -> None:
+        rows = self.store.runnable_window(WINDOW)
+        for job in rows:
+            if job.seq not in self.window_jobs and job.seq not in self.inflight:
+                self.window_jobs[job.seq] = job
+                heapq.heappush(self.window, (job.key, job.seq))
+        self.window_complete = len(rows) < WINDOW
+        self.window_bound = rows[-1].key if rows else None
+
+    def add_runnable(self, job: Runnable | None) -> None:
+        if job is None or job.seq in self.window_jobs:
+            return
+        if self.window_complete or (self.window_bound is not None and job.key < self.window_bound):
+            self.window_jobs[job.seq] = job
+            heapq.heappush(self.window, (job.key, job.seq))
+        # else: it waits in the database, behind the window, for a later refill
+
+    def pop_runnable(self) -> Runnable | None:
+        while True:
+            if not self.window:
+                if self.window_complete or not self.store.counts[J.PENDING]:
+                    return None
+                self.refill_window()
+                if not self.window:
+                    return None
+            _, seq = heapq.heappop(self.window)
+            job = self.window_jobs.pop(seq, None)
+            if job is not None:
+                return job
+
+    def drop_from_window(self, seq: int) -> None:
+        self.window_jobs.pop(seq, None)  # its heap entry is skipped when popped
+
+    def refill_timers(self) -> None:
+        rows = self.store.timed_window(TIMER_WINDOW)
+        for run_at, seq in rows:
+            if self.timer_at.get(seq) != run_at:
+                self.timer_at[seq] = run_at
+                heapq.heappush(self.timers, (run_at, seq))
+        self.timers_complete = len(rows) < TIMER_WINDOW
+        self.timers_bound = rows[-1][0] if rows else None
+
+    def add_timer(self, seq: int, run_at: float) -> None:
+        if self.timers_complete or (self.timers_bound is not None and run_at < self.timers_bound):
+            self.timer_at[seq] = run_at
+            heapq.heappush(self.timers, (run_at, seq))
+
+    def drop_timer(self, seq: int) -> None:
+        self.timer_at.pop(seq, None)
+
+    def next_timer(self) -> float | None:
+        while self.timers:
+            run_at, seq = self.timers[0]
+            if self.timer_at.get(seq) == run_at:
+                return run_at
+            heapq.heappop(self.timers)  # stale
+        if not self.timers_complete:
+            self.refill_timers()
+            return self.timers[0][0] if self.timers else None
+        return None
+
+    def fire_timers(self, now: float) -> None:
+        while True:
+            run_at = self.next_timer()
+            if run_at is None or run_at > now:
+                return
+            _, seq = heapq.heappop(self.timers)
+            del self.timer_at[seq]
+            if self.store.make_runnable(seq, now):
+                self.add_runnable(self.store.runnable(seq))
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.start()
+        poller = self.poller
+        watchdog = self.notifier.watchdog_interval()
+        next_watchdog = time.monotonic()
+        next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        while True:
+            timeout = self.poll_timeout(next_housekeeping, next_watchdog if watchdog else None)
+            events = dict(poller.poll(timeout))
+            if self.wake_r.fileno() in events:
+                with contextlib.suppress(BlockingIOError):
+                    self.wake_r.recv(4096)
+            self.turn(events)
+            mono = time.monotonic()
+            if watchdog and mono >= next_watchdog:
+                self.notifier.watchdog()
+                next_watchdog = mono + watchdog
+            if mono >= next_housekeeping:
+                next_housekeeping = mono + HOUSEKEEPING_SECONDS
+                self.housekeeping(mono)
+            if self.shutting_down and not self.pool.children:
+                break
+        self.finish()
+        return 0
+
+    def poll_timeout(self, next_housekeeping: float, next_watchdog: float | None) -> int:
+        mono = time.monotonic()
+        wait = next_housekeeping - mono
+        if next_watchdog is not None:
+            wait = min(wait, next_watchdog - mono)
+        if self.shutting_down and self.shutdown_deadline is not None and not self.abort_sent:
+            wait = min(wait, self.shutdown_deadline - mono)
+        if not self.shutting_down:
+            due = self.next_timer()
+            if due is not None:
+                wait = min(wait, due - time.time())
+        if self.wait_deadlines:
+            wait = min(wait, self.wait_deadlines[0][0] - mono)
+        if wait <= 0:
+            return 0
+        # Round up so we never wake a hair early and spin.
+        return int(wait * 1000) + 1
+
+    def turn(self, events: dict[Any, int]) -> None:
+        now = time.time()
+        self.current_now = now
+        self.current_mono = time.monotonic()
+        try:
+            with self.store.transaction():
+                if self.results in events:
+                    self.take_child_reports(now)
+                for fd in [fd for fd in events if fd in self.pool.by_pidfd]:
+                    self.child_exited(self.pool.by_pidfd[fd], now)
+                if self.control in events:
+                    self.take_requests(now)
+                self.handle_signals(now)
+                if not self.shutting_down:
+                    self.fire_timers(now)
+                    self.dispatch(now)
+        except sqlite3.Error as exc:
+            self.storage_failed(exc)
+            return
+        self.expire_waits()
+        self.flush()
+
+    def expire_waits(self) -> None:
+        while self.wait_deadlines and self.wait_deadlines[0][0] <= self.current_mono:
+            _, _, expired = heapq.heappop(self.wait_deadlines)
+            expired()
+
+    def flush(self) -> None:
+        out = self.out
+        # Callbacks run first: they may add replies (a job.wait answered) to this turn.
+        for fn in out.after_commit:
+            fn()
+        self.out = TurnOutput()
+        for child, msg in out.assignments:
+            self.pool.send(child, msg)
+        for routing, payload in out.replies:
+            with contextlib.suppress(zmq.ZMQError):  # a client that went away
+                self.control.send_multipart([*routing, payload], zmq.NOBLOCK)
+        for event in out.events:
+            with contextlib.suppress(zmq.ZMQError):
+                self.events.send_multipart(
+                    [event["event"].encode(), json.dumps(event).encode()], zmq.NOBLOCK
+                )
+
+    def collect_segments(self, segments: set[str]) -> None:
+        """Remove log segments no attempt points into any more (and no child writes)."""
+        active = {c.segment for c in self.pool.children.values()}
+        candidates = segments - active
+        for seg in candidates - self.store.segments_in_use(candidates):
+            for ext in ("out", "err"):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.paths.logs_dir / f"{seg}.{ext}").unlink()
+
+    def storage_failed(self, exc: sqlite3.Error) -> None:
+        """A turn's transaction failed (disk full, I/O error): nothing of it happened.
+
+        Replies become errors; assignments are not sent; in-memory state is rebuilt
+        from the database, which holds the last committed truth.
+        """
+        log.error("store.error", error=str(exc))
+        out, self.out = self.out, TurnOutput()
+        err = P.RpcError(P.STORAGE_ERROR, f"the daemon could not write its database: {exc}")
+        for routing, _payload in out.replies:
+            with contextlib.suppress(zmq.ZMQError):
+                self.control.send_multipart(
+                    [*routing, P.encode(P.error_response(None, err))], zmq.NOBLOCK
+                )
+        self.resync_after_failure()
+
+    def resync_after_failure(self) -> None:
+        # Jobs we assigned in the failed turn were never sent: forget those claims.
+        committed = set(self.store.processing_seqs())
+        for seq in list(self.inflight):
+            if seq not in committed:
+                flight = self.inflight.pop(seq)
+                child = self.pool.children.get(flight.child)
+                if child and seq in child.assigned:
+                    child.assigned.remove(seq)
+        self.window.clear()
+        self.window_jobs.clear()
+        self.window_complete = False
+        self.refill_window()
+        self.timers.clear()
+        self.timer_at.clear()
+        self.timers_complete = False
+        self.refill_timers()
+
+    # --- child reports --------------------------------------------------------------------
+
+    def take_child_reports(self, now: float) -> None:
+        while True:
+            try:
+                raw = self.results.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = msgpack.unpackb(raw)
+                kind, child_id = msg[0], msg[1]
+            except (ValueError, TypeError, IndexError, msgpack.UnpackException):
+                log.error("child.bad_message", size=len(raw))
+                continue
+            child = self.pool.children.get(child_id)
+            if child is None:
+                continue
+            child.last_seen = time.monotonic()
+            if kind == P.STARTED:
+                self.on_started(child, msg, now)
+            elif kind == P.FINISHED:
+                self.on_finished(child, P.Finished.from_msg(msg), now)
+            elif kind == P.RETURNED:
+                self.on_returned(child, msg[2], msg[3], now)
+            elif kind == P.HELLO:
+                child.ready = True
+                log.info("child.ready", child=child.id, pid=child.pid)
+                if self.shutting_down or child.stopping:
+                    self.pool.send(child, [P.EXIT])
+
+    def on_started(self, child: ChildHandle, msg: list[Any], now: float) -> None:
+        _, _, seq, attempt, t, pid, segment, out_off, err_off = msg
+        flight = self.inflight.get(seq)
+        if flight is None or flight.attempt != attempt:
+            return
+        flight.started = True
+        flight.started_at = t
+        child.segment = segment
+        self.store.mark_started(seq, attempt, t, pid, segment, out_off, err_off)
+        log.info("job.started", job_id=flight.job.id, attempt=attempt, child=child.id, pid=pid)
+        self.emit("job.started", job_id=flight.job.id, attempt=attempt, child=child.id)
+
+    def on_returned(self, child: ChildHandle, seq: int, attempt: int, now: float) -> None:
+        flight = self.inflight.get(seq)
+        if flight is None or flight.attempt != attempt:
+            return
+        self.unassign(child, seq)
+        self.store.return_unstarted(seq, attempt, now)
+        if flight.abort == "cancel":
+            self.store.cancel(seq, J.PENDING, now)
+            self.job_settled(seq, flight.job.id, J.CANCELLED)
+        else:
+            self.add_runnable(self.store.runnable(seq))
+
+    def unassign(self, child: ChildHandle | None, seq: int) -> InFlight | None:
+        flight = self.inflight.pop(seq, None)
+        if child is not None and seq in child.assigned:
+            child.assigned.remove(seq)
+        return flight
+
+    def on_finished(self, child: ChildHandle, fin: P.Finished, now: float) -> None:
+        flight = self.inflight.get(fin.job_seq)
+        if flight is None or flight.attempt != fin.attempt:
+            return
+        self.unassign(child, fin.job_seq)
+        self.settle_attempt(flight, now, fin)
+
+    def settle_attempt(self, flight: InFlight, now: float, fin: P.Finished) -> None:
+        """Apply the outcome of an attempt: the retry policy lives here."""
+        job = flight.job
+        seq = job.seq
+        duration_ms = round((fin.ended_at - flight.started_at) * 1000, 3) if flight.started_at else None
+        common = dict(exit_code=fin.exit_code, signal=fin.signal, timed_out=fin.timed_out,
+                      out_len=fin.out_len, err_len=fin.err_len)  # fmt: skip
+        if flight.abort == "cancel" or fin.aborted == "cancel":
+            self.store.finish_attempt(seq, flight.attempt, now, **common, error="cancelled",
+                                      charged=False, new_state=J.CANCELLED, run_at=None,
+                                      last_error="cancelled")  # fmt: skip
+            log.info("job.cancelled", job_id=job.id, attempt=flight.attempt, child=flight.child)
+            self.job_settled(seq, job.id, J.CANCELLED)
+            return
+        if fin.aborted == "shutdown":
+            error = "interrupted: the daemon stopped while it ran"
+            self.store.finish_attempt(seq, flight.attempt, now, **common, error=error,
+                                      charged=False, new_state=J.PENDING, run_at=None,
+                                      last_error=error)  # fmt: skip
+            log.info("job.interrupted", job_id=job.id, attempt=flight.attempt, child=flight.child)
+            self.emit("job.interrupted", job_id=job.id, attempt=flight.attempt)
+            return
+        success = fin.error is None and fin.exit_code == 0 and not fin.timed_out
+        if success:
+            self.store.finish_attempt(seq, flight.attempt, now, **common, error=None,
+                                      charged=True, new_state=J.COMPLETED, run_at=None,
+                                      last_error=None)  # fmt: skip
+            self.stats["completed"] += 1
+            log.info("job.completed", job_id=job.id, attempt=flight.attempt, child=flight.child,
+                     exit_code=0, duration_ms=duration_ms)  # fmt: skip
+            self.job_settled(seq, job.id, J.COMPLETED, exit_code=0)
+            return
+        error = fin.error or J.describe_failure(fin.exit_code, fin.signal, fin.timed_out)
+        charged = job.charged + 1
+        outcome = J.after_failure(
+            charged, job.max_retries, now, self.config["backoff_base"],
+            self.config["backoff_max"], self.config["backoff_jitter"],
+        )  # fmt: skip
+        self.store.finish_attempt(seq, flight.attempt, now, **common, error=error, charged=True,
+                                  new_state=outcome.state, run_at=outcome.run_at,
+                                  last_error=error)  # fmt: skip
+        job.charged = charged
+        fields = dict(job_id=job.id, attempt=flight.attempt, child=flight.child,
+                      exit_code=fin.exit_code, signal=fin.signal, error=error,
+                      duration_ms=duration_ms)  # fmt: skip
+        if outcome.state == J.DEAD:
+            self.stats["dead"] += 1
+            log.warning("job.dead", **fields)
+            self.job_settled(seq, job.id, J.DEAD, exit_code=fin.exit_code, error=error)
+        else:
+            assert outcome.run_at is not None
+            self.stats["failed"] += 1
+            log.warning("job.failed", retry_in_s=round(outcome.run_at - now, 3), **fields)
+            self.emit("job.failed", job_id=job.id, attempt=flight.attempt, error=error,
+                      retry_at=J.format_time(outcome.run_at))  # fmt: skip
+            self.add_timer(seq, outcome.run_at)
+
+    def job_settled(self, seq: int, job_id: str, state: str, **fields: Any) -> None:
+        """A job reached a final state: tell whoever waits for it (after commit)."""
+        self.emit("job." + state, job_id=job_id, **fields)
+        waiters = self.waiters.pop(seq, None)
+        if waiters:
+            def notify() -> None:
+                job = self.store.get_by_seq(seq)
+                for waiter in waiters:
+                    waiter(job)
+
+            self.out.after_commit.append(notify)
+
+    def child_exited(self, child: ChildHandle, now: float) -> None:
+        # Reports it sent before dying may still be queued: take them first.
+        self.take_child_reports(now)
+        code = self.pool.reap(child)
+        self.poller.unregister(child.pidfd)
+        lost = list(child.assigned)
+        for seq in lost:
+            flight = self.inflight.pop(seq, None)
+            if flight is None:
+                continue
+            if not flight.started:
+                self.store.return_unstarted(seq, flight.attempt, now)
+                if flight.abort == "cancel":
+                    self.store.cancel(seq, J.PENDING, now)
+                    self.job_settled(seq, flight.job.id, J.CANCELLED)
+                else:
+                    self.add_runnable(self.store.runnable(seq))
+                continue
+            fin = P.Finished(child.id, seq, flight.attempt, now, None, None, False,
+                             "shutdown" if self.shutting_down else None, 0, 0,
+                             "worker lost: its child process died")  # fmt: skip
+            self.settle_lost(flight, fin, now)
+        if child.stopping or self.shutting_down:
+            log.info("child.exited", child=child.id, pid=child.pid, status=code)
+        else:
+            log.error("child.lost", child=child.id, pid=child.pid, status=code, jobs=len(lost))
+        self.emit("workers.changed", workers=len(self.pool.active()))
+        if not self.shutting_down:
+            self.scale_to(self.target_workers)
+
+    def settle_lost(self, flight: InFlight, fin: P.Finished, now: float) -> None:
+        """A started attempt whose child died: sizes of its logs are unknown, so the
+        range is left open (`job.logs` reads to the end of the segment)."""
+        fin.out_len = fin.err_len = None  # type: ignore[assignment]
+        self.settle_attempt(flight, now, fin)
+
+    # --- dispatch ---------------------------------------------------------------------------
+
+    def dispatch(self, now: float) -> None:
+        if not self.store.counts[J.PENDING]:
+            return
+        ready = self.pool.ready()
+        if not ready:
+            return
+        kill_grace = self.config["kill_grace"]
+        # First every idle child gets a job; then, while the backlog is deep enough that
+        # everyone has work anyway, each gets one more so it never waits for a round trip.
+        for depth in (1, 2):
+            for child in ready:
+                if len(child.assigned) >= depth:
+                    continue
+                if depth == 2 and self.store.counts[J.PENDING] < 2 * len(ready):
+                    return
+                job = self.pop_runnable()
+                if job is None:
+                    return
+                attempt = self.store.claim(job, child.id, now)
+                self.inflight[job.seq] = InFlight(job, attempt, child.id)
+                child.assigned.append(job.seq)
+                self.out.assignments.append((child, [
+                    P.RUN, job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
+                    job.env, kill_grace,
+                ]))  # fmt: skip
+
+    # --- workers ----------------------------------------------------------------------------
+
+    def scale_to(self, n: int) -> None:
+        self.target_workers = n
+        active = self.pool.active()
+        if len(active) < n:
+            for _ in range(n - len(active)):
+                child = self.pool.spawn()
+                self.poller.register(child.pidfd, zmq.POLLIN)
+                log.info("child.spawned", child=child.id, pid=child.pid)
+        elif len(active) > n:
+            # Idle children go first; busy ones finish their current job, then exit.
+            victims = sorted(active, key=lambda c: len(c.assigned))[: len(active) - n]
+            for child in victims:
+                self.retire(child)
+        self.emit("workers.changed", workers=n)
+
+    def retire(self, child: ChildHandle) -> None:
+        child.stopping = True
+        # A prefetched job it has not started comes back to us (it answers RETURNED).
+        self.out.after_commit.append(lambda: self.pool.send(child, [P.EXIT]))
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def take_requests(self, now: float) -> None:
+        for _ in range(1000):  # bounded, so children are never starved by a flood
+            try:
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.handle_frames(frames, now)
+
+    def handle_frames(self, frames: list[bytes], now: float) -> None:
+        # A REQ client's envelope is [identity, b"", payload]; a DEALER may send more frames.
+        try:
+            split = frames.index(b"", 1)
+        except ValueError:
+            split = 0
+        routing = frames[: split + 1] if split else frames[:1]
+        body = frames[split + 1 :] if split else frames[1:]
+        if len(body) != 1:
+            err = P.RpcError(P.INVALID_REQUEST, "send one JSON-RPC request per ZeroMQ message (one frame)")
+            self.reply(routing, P.error_response(None, err))
+            return
+        self.handle_payload(routing, body[0], now)
+
+    def reply(self, routing: list[bytes], doc: Any) -> None:
+        payload = b"" if doc is None else P.encode(doc)
+        self.out.replies.append((routing, payload))
+
+    def handle_payload(self, routing: list[bytes], payload: bytes, now: float) -> None:
+        try:
+            doc = P.decode_payload(payload)
+        except P.RpcError as err:
+            self.reply(routing, P.error_response(None, err))
+            return
+        if isinstance(doc, list):
+            if not doc:
+                self.reply(routing, P.error_response(None, P.RpcError(P.INVALID_REQUEST, "empty batch")))
+                return
+            if len(doc) > P.MAX_BATCH:
+                err = P.RpcError(P.INVALID_REQUEST, f"a batch may hold at most {P.MAX_BATCH} requests")
+                self.reply(routing, P.error_response(None, err))
+                return
+            answers = [a for a in (self.call_one(item, routing, now, in_batch=True) for item in doc) if a]
+            self.reply(routing, answers or None)
+            return
+        answer = self.call_one(doc, routing, now, in_batch=False)
+        if answer is not rpc.Deferred:
+            self.reply(routing, answer)
+
+    def call_one(self, obj: Any, routing: list[bytes], now: float, in_batch: bool) -> Any:
+        try:
+            req = P.parse_request(obj)
+        except P.RpcError as err:
+            return P.error_response(P.request_id_of(obj), err)
+
+        def send_later(doc: dict[str, Any]) -> None:
+            self.out.replies.append((routing, P.encode(doc)))
+
+        def deferred_reply(result: Any = None, error: P.RpcError | None = None) -> None:
+            doc = P.error_response(req.id, error) if error else P.result_response(req.id, result)
+            send_later(doc)
+
+        self.current_now = now
+        self.store.db.execute("SAVEPOINT request")
+        try:
+            result = rpc.call(self, req.method, req.params, deferred_reply)
+        except P.RpcError as err:
+            self.store.db.execute("RELEASE request")
+            return None if req.is_notification else P.error_response(req.id, err)
+        except sqlite3.Error:
+            raise  # the whole turn fails: storage_failed answers everyone
+        except Exception as exc:  # a bug: answer it, keep serving
+            self.store.db.execute("ROLLBACK TO request")
+            self.store.db.execute("RELEASE request")
+            self.store.reload_counts()
+            log.exception("rpc.internal_error", method=req.method)
+            err = P.RpcError(P.INTERNAL_ERROR, f"internal error in {req.method}: {exc}")
+            return None if req.is_notification else P.error_response(req.id, err)
+        self.store.db.execute("RELEASE request")
+        if result is rpc.Deferred:
+            if in_batch:
+                return P.error_response(
+                    req.id, P.RpcError(P.INVALID_REQUEST, f"{req.method} cannot be used in a batch")
+                )
+            return rpc.Deferred
+        return None if req.is_notification else P.result_response(req.id, result)
+
+    # --- signals, shutdown, housekeeping ---------------------------------------------------
+
+    def handle_signals(self, now: float) -> None:
+        if self.stop_requested and not self.shutting_down:
+            self.begin_shutdown("signal")
+        if self.reload_requested:
+            self.reload_requested = False
+            self.reload_config()
+        if self.shutting_down and not self.abort_sent and self.shutdown_deadline is not None:
+            if time.monotonic() >= self.shutdown_deadline:
+                self.abort_running("shutdown")
+
+    def reload_config(self) -> None:
+        self.notifier.reloading()
+        stored = self.store.config_load()
+        for key, value in stored.items():
+            if key in settings.SETTINGS:
+                self.apply_setting(key, value)
+        log.info("daemon.reloaded", config=self.config)
+        self.notifier.ready()
+
+    def apply_setting(self, key: str, value: Any) -> None:
+        self.config[key] = value
+        if key == "workers":
+            self.scale_to(value)
+        elif key == "synchronous":
+            self.out.after_commit.append(lambda: self.store.set_synchronous(value))
+
+    def begin_shutdown(self, why: str) -> None:
+        self.shutting_down = True
+        self.stop_requested = True
+        self.notifier.stopping()
+        grace = self.config["shutdown_grace"]
+        self.shutdown_deadline = time.monotonic() + grace
+        log.info("daemon.stopping", reason=why, grace_s=grace, running=len(self.inflight))
+        for child in list(self.pool.children.values()):
+            self.retire(child)
+        if not self.inflight:
+            self.shutdown_deadline = time.monotonic()
+
+    def abort_running(self, reason: str) -> None:
+        self.abort_sent = True
+        for flight in self.inflight.values():
+            child = self.pool.children.get(flight.child)
+            if child is not None:
+                self.out.after_commit.append(
+                    lambda c=child, s=flight.job.seq: self.pool.send(c, [P.ABORT, s, reason])
+                )
+        self.kill_deadline = time.monotonic() + self.config["kill_grace"] + 5.0
+
+    def housekeeping(self, mono: float) -> None:
+        for child in list(self.pool.children.values()):
+            silent = mono - child.last_seen
+            if silent > CHILD_SILENCE_LIMIT:
+                log.error("child.unresponsive", child=child.id, pid=child.pid, silent_s=round(silent))
+                self.pool.kill(child)
+        if self.abort_sent and mono > getattr(self, "kill_deadline", float("inf")):
+            for child in list(self.pool.children.values()):
+                self.pool.kill(child)
+        self.update_status()
+
+    def update_status(self) -> None:
+        c = self.store.counts
+        busy = sum(1 for ch in self.pool.children.values() if ch.assigned)
+        self.notifier.status(
+            f"{len(self.pool.active())} workers ({busy} busy), {c[J.PENDING]} pending, "
+            f"{c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead"
+        )
+
+    def emit(self, event: str, **fields: Any) -> None:
+        fields["event"] = event
+        fields["time"] = J.format_time(time.time())
+        self.out.events.append(fields)
+
+    def finish(self) -> None:
+        log.info("daemon.stopped", counts=self.store.counts)
+        self.store.close()
+        for path in (self.paths.socket, self.paths.events_socket, self.paths.results_socket,
+                     self.paths.pidfile):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self.ctx.destroy(linger=0)
+        os.close(self.lock_fd)

@@ -1,0 +1,192 @@
+"""Wire formats: JSON-RPC 2.0 on the control socket, msgpack between daemon and children.
+
+Pure code: encoding, decoding and error values, no sockets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Requests above this size get an RPC error; ZeroMQ's MAXMSGSIZE (a multiple of
+# it) drops the connection of anything larger still, before it is even read.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+HARD_MAX_MESSAGE_BYTES = 4 * MAX_REQUEST_BYTES
+MAX_BATCH = 1000
+MAX_JSON_DEPTH = 64
+
+# Standard JSON-RPC error codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+# Application errors (the JSON-RPC "server error" range).
+JOB_NOT_FOUND = -32001
+DUPLICATE_ID = -32002
+INVALID_STATE = -32003
+REQUEST_TOO_LARGE = -32004
+SHUTTING_DOWN = -32005
+STORAGE_ERROR = -32006
+
+ERROR_NAMES = {
+    PARSE_ERROR: "parse_error",
+    INVALID_REQUEST: "invalid_request",
+    METHOD_NOT_FOUND: "method_not_found",
+    INVALID_PARAMS: "invalid_params",
+    INTERNAL_ERROR: "internal_error",
+    JOB_NOT_FOUND: "job_not_found",
+    DUPLICATE_ID: "duplicate_id",
+    INVALID_STATE: "invalid_state",
+    REQUEST_TOO_LARGE: "request_too_large",
+    SHUTTING_DOWN: "shutting_down",
+    STORAGE_ERROR: "storage_error",
+}
+
+
+class RpcError(Exception):
+    """An error answered to a client: a code, a human message and machine `data`."""
+
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        data = {"name": ERROR_NAMES.get(self.code, "error")}
+        if isinstance(self.data, dict):
+            data.update(self.data)
+        elif self.data is not None:
+            data["detail"] = self.data
+        err["data"] = data
+        return err
+
+
+def invalid_params(message: str, field: str | None = None, **extra: Any) -> RpcError:
+    data = {"field": field} if field else {}
+    data.update(extra)
+    return RpcError(INVALID_PARAMS, message, data)
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    params: Any  # dict, list or None
+    id: Any  # None for a notification
+    is_notification: bool
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    # Iterative, so a hostile 100,000-deep array cannot blow the Python stack here.
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def decode_payload(payload: bytes) -> Any:
+    """Bytes -> parsed JSON, or RpcError(PARSE_ERROR / REQUEST_TOO_LARGE)."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise RpcError(
+            REQUEST_TOO_LARGE,
+            f"request of {len(payload)} bytes is larger than the limit of {MAX_REQUEST_BYTES}",
+            {"limit": MAX_REQUEST_BYTES, "size": len(payload)},
+        )
+    try:
+        text = payload.decode("utf-8")
+        doc = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RpcError(PARSE_ERROR, f"request is not valid UTF-8 JSON: {exc}") from None
+    if not _depth_ok(doc, MAX_JSON_DEPTH):
+        raise RpcError(INVALID_REQUEST, f"request is nested deeper than {MAX_JSON_DEPTH} levels")
+    return doc
+
+
+def parse_request(obj: Any) -> Request:
+    """One JSON-RPC request object -> Request, or RpcError(INVALID_REQUEST)."""
+    if not isinstance(obj, dict):
+        raise RpcError(INVALID_REQUEST, "a request must be a JSON object")
+    if obj.get("jsonrpc") != "2.0":
+        raise RpcError(INVALID_REQUEST, 'a request needs "jsonrpc": "2.0"')
+    method = obj.get("method")
+    if not isinstance(method, str) or not method:
+        raise RpcError(INVALID_REQUEST, "a request needs a method name (a string)")
+    params = obj.get("params")
+    if params is not None and not isinstance(params, dict | list):
+        raise RpcError(INVALID_REQUEST, "params must be an object or an array")
+    has_id = "id" in obj
+    req_id = obj.get("id")
+    if has_id and req_id is not None and not isinstance(req_id, str | int | float):
+        raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
+    if isinstance(req_id, bool):
+        raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
+    return Request(method, params, req_id, not has_id)
+
+
+def request_id_of(obj: Any) -> Any:
+    """The id to answer an invalid request with (null when it has no usable one)."""
+    if isinstance(obj, dict):
+        rid = obj.get("id")
+        if isinstance(rid, str | int | float) and not isinstance(rid, bool):
+            return rid
+    return None
+
+
+def result_response(req_id: Any, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "result": result}
+
+
+def error_response(req_id: Any, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "error": error.to_dict()}
+
+
+def encode(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# --- daemon <-> child messages (msgpack arrays; the first item names the kind) -----
+# daemon -> child
+RUN = "run"  # [RUN, job_seq, attempt, command, timeout|None, cwd|None, env|None, kill_grace]
+ABORT = "abort"  # [ABORT, job_seq, reason]  kill the job (cancel, shutdown) and report it
+EXIT = "exit"  # [EXIT]  finish what you hold, then exit
+# child -> daemon
+HELLO = "hello"  # [HELLO, child_id, pid]
+STARTED = "started"  # [STARTED, child_id, job_seq, attempt, t, pid, segment, out_off, err_off]
+FINISHED = "finished"  # see Finished below
+HEARTBEAT = "heartbeat"  # [HEARTBEAT, child_id]
+RETURNED = "returned"  # [RETURNED, child_id, job_seq, attempt]  not started, give it back
+BYE = "bye"  # [BYE, child_id]
+
+
+@dataclass(slots=True)
+class Finished:
+    child_id: int
+    job_seq: int
+    attempt: int
+    ended_at: float
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    aborted: str | None  # why the daemon asked to kill it ("cancel", "shutdown"), or None
+    out_len: int
+    err_len: int
+    error: str | None  # the job could not be started at all (bad cwd, ...)
+
+    def to_msg(self) -> list[Any]:
+        return [
+            FINISHED, self.child_id, self.job_seq, self.attempt, self.ended_at, self.exit_code,
+            self.signal, self.timed_out, self.aborted, self.out_len, self.err_len, self.error,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_msg(cls, msg: list[Any]) -> Finished:
+        return cls(*msg[1:12])

@@ -1,0 +1,89 @@
+"""Runtime configuration keys: names, types, defaults and validation (pure code).
+
+Values are persisted by the daemon in the `config` table and take effect
+without a restart. The CLI passes `config set KEY VALUE` as a string; `parse`
+turns it into the key's type.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from queuectl.jobs import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    kind: type  # int, float or str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+def _default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("max_retries", int, 3, "retries after the first attempt before a job is dead", 0, 1000),
+        Setting("backoff_base", float, 2.0, "a failed job waits backoff_base ** attempts seconds", 1.0, 1e6),
+        Setting("backoff_max", float, 3600.0, "upper bound of one backoff delay, in seconds", 0.0, 1e9),
+        Setting("backoff_jitter", float, 0.0, "fraction (0..1) by which a backoff delay is shortened at random", 0.0, 1.0),
+        Setting("default_timeout", float, 0.0, "timeout in seconds for jobs that set none (0: no timeout)", 0.0, 365 * 86400.0),
+        Setting("kill_grace", float, 5.0, "seconds between SIGTERM and SIGKILL when a job is killed", 0.0, 3600.0),
+        Setting("shutdown_grace", float, 10.0, "seconds running jobs get to finish on a graceful stop", 0.0, 86400.0),
+        Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, 256),
+        Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
+    )
+}
+
+
+def check(name: str, value: Any) -> Any:
+    """Validate a typed value for `name`; returns it normalized."""
+    setting = SETTINGS.get(name)
+    if setting is None:
+        raise ValidationError(
+            f"unknown config key {name!r} (known: {', '.join(sorted(SETTINGS))})", "key"
+        )
+    if setting.kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValidationError(f"{name} must be an integer", "value")
+    elif setting.kind is float:
+        if not isinstance(value, int | float) or isinstance(value, bool) or value != value:
+            raise ValidationError(f"{name} must be a number", "value")
+        value = float(value)
+    elif setting.kind is str:
+        if not isinstance(value, str):
+            raise ValidationError(f"{name} must be a string", "value")
+        value = value.upper()
+        if setting.choices and value not in setting.choices:
+            raise ValidationError(f"{name} must be one of {', '.join(setting.choices)}", "value")
+    if setting.minimum is not None and value < setting.minimum:
+        raise ValidationError(f"{name} must be >= {setting.minimum:g}", "value")
+    if setting.maximum is not None and value > setting.maximum:
+        raise ValidationError(f"{name} must be <= {setting.maximum:g}", "value")
+    return value
+
+
+def parse(name: str, text: str) -> Any:
+    """Parse a value typed on the command line into the key's type, then check it."""
+    setting = SETTINGS.get(name)
+    if setting is None:
+        return check(name, text)  # raises the unknown-key error
+    try:
+        value: Any = setting.kind(text)
+    except ValueError:
+        kind = "an integer" if setting.kind is int else "a number"
+        raise ValidationError(f"{name} must be {kind}, not {text!r}", "value") from None
+    return check(name, value)
+
+
+def defaults() -> dict[str, Any]:
+    return {name: s.default for name, s in SETTINGS.items()}
