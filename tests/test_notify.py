@@ -156,3 +156,11 @@ def test_unsupported_address_is_disabled() -> None:
     n = Notifier({"NOTIFY_SOCKET": "vsock:2:1234"})
     assert not n.enabled
     n.ready()
+
+
+def test_unencodable_text_never_raises(listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    n = Notifier({"NOTIFY_SOCKET": path})
+    n.status("bad \udc80 surrogate")  # swallowed (and logged once)
+    n.ready()
+    assert recv(sock) == "READY=1"

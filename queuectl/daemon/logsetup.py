@@ -18,7 +18,7 @@ import socket
 import struct
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -100,7 +100,7 @@ class JournalSender:
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         try:
             self._send(encode_entry(event_dict, self._names))
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # logging must never take the daemon down
             # Fall back to the stream; say why once, inside the event itself so the
             # line keeps its format.
             if not self._reported:
@@ -211,9 +211,14 @@ def _isatty(stream: TextIO) -> bool:
 class _StdlibToStructlog(logging.Handler):
     # So warnings from stdlib loggers (e.g. queuectl.notify) share the format and sink.
     def emit(self, record: logging.LogRecord) -> None:
-        structlog.get_logger(record.name).log(
-            record.levelno, record.getMessage(), logger=record.name
-        )
+        try:
+            log = structlog.get_logger(record.name)
+            kw: dict[str, Any] = {"logger": record.name}
+            if record.exc_info:
+                kw["exc_info"] = record.exc_info
+            log.log(record.levelno, record.getMessage(), **kw)
+        except Exception:
+            self.handleError(record)
 
 
 def _route_stdlib_logging(level: str) -> None:

@@ -78,7 +78,7 @@ class Notifier:
                 # Never let a stuck service manager block the event loop.
                 self._sock.setblocking(False)
             self._sock.sendto("\n".join(lines).encode(), self._address)
-        except OSError as exc:
+        except Exception as exc:  # e.g. OSError, or text that cannot be encoded
             if not self._warned:
                 self._warned = True
                 _log.warning("sd_notify to %r failed: %s", self._address, exc)
