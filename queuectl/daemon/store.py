@@ -307,6 +307,8 @@ class Store:
         direction = "DESC" if newest_first else "ASC"
         if order == "priority":
             order_by = f"priority {'ASC' if newest_first else 'DESC'}, seq ASC"
+        elif order == "run_at":
+            order_by = f"run_at {direction}, seq ASC"
         else:
             order_by = f"seq {direction}"
         sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order_by} LIMIT ? OFFSET ?"

@@ -35,6 +35,7 @@ from queuectl.daemon import rpc
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.pool import ChildHandle, Pool
 from queuectl.daemon.store import Runnable, Store
+from queuectl.daemon.throughput import Throughput
 from queuectl.paths import Paths, check_socket_path
 
 log = structlog.get_logger("queuectl")
@@ -96,7 +97,7 @@ class Supervisor:
         self.timers_bound: float | None = None
         self.out = TurnOutput()
         self.target_workers = 0
-        self.stats = {"completed": 0, "failed": 0, "dead": 0}
+        self.throughput = Throughput()
         # job.wait timeouts: heap of (monotonic deadline, token, callback).
         self.wait_deadlines: list[tuple[float, int, Callable[[], None]]] = []
         self.current_now = time.time()
@@ -527,7 +528,7 @@ class Supervisor:
             self.store.finish_attempt(seq, flight.attempt, now, **common, error=None,
                                       charged=True, new_state=J.COMPLETED, run_at=None,
                                       last_error=None)  # fmt: skip
-            self.stats["completed"] += 1
+            self.throughput.record("completed", now)
             log.info("job.completed", job_id=job.id, attempt=flight.attempt, child=flight.child,
                      exit_code=0, duration_ms=duration_ms)  # fmt: skip
             self.job_settled(seq, job.id, J.COMPLETED, exit_code=0)
@@ -546,12 +547,12 @@ class Supervisor:
                       exit_code=fin.exit_code, signal=fin.signal, error=error,
                       duration_ms=duration_ms)  # fmt: skip
         if outcome.state == J.DEAD:
-            self.stats["dead"] += 1
+            self.throughput.record("dead", now)
             log.warning("job.dead", **fields)
             self.job_settled(seq, job.id, J.DEAD, exit_code=fin.exit_code, error=error)
         else:
             assert outcome.run_at is not None
-            self.stats["failed"] += 1
+            self.throughput.record("failed", now)
             log.warning("job.failed", retry_in_s=round(outcome.run_at - now, 3), **fields)
             self.emit("job.failed", job_id=job.id, attempt=flight.attempt, error=error,
                       retry_at=J.format_time(outcome.run_at))  # fmt: skip

@@ -38,6 +38,20 @@ def status(sup: Supervisor, send: Any) -> dict[str, Any]:
 
 
 @method(
+    "daemon.stats",
+    description="Jobs finished per minute over the last hour (completed, failed attempts, dead), "
+    "counted since the daemon started.",
+    result='{"per_minute": [{"minute": iso, "completed": n, "failed": n, "dead": n}, ...], "totals": {...}}',
+)
+def stats(sup: Supervisor, send: Any) -> dict[str, Any]:
+    series = sup.throughput.series(time.time())
+    return {
+        "per_minute": [{"minute": J.format_time(m * 60), **counts} for m, counts in series],
+        "totals": dict(sup.throughput.totals),
+    }
+
+
+@method(
     "daemon.shutdown",
     description="Stop gracefully: no new dispatch, running jobs get shutdown_grace seconds to "
     "finish, then are killed and re-queued without using up an attempt.",

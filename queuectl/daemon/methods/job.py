@@ -168,7 +168,7 @@ def get(sup: Supervisor, send: Any, id: str, attempts: bool) -> dict[str, Any]:
     Param("offset", "integer", 0, "skip this many"),
     Param("newest_first", "boolean", False),
     Param("search", "string", description="substring of id or command", nullable=True),
-    Param("order", "string", "created", "created or priority"),
+    Param("order", "string", "created", "created, priority or run_at"),
     description="Jobs in enqueue order (or by priority), optionally of one state.",
     result='{"jobs": [...], "total": n}  (total: jobs in that state, or all)',
     errors=(P.INVALID_PARAMS,),
@@ -183,8 +183,8 @@ def list_jobs(
         raise P.invalid_params(f"limit must be from 0 to {MAX_LIST}", "limit")
     if offset < 0:
         raise P.invalid_params("offset must be >= 0", "offset")
-    if order not in ("created", "priority"):
-        raise P.invalid_params("order must be created or priority", "order")
+    if order not in ("created", "priority", "run_at"):
+        raise P.invalid_params("order must be created, priority or run_at", "order")
     rows = sup.store.list_jobs(state, limit, offset, newest_first, search, order)
     counts = sup.store.counts
     total = counts[state] if state else sum(counts.values())
