@@ -14,6 +14,7 @@ kill our job's process group and exit, so no job runs that nobody watches.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -109,10 +110,8 @@ def _set_parent_death_signal() -> None:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Child:
@@ -277,10 +276,8 @@ class Child:
             self.start_next()
             events = dict(self.poller.poll(self.next_timeout_ms()))
             if self.wake_r.fileno() in events:
-                try:
+                with contextlib.suppress(BlockingIOError):
                     self.wake_r.recv(4096)
-                except BlockingIOError:
-                    pass
             if self.pull in events:
                 while True:
                     try:

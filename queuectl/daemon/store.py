@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,10 +135,8 @@ class Store:
         self.reload_counts()
 
     def close(self) -> None:
-        try:
+        with suppress(sqlite3.Error):
             self.db.execute("PRAGMA optimize")
-        except sqlite3.Error:
-            pass
         self.db.close()
 
     def set_synchronous(self, mode: str) -> None:

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class InFlight:
     child: int
     started: bool = False
     started_at: float | None = None
+    pgid: int | None = None  # the job's process group (its shell's pid), once started
     abort: str | None = None  # "cancel" once a cancel was asked for
 
 
@@ -108,10 +110,16 @@ class Supervisor:
     def _prepare_dirs(self) -> None:
         for d in (self.paths.state_dir, self.paths.logs_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.paths.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not self.paths.is_system:
-            # Whoever reaches the control socket can run commands as us.
-            os.chmod(self.paths.runtime_dir, 0o700)
+        runtime = self.paths.runtime_dir
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Whoever reaches the control socket can run commands as us. A directory made by
+        # systemd (RuntimeDirectory=) keeps its RuntimeDirectoryMode=: with group access
+        # (the system unit's 0750) the sockets are for that group too; else only for us.
+        managed = self.paths.is_system or str(runtime) in os.environ.get("RUNTIME_DIRECTORY", "").split(":")
+        if not managed:
+            os.chmod(runtime, 0o700)
+        st = os.stat(runtime)
+        self.socket_group = st.st_gid if managed and st.st_mode & stat.S_IXGRP else None
         check_socket_path(self.paths.socket)
 
     def _lock(self) -> None:
@@ -155,7 +163,7 @@ class Supervisor:
         for path in (self.paths.socket, self.paths.events_socket, self.paths.results_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # left by a crashed daemon; we hold the lock, so it is stale
-        old_umask = os.umask(0o077 if not self.paths.is_system else 0o007)
+        old_umask = os.umask(0o077 if self.socket_group is None else 0o007)
         try:
             self.control = self.ctx.socket(zmq.ROUTER)
             self.control.setsockopt(zmq.LINGER, 0)
@@ -173,6 +181,14 @@ class Supervisor:
             self.results.bind(self.paths.endpoint(self.paths.results_socket))
         finally:
             os.umask(old_umask)
+        if self.socket_group is not None:  # group members may use the CLI and `events`
+            for path in (self.paths.socket, self.paths.events_socket):
+                os.chmod(path, 0o660)
+                try:
+                    if os.stat(path).st_gid != self.socket_group:
+                        os.chown(path, -1, self.socket_group)
+                except OSError as exc:
+                    log.warning("socket.chown_failed", path=str(path), group=self.socket_group, error=str(exc))
 
     def _signals(self) -> None:
         self.wake_r, wake_w = socket.socketpair()
@@ -204,7 +220,7 @@ class Supervisor:
         self._wait_for_old_children()
         now = time.time()
         recovered = self.store.requeue_interrupted(now)
-        for seq, job_id, attempt in recovered:
+        for _seq, job_id, attempt in recovered:
             log.warning("job.recovered", job_id=job_id, attempt=attempt,
                         reason="the daemon stopped while it ran")  # fmt: skip
         self._bind()
@@ -471,6 +487,7 @@ class Supervisor:
             return
         flight.started = True
         flight.started_at = t
+        flight.pgid = pid or None
         child.segment = segment
         self.store.mark_started(seq, attempt, t, pid, segment, out_off, err_off)
         log.info("job.started", job_id=flight.job.id, attempt=attempt, child=child.id, pid=pid)
@@ -588,6 +605,11 @@ class Supervisor:
                 else:
                     self.add_runnable(self.store.runnable(seq))
                 continue
+            if flight.pgid:
+                # Its child can no longer kill the job's process group: we do, so nothing
+                # runs unwatched and the retry never overlaps this attempt.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(flight.pgid, signal.SIGKILL)
             fin = P.Finished(child.id, seq, flight.attempt, now, None, None, False,
                              "shutdown" if self.shutting_down else None, 0, 0,
                              "worker lost: its child process died")  # fmt: skip

@@ -6,8 +6,8 @@ import click
 
 
 def register_all(group: click.Group) -> None:
-    from queuectl.client.commands import config, daemon, dlq, job, workers
+    from queuectl.client.commands import config, daemon, dlq, job, service, workers
 
-    for module in (job, daemon, workers, dlq, config):
+    for module in (job, daemon, workers, dlq, config, service):
         for command in module.COMMANDS:
             group.add_command(command)

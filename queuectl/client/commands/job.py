@@ -50,13 +50,21 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
 @click.option("--file", "file_", type=click.File("r"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
+@click.option("--skip-invalid", is_flag=True,
+              help="With --file: skip bad lines (reported on stderr) and enqueue the rest.")
+@click.option("--wait", "wait_", is_flag=True,
+              help="Wait for the job's final state; exit with its exit code (124/125/126: see wait).")
+@click.option("--wait-timeout", type=float, metavar="SECONDS", help="With --wait: give up waiting after this long.")
+@click.option("--output", "-o", "show_output", is_flag=True,
+              help="With --wait: print the job's stdout and stderr (of its last attempt) on ours.")
 @json_option
 @click.pass_obj
 @handle_errors
 def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
-    cwd: str | None, env_pairs: tuple[str, ...], file_: Any, as_json: bool,
+    cwd: str | None, env_pairs: tuple[str, ...], file_: Any, skip_invalid: bool, wait_: bool,
+    wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
@@ -65,17 +73,31 @@ def enqueue(
     queuectl enqueue --id job2 --priority 10 -- make -C ~/src test
     queuectl enqueue --delay 60 -- 'backup.sh && notify.sh'
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
+    queuectl enqueue --wait --output --max-retries 0 -- make test
 
     Several words after `--` are quoted for the shell and joined; a single
     word is taken as a shell command line as it is. The job runs with
     `sh -c` in the current directory (or --cwd) with the daemon's
     environment plus --env.
+
+    --wait waits for a final state (completed, dead, cancelled): a failing
+    job is retried first (max_retries); use --max-retries 0 to behave like
+    running the command. Exit code: the job's own; 124 the wait timed out,
+    125 dead without an exit code (timed out, killed), 126 cancelled.
     """
     if file_ is not None:
         if args:
             out.fail("give either --file or a job, not both", out.USAGE)
-        _enqueue_file(ctx, file_, as_json)
+        if wait_ or show_output:
+            out.fail("--wait/--output cannot be used with --file", out.USAGE)
+        _enqueue_file(ctx, file_, as_json, skip_invalid)
         return
+    if skip_invalid:
+        out.fail("--skip-invalid goes with --file", out.USAGE)
+    if (show_output or wait_timeout is not None) and not wait_:
+        out.fail("--output and --wait-timeout go with --wait", out.USAGE)
+    if show_output and as_json:
+        out.fail("--output prints the job's own output; it cannot be combined with --json", out.USAGE)
     if not args:
         out.fail("nothing to enqueue: give a JSON job or `-- COMMAND ...` (see --help)", out.USAGE)
     if len(args) == 1 and args[0].lstrip().startswith("{"):
@@ -89,57 +111,139 @@ def enqueue(
         job["env"] = {**job.get("env", {}), **_parse_env(env_pairs)}
     job.setdefault("cwd", os.getcwd())
     result = ctx.call("job.enqueue", job)
+    if not wait_:
+        if as_json:
+            out.print_json(result)
+        else:
+            click.echo(f"enqueued {result['id']} ({result['state']})")
+        return
+    try:
+        waited = _wait_one(ctx, result["id"], wait_timeout)
+    except KeyboardInterrupt:
+        out.fail(f"stopped waiting; job {result['id']} is still queued "
+                 f"(`queuectl cancel {result['id']}` stops it)", 130)  # fmt: skip
+    code = _exit_code_of(waited)
     if as_json:
-        out.print_json(result)
+        out.print_json(waited)
+    elif show_output:
+        if waited["job"] is not None:
+            _print_output(ctx, waited["job"])
+        if code in (out.WAIT_TIMEOUT, out.JOB_DEAD, out.JOB_CANCELLED):
+            click.echo(f"queuectl: {_describe(waited)}", err=True)
     else:
-        click.echo(f"enqueued {result['id']} ({result['state']})")
+        click.echo(_describe(waited))
+    sys.exit(code)
 
 
-def _enqueue_file(ctx: Context, stream: Any, as_json: bool) -> None:
+def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) -> None:
+    """All or nothing by default: every line is checked (locally, then against the queue)
+    before any is sent. With skip_invalid, bad lines are reported and the rest enqueued."""
     from queuectl import jobs as J
+    from queuectl.client.rpc import RemoteError
 
     cwd = os.getcwd()
     now = time.time()
-    jobs, lines = [], []
+    jobs: list[dict[str, Any]] = []
+    lines: list[int] = []
+    skipped: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+
+    def bad(lineno: int, message: str, error: str) -> None:
+        if not skip_invalid:
+            out.fail(f"line {lineno}: {message}; nothing was enqueued", out.ERROR_EXIT[error])
+        skipped.append({"line": lineno, "message": message, "error": error})
+
     for lineno, line in enumerate(stream, 1):
         if not line.strip():
             continue
         try:
-            job = json.loads(line)
-        except ValueError as exc:
-            out.fail(f"line {lineno}: not valid JSON: {exc}; nothing was enqueued", out.USAGE)
+            job = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            bad(lineno, f"not valid JSON: {exc.msg} (column {exc.colno})", "parse_error")
+            continue
+        except ValueError as exc:  # e.g. a number too long to convert
+            bad(lineno, f"not valid JSON: {exc}", "parse_error")
+            continue
         try:
-            J.validate_spec(job, now)
+            spec = J.validate_spec(job, now)
         except J.ValidationError as exc:
-            out.fail(f"line {lineno}: {exc}; nothing was enqueued", out.USAGE)
+            bad(lineno, str(exc), "invalid_params")
+            continue
+        if spec.id is not None:
+            if spec.id in seen:
+                bad(lineno, f"id {spec.id!r} is also on line {seen[spec.id]}", "duplicate_id")
+                continue
+            seen[spec.id] = lineno
         job.setdefault("cwd", cwd)
         jobs.append(job)
         lines.append(lineno)
-    from queuectl.client.rpc import RemoteError
 
     def line_of(exc: RemoteError, start: int) -> int:
         index = exc.data.get("index") if isinstance(exc.data, dict) else None
         return lines[start + index] if isinstance(index, int) else lines[start]
 
-    # First check every id against the queue, so a duplicate in the last chunk does
-    # not leave the first chunks enqueued; then send the chunks for real.
-    for start in range(0, len(jobs), CHUNK):
-        try:
-            ctx.call("job.enqueue_many", {"jobs": jobs[start : start + CHUNK], "dry_run": True})
-        except RemoteError as exc:
-            out.fail(f"line {line_of(exc, start)}: {exc.message}; nothing was enqueued",
-                     out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
+    chunks = range(0, len(jobs), CHUNK)
+    passes = 1 if skip_invalid else 2
     ids: list[str] = []
-    for start in range(0, len(jobs), CHUNK):
-        try:
-            ids += ctx.call("job.enqueue_many", {"jobs": jobs[start : start + CHUNK]})["ids"]
-        except RemoteError as exc:
-            out.fail(f"line {line_of(exc, start)}: {exc.message}; the {len(ids)} jobs before "
-                     "it were enqueued", out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
+    with _progress(len(jobs) * passes) as bar:
+        if not skip_invalid:
+            # First check every id against the queue, so a duplicate in the last chunk
+            # does not leave the first chunks enqueued; then send the chunks for real.
+            for start in chunks:
+                try:
+                    ctx.call("job.enqueue_many", {"jobs": jobs[start : start + CHUNK], "dry_run": True})
+                except RemoteError as exc:
+                    out.fail(f"line {line_of(exc, start)}: {exc.message}; nothing was enqueued",
+                             out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
+                bar.update(len(jobs[start : start + CHUNK]))
+        for start in chunks:
+            params: dict[str, Any] = {"jobs": jobs[start : start + CHUNK]}
+            if skip_invalid:
+                params["skip_invalid"] = True
+            try:
+                result = ctx.call("job.enqueue_many", params)
+            except RemoteError as exc:
+                out.fail(f"line {line_of(exc, start)}: {exc.message}; the {len(ids)} jobs before "
+                         "it were enqueued", out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
+            ids += result["ids"]
+            for s in result.get("skipped", []):
+                skipped.append({"line": lines[start + s["index"]], "message": s["message"],
+                                "error": _ERROR_NAME.get(s["code"], "invalid_params")})  # fmt: skip
+            bar.update(len(params["jobs"]))
+    skipped.sort(key=lambda s: s["line"])
+    for s in skipped:
+        click.echo(f"queuectl: skipped line {s['line']}: {s['message']}", err=True)
     if as_json:
-        out.print_json({"count": len(ids), "ids": ids})
+        doc: dict[str, Any] = {"count": len(ids), "ids": ids}
+        if skip_invalid:
+            doc["skipped"] = skipped
+        out.print_json(doc)
     else:
-        click.echo(f"enqueued {len(ids)} jobs")
+        click.echo(f"enqueued {len(ids)} jobs" + (f", skipped {len(skipped)} lines" if skipped else ""))
+    if skipped and not ids:  # every line was bad: the exit code of the first one
+        sys.exit(out.ERROR_EXIT.get(skipped[0]["error"], out.USAGE))
+
+
+# JSON-RPC error code -> name, for the `code` of a line the daemon skipped.
+_ERROR_NAME = {-32602: "invalid_params", -32002: "duplicate_id"}
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr, only when stderr is a terminal and the file is large."""
+    if total <= 2 * CHUNK or not sys.stderr.isatty():
+        return _NoBar()
+    return click.progressbar(length=total, label="enqueueing", file=sys.stderr, show_pos=True)
 
 
 @click.command("list")
@@ -179,11 +283,22 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         out.show_job(job)
 
 
-def _write_chunk(chunk: dict[str, Any]) -> None:
+def _write_chunk(chunk: dict[str, Any], sink: Any = None) -> None:
+    (sink or sys.stdout.buffer).write(_chunk_bytes(chunk))
+    (sink or sys.stdout.buffer).flush()
+
+
+def _chunk_bytes(chunk: dict[str, Any]) -> bytes:
     data = chunk["data"]
-    raw = base64.b64decode(data) if chunk["encoding"] == "base64" else data.encode("utf-8")
-    sys.stdout.buffer.write(raw)
-    sys.stdout.buffer.flush()
+    return base64.b64decode(data) if chunk["encoding"] == "base64" else data.encode("utf-8")
+
+
+def _json_text(raw: bytes) -> tuple[str, str]:
+    """Bytes -> (text, encoding) for a JSON document: utf-8 when it is, base64 otherwise."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode(), "base64"
 
 
 @click.command()
@@ -192,28 +307,64 @@ def _write_chunk(chunk: dict[str, Any]) -> None:
 @click.option("--stdout", "stream", flag_value="stdout", default=True, hidden=True)
 @click.option("--attempt", "-a", type=int, help="Which attempt (default: the latest).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the attempt runs.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON document {"id", "attempt", "stream", "data", "encoding"} '
+              "(with --follow: one per chunk, NDJSON).")
 @click.pass_obj
 @handle_errors
-def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool) -> None:
+def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool, as_json: bool) -> None:
     """Print a job's stdout (or --stderr), exactly as it wrote it."""
     offset = 0
     params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
-    while True:
-        chunk = ctx.call("job.logs", {**params, "offset": offset})
-        params["attempt"] = chunk["attempt"]  # stay on one attempt while following
-        if chunk["data"]:
+    collected: list[bytes] = []
+
+    def emit(chunk: dict[str, Any]) -> None:
+        if not as_json:
             _write_chunk(chunk)
-        offset = chunk["next_offset"]
-        if chunk["eof"] or (not follow and not chunk["data"]):
-            return
-        if not chunk["data"]:
-            if not chunk["running"] and chunk["attempt"] == 0:
+        elif follow:
+            click.echo(json.dumps({"id": job_id, "attempt": chunk["attempt"], "stream": stream,
+                                   "offset": chunk["offset"], "data": chunk["data"],
+                                   "encoding": chunk["encoding"]}))  # fmt: skip
+        else:
+            collected.append(_chunk_bytes(chunk))
+
+    try:
+        while True:
+            chunk = ctx.call("job.logs", {**params, "offset": offset})
+            params["attempt"] = chunk["attempt"]  # stay on one attempt while following
+            if chunk["data"]:
+                emit(chunk)
+            offset = chunk["next_offset"]
+            if chunk["eof"] or (not follow and not chunk["data"]):
                 return
-            time.sleep(0.1)
-            if not chunk["running"]:
-                job = ctx.call("job.get", {"id": job_id, "attempts": False})
-                if job["state"] != "processing":
+            if not chunk["data"]:
+                if not chunk["running"] and chunk["attempt"] == 0:
                     return
+                time.sleep(0.1)
+                if not chunk["running"]:
+                    job = ctx.call("job.get", {"id": job_id, "attempts": False})
+                    if job["state"] != "processing":
+                        return
+    finally:
+        if as_json and not follow:
+            text, encoding = _json_text(b"".join(collected))
+            out.print_json({"id": job_id, "attempt": params["attempt"], "stream": stream,
+                            "data": text, "encoding": encoding})  # fmt: skip
+
+
+def _print_output(ctx: Context, job: dict[str, Any]) -> None:
+    """The job's last attempt: its stdout on our stdout, its stderr on our stderr."""
+    if not job.get("attempts"):
+        return
+    for stream, sink in (("stdout", sys.stdout.buffer), ("stderr", sys.stderr.buffer)):
+        offset = 0
+        while True:
+            chunk = ctx.call("job.logs", {"id": job["id"], "stream": stream, "offset": offset})
+            if chunk["data"]:
+                _write_chunk(chunk, sink)
+            offset = chunk["next_offset"]
+            if chunk["eof"] or not chunk["data"]:
+                break
 
 
 def _simple(method: str, verb: str, doc: str) -> click.Command:
@@ -243,16 +394,24 @@ delete = _simple("job.delete", "delete", "Remove a job that is not running, with
 @click.command()
 @click.argument("job_ids", nargs=-1, required=True, metavar="ID...")
 @click.option("--timeout", "wait_timeout", type=float, metavar="SECONDS", help="Give up after this long.")
+@click.option("--output", "-o", "show_output", is_flag=True,
+              help="Print each job's stdout and stderr (of its last attempt) on ours.")
 @json_option
 @click.pass_obj
 @handle_errors
-def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, as_json: bool) -> None:
-    """Wait until jobs finish; exit with the last one's exit code.
+def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, show_output: bool,
+         as_json: bool) -> None:  # fmt: skip
+    """Wait until jobs reach a final state; exit with the last one's exit code.
+
+    A failing job with retries left is retried first: the wait ends when it
+    is completed, dead or cancelled.
 
     Exit code: the job's own exit code; 124 if the wait timed out;
-    125 if the job is dead without an exit code (timed out, lost);
+    125 if the job is dead without an exit code (timed out, killed);
     126 if it was cancelled.
     """
+    if show_output and as_json:
+        out.fail("--output prints the jobs' own output; it cannot be combined with --json", out.USAGE)
     code = out.OK
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     results = []
@@ -261,23 +420,45 @@ def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, as_
         result = _wait_one(ctx, job_id, remaining)
         results.append(result)
         code = _exit_code_of(result)
-        if not as_json:
-            job = result["job"]
-            state = "still " + job["state"] if result["timed_out"] else job["state"]
-            click.echo(f"{job['id']}: {state}" + (f" (exit {job['exit_code']})" if job["exit_code"] is not None else ""))
+        if show_output and result["job"] is not None:
+            _print_output(ctx, result["job"])
+        elif not as_json:
+            click.echo(_describe(result))
     if as_json:
         out.print_json(results if len(results) > 1 else results[0])
     sys.exit(code)
 
 
+WAIT_SLICE = 60.0
+
+
 def _wait_one(ctx: Context, job_id: str, timeout: float | None) -> dict[str, Any]:
-    # One long request per job; the client timeout leaves room for the daemon's own.
-    rpc_timeout = 86400.0 * 365 if timeout is None else timeout + ctx.timeout
-    return ctx.call("job.wait", {"id": job_id, "timeout": timeout}, timeout=rpc_timeout)
+    """job.wait in slices of at most a minute, so a daemon that died is noticed (each
+    request's client timeout leaves room for the daemon's own); the daemon answers
+    at once when the job settles, so the slices cost nothing."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        part = WAIT_SLICE if remaining is None else min(remaining, WAIT_SLICE)
+        result = ctx.call("job.wait", {"id": job_id, "timeout": part}, timeout=part + ctx.timeout)
+        if not result["timed_out"] or (remaining is not None and remaining <= WAIT_SLICE):
+            return result
+
+
+def _describe(result: dict[str, Any]) -> str:
+    job = result["job"]
+    if job is None:
+        return "the job was deleted"
+    state = "still " + job["state"] if result["timed_out"] else job["state"]
+    code = f" (exit {job['exit_code']})" if job["exit_code"] is not None else ""
+    error = f" ({job['last_error']})" if job["exit_code"] is None and job.get("last_error") else ""
+    return f"{job['id']}: {state}{code}{error}"
 
 
 def _exit_code_of(result: dict[str, Any]) -> int:
     job = result["job"]
+    if job is None:  # deleted while we waited: it will not run
+        return out.JOB_CANCELLED
     if result["timed_out"]:
         return out.WAIT_TIMEOUT
     if job["state"] == "cancelled":

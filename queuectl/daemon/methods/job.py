@@ -7,6 +7,8 @@ import heapq
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from queuectl import jobs as J
 from queuectl import protocol as P
 from queuectl.daemon.rpc import Deferred, Param, method
@@ -15,6 +17,7 @@ from queuectl.daemon.store import DuplicateIdError
 if TYPE_CHECKING:
     from queuectl.daemon.supervisor import Supervisor
 
+log = structlog.get_logger("queuectl")
 MAX_MANY = 10_000
 MAX_LIST = 10_000
 MAX_LOG_CHUNK = 4 * 1024 * 1024
@@ -79,6 +82,7 @@ def _insert(sup: Supervisor, specs: list[J.JobSpec], now: float) -> list[tuple[i
         else:
             sup.add_runnable(sup.store.runnable(seq))
         sup.emit("job.enqueued", job_id=job_id, state=state)
+        log.info("job.enqueued", job_id=job_id, state=state, priority=spec.priority)
     return rows
 
 
@@ -117,14 +121,21 @@ def enqueue(sup: Supervisor, send: Any, **params: Any) -> dict[str, Any]:
     "job.enqueue_many",
     Param("jobs", "array", required=True, description=f"job objects (at most {MAX_MANY})"),
     Param("dry_run", "boolean", False, "validate and check ids, insert nothing"),
-    description="Add many jobs in one transaction: all are added, or none (the error names the index).",
-    result='{"ids": [...], "count": n}',
+    Param("skip_invalid", "boolean", False,
+          "skip invalid jobs and duplicate ids (listed in `skipped`) and add the rest"),
+    description="Add many jobs in one transaction: all are added, or none (the error names the index). "
+    "With skip_invalid, the invalid ones are skipped and reported instead.",
+    result='{"ids": [...], "count": n, "skipped": [{"index", "message", "code"}] (with skip_invalid)}',
     errors=(P.INVALID_PARAMS, P.DUPLICATE_ID),
-)
-def enqueue_many(sup: Supervisor, send: Any, jobs: list[Any], dry_run: bool) -> dict[str, Any]:
+)  # fmt: skip
+def enqueue_many(
+    sup: Supervisor, send: Any, jobs: list[Any], dry_run: bool, skip_invalid: bool
+) -> dict[str, Any]:
     if len(jobs) > MAX_MANY:
         raise P.invalid_params(f"at most {MAX_MANY} jobs per call", "jobs")
     now = sup.current_now
+    if skip_invalid:
+        return _enqueue_valid(sup, jobs, now, dry_run)
     specs = [_spec(raw, now, i) for i, raw in enumerate(jobs)]
     if dry_run:
         ids = [s.id for s in specs if s.id is not None]
@@ -143,6 +154,39 @@ def enqueue_many(sup: Supervisor, send: Any, jobs: list[Any], dry_run: bool) -> 
         return {"ids": [], "count": len(specs)}
     rows = _insert(sup, specs, now)
     return {"ids": [r[1] for r in rows], "count": len(rows)}
+
+
+def _enqueue_valid(sup: Supervisor, jobs: list[Any], now: float, dry_run: bool) -> dict[str, Any]:
+    """enqueue_many with skip_invalid: insert the valid jobs, list the others by index."""
+    skipped: list[dict[str, Any]] = []
+    candidates: list[tuple[int, J.JobSpec]] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(jobs):
+        try:
+            spec = J.validate_spec(raw, now)
+        except J.ValidationError as exc:
+            skipped.append({"index": i, "message": str(exc), "code": P.INVALID_PARAMS})
+            continue
+        if spec.id is not None:
+            if spec.id in seen:
+                skipped.append({"index": i, "message": f"id {spec.id!r} appears twice",
+                                "code": P.DUPLICATE_ID})  # fmt: skip
+                continue
+            seen.add(spec.id)
+        candidates.append((i, spec))
+    taken = sup.store.ids_taken(list(seen))
+    specs = []
+    for i, spec in candidates:
+        if spec.id in taken:
+            skipped.append({"index": i, "message": f"a job with id {spec.id!r} exists already",
+                            "code": P.DUPLICATE_ID})  # fmt: skip
+        else:
+            specs.append(spec)
+    skipped.sort(key=lambda s: s["index"])
+    if dry_run or not specs:
+        return {"ids": [], "count": len(specs), "skipped": skipped}
+    rows = _insert(sup, specs, now)
+    return {"ids": [r[1] for r in rows], "count": len(rows), "skipped": skipped}
 
 
 @method(
@@ -246,6 +290,7 @@ def retry_job(sup: Supervisor, job: dict[str, Any]) -> None:
     sup.store.retry(seq, state, sup.current_now)
     sup.add_runnable(sup.store.runnable(seq))
     sup.emit("job.retried", job_id=job["id"])
+    log.info("job.retried", job_id=job["id"], previous_state=state)
 
 
 @method(

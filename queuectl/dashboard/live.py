@@ -1,0 +1,149 @@
+"""Following the daemon and fanning its news out to browsers (Server-Sent Events).
+
+One thread per dashboard (not per browser) subscribes to the daemon's event
+stream and forwards every event to each connected browser's queue. After a burst
+of events it asks `daemon.status` once (throttled) and pushes the counts and
+workers, so no browser polls. It also knows whether the daemon is up: a ZeroMQ
+socket monitor reports the event socket's disconnect at once; while the daemon
+is down the thread probes for it twice a second and announces its return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from queuectl.client.events import EventStream
+from queuectl.client.rpc import ClientError
+from queuectl.dashboard.daemon_link import DaemonLink
+
+PROBE_INTERVAL = 0.5  # while the daemon is down
+HEARTBEAT = 5.0  # a status refresh while nothing happens (worker run times, a wedged daemon)
+STATUS_MIN_GAP = 0.25  # at most four status calls a second, whatever the event rate
+BURST_DELAY = 0.05  # let a burst of events arrive before asking for status
+QUEUE_SIZE = 2000
+
+Message = tuple[str, Any]  # (SSE event name, JSON data)
+
+
+class LiveFeed:
+    def __init__(self, socket_path: Path, link: DaemonLink):
+        self.socket_path = socket_path
+        self.link = link
+        self.up = False
+        self.status: dict[str, Any] | None = None
+        self._subscribers: set[asyncio.Queue[Message]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- the asyncio side -------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="queuectl-live", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def subscribe(self) -> asyncio.Queue[Message]:
+        q: asyncio.Queue[Message] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[Message]) -> None:
+        self._subscribers.discard(q)
+
+    def snapshot(self) -> list[Message]:
+        """What a browser that just connected needs to be current."""
+        messages: list[Message] = [("daemon", {"up": self.up, "socket": str(self.socket_path)})]
+        if self.up and self.status is not None:
+            messages.append(("status", self.status))
+        return messages
+
+    def _fanout(self, message: Message) -> None:
+        for q in list(self._subscribers):
+            try:
+                q.put_nowait(message)
+            except asyncio.QueueFull:
+                # A browser that cannot keep up starts over from a fresh view.
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(("resync", {}))
+
+    def _publish(self, name: str, data: Any) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                self._loop.call_soon_threadsafe(self._fanout, (name, data))
+
+    # --- the thread -------------------------------------------------------------------------
+
+    def _fetch_status(self) -> bool:
+        try:
+            self.status = self.link.call_blocking("daemon.status", timeout=2.0)
+        except ClientError:
+            return False
+        return True
+
+    def _set_up(self, up: bool) -> None:
+        if up != self.up:
+            self.up = up
+            self._publish("daemon", {"up": up, "socket": str(self.socket_path)})
+        if up and self.status is not None:
+            self._publish("status", self.status)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._fetch_status():
+                self._set_up(False)
+                self._stop.wait(PROBE_INTERVAL)
+                continue
+            # Subscribe before the status we announce, so no event falls in between.
+            stream = EventStream(self.socket_path)
+            monitor = stream.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            try:
+                if self._fetch_status():
+                    self._set_up(True)
+                    self._follow(stream, monitor)
+            finally:
+                stream.sock.disable_monitor()
+                monitor.close(linger=0)
+                stream.close()
+
+    def _follow(self, stream: EventStream, monitor: zmq.Socket) -> None:
+        """Forward events until the daemon goes away (or we stop)."""
+        poller = zmq.Poller()
+        poller.register(stream.sock, zmq.POLLIN)
+        poller.register(monitor, zmq.POLLIN)
+        status_due: float | None = None
+        last_status = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            due = status_due if status_due is not None else last_status + HEARTBEAT
+            wait = min(max(due - now, 0.0), 0.5)  # wake often enough to notice stop()
+            ready = dict(poller.poll(int(wait * 1000)))
+            if monitor in ready:
+                recv_monitor_message(monitor)
+                if not self._fetch_status():
+                    return  # gone: the caller announces it and probes for its return
+            if stream.sock in ready:
+                while (event := stream.next(0)) is not None:
+                    self._publish("daemon-event", event)
+                if status_due is None:
+                    status_due = max(time.monotonic() + BURST_DELAY, last_status + STATUS_MIN_GAP)
+            now = time.monotonic()
+            if now >= (status_due if status_due is not None else last_status + HEARTBEAT):
+                status_due, last_status = None, now
+                if not self._fetch_status():
+                    return
+                self._set_up(True)
