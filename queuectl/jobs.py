@@ -68,11 +68,10 @@ class JobSpec:
 
 
 def format_time(ts: float | None) -> str | None:
-    """Unix seconds -> ISO 8601 UTC with milliseconds and a Z suffix."""
+    """Unix seconds -> ISO 8601 UTC with microseconds and a Z suffix."""
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> float:

@@ -66,7 +66,7 @@ def test_timeout_zero_means_none_explicitly() -> None:
 
 def test_time_round_trip_and_naive_is_utc() -> None:
     ts = J.parse_time("2030-01-02T03:04:05.250Z")
-    assert J.format_time(ts) == "2030-01-02T03:04:05.250Z"
+    assert J.format_time(ts) == "2030-01-02T03:04:05.250000Z"
     assert J.parse_time("2030-01-02T03:04:05") == J.parse_time("2030-01-02T03:04:05+00:00")
     assert J.parse_time("2030-01-02T05:04:05+02:00") == J.parse_time("2030-01-02T03:04:05Z")
     assert J.format_time(None) is None

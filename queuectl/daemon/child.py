@@ -76,8 +76,9 @@ class LogSegments:
         self.out_fd = self.err_fd = -1
         self._open_next()
 
-    def _open_next(self) -> None:
-        self.close()
+    def _open_next(self, close_old: bool = True) -> None:
+        if close_old:
+            self.close()
         self.n += 1
         self.name = f"{self.prefix}-{self.n}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
@@ -90,7 +91,15 @@ class LogSegments:
     def rotate_if_full(self) -> tuple[int, int]:
         out, err = self.sizes()
         if out >= self.limit or err >= self.limit:
-            self._open_next()
+            old = (self.name, self.out_fd, self.err_fd, self.n)
+            try:
+                self._open_next(close_old=False)
+            except OSError:
+                # Disk full or the like: keep appending to the current segment.
+                self.name, self.out_fd, self.err_fd, self.n = old
+                return out, err
+            for fd in old[1:3]:
+                os.close(fd)
             return 0, 0
         return out, err
 

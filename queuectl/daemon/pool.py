@@ -51,6 +51,8 @@ class Pool:
         self.segment_size = segment_size
         self.children: dict[int, ChildHandle] = {}
         self.by_pidfd: dict[int, ChildHandle] = {}
+        # Recently exited children, so their last reports can still be applied.
+        self.departed: dict[int, ChildHandle] = {}
         self._next_id = 1
 
     def spawn(self) -> ChildHandle:
@@ -97,6 +99,9 @@ class Pool:
         code = child.proc.wait()
         self.by_pidfd.pop(child.pidfd, None)
         self.children.pop(child.id, None)
+        self.departed[child.id] = child
+        while len(self.departed) > 64:
+            self.departed.pop(next(iter(self.departed)))
         os.close(child.pidfd)
         child.push.close(linger=0)
         with contextlib.suppress(FileNotFoundError):

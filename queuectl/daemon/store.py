@@ -346,6 +346,17 @@ class Store:
             (limit,),
         ).fetchall()
 
+    def in_flight(self) -> list[tuple[Runnable, int, int | None, float | None, int | None]]:
+        """Every processing job with its current attempt: (job, n, child, started_at, pid),
+        in assignment order (to rebuild the daemon's view after a failed commit)."""
+        cols = ", ".join("j." + c.strip() for c in _RUNNABLE_COLUMNS.split(","))
+        rows = self.db.execute(
+            f"SELECT {cols}, a.n, a.child, a.started_at, a.pid FROM jobs j "
+            "JOIN attempts a ON a.job_seq = j.seq AND a.n = j.attempts "
+            "WHERE j.state = 'processing' ORDER BY a.assigned_at"
+        )
+        return [(_runnable(r[:10]), r[10], r[11], r[12], r[13]) for r in rows]
+
     def processing_seqs(self) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT seq FROM jobs WHERE state = 'processing'")]
 

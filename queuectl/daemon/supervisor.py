@@ -45,6 +45,7 @@ WINDOW = 1000  # runnable jobs kept in memory, in dispatch order
 TIMER_WINDOW = 1000  # timed jobs kept in memory, soonest first
 CHILD_SILENCE_LIMIT = 30.0  # seconds without a word before a child is killed as wedged
 HOUSEKEEPING_SECONDS = 5.0
+STORAGE_RETRY_SECONDS = 1.0  # after a failed commit (disk full), try again this often
 SEGMENT_SIZE = 64 * 1024 * 1024
 
 
@@ -104,6 +105,13 @@ class Supervisor:
         self.wait_deadlines: list[tuple[float, int, Callable[[], None]]] = []
         self.current_now = time.time()
         self.current_mono = time.monotonic()
+        # Child reports applied in this turn; if its commit fails they are applied again
+        # in a later turn (they are facts about processes, not requests we may refuse).
+        self.turn_reports: list[bytes] = []
+        self.replay_reports: list[bytes] = []
+        self.check_orphans = False  # after a failed commit: settle jobs of dead children
+        self.respawn_at = 0.0  # monotonic: no child spawns before (a crash-looping child)
+        self.spawn_failures = 0
 
     # --- start-up ------------------------------------------------------------------------
 
@@ -115,7 +123,8 @@ class Supervisor:
         # Whoever reaches the control socket can run commands as us. A directory made by
         # systemd (RuntimeDirectory=) keeps its RuntimeDirectoryMode=: with group access
         # (the system unit's 0750) the sockets are for that group too; else only for us.
-        managed = self.paths.is_system or str(runtime) in os.environ.get("RUNTIME_DIRECTORY", "").split(":")
+        given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")
+        managed = self.paths.is_system or str(runtime) in {os.path.normpath(p) for p in given if p}
         if not managed:
             os.chmod(runtime, 0o700)
         st = os.stat(runtime)
@@ -358,6 +367,10 @@ class Supervisor:
                 wait = min(wait, due - time.time())
         if self.wait_deadlines:
             wait = min(wait, self.wait_deadlines[0][0] - mono)
+        if self.replay_reports or self.check_orphans:
+            wait = min(wait, STORAGE_RETRY_SECONDS)
+        if self.respawn_at > mono and len(self.pool.active()) < self.target_workers:
+            wait = min(wait, self.respawn_at - mono)
         if wait <= 0:
             return 0
         # Round up so we never wake a hair early and spin.
@@ -367,8 +380,15 @@ class Supervisor:
         now = time.time()
         self.current_now = now
         self.current_mono = time.monotonic()
+        self.turn_reports = []
         try:
             with self.store.transaction():
+                if self.replay_reports:
+                    replay, self.replay_reports = self.replay_reports, []
+                    for raw in replay:
+                        self.apply_report(raw, now)
+                if self.check_orphans:
+                    self.settle_orphans(now)
                 if self.results in events:
                     self.take_child_reports(now)
                 for fd in [fd for fd in events if fd in self.pool.by_pidfd]:
@@ -379,6 +399,8 @@ class Supervisor:
                 if not self.shutting_down:
                     self.fire_timers(now)
                     self.dispatch(now)
+                    if len(self.pool.active()) < self.target_workers:
+                        self.scale_to(self.target_workers)
         except sqlite3.Error as exc:
             self.storage_failed(exc)
             return
@@ -430,17 +452,27 @@ class Supervisor:
                 self.control.send_multipart(
                     [*routing, P.encode(P.error_response(None, err))], zmq.NOBLOCK
                 )
+        self.replay_reports = self.turn_reports
+        self.turn_reports = []
         self.resync_after_failure()
 
     def resync_after_failure(self) -> None:
-        # Jobs we assigned in the failed turn were never sent: forget those claims.
-        committed = set(self.store.processing_seqs())
-        for seq in list(self.inflight):
-            if seq not in committed:
-                flight = self.inflight.pop(seq)
-                child = self.pool.children.get(flight.child)
-                if child and seq in child.assigned:
-                    child.assigned.remove(seq)
+        """Rebuild the in-memory view from the database's last committed state.
+
+        Assignments of the failed turn were never sent, so the database is right about
+        them; reports of the failed turn are replayed; jobs of children that died in it
+        are settled as lost in the next turn."""
+        self.inflight.clear()
+        for child in self.pool.children.values():
+            child.assigned.clear()
+        for job, attempt, child_id, started_at, pid in self.store.in_flight():
+            flight = InFlight(job, attempt, child_id or 0, started_at is not None, started_at, pid)
+            self.inflight[job.seq] = flight
+            child = self.pool.children.get(flight.child)
+            if child is not None:
+                child.assigned.append(job.seq)
+            else:
+                self.check_orphans = True
         self.window.clear()
         self.window_jobs.clear()
         self.window_complete = False
@@ -458,27 +490,39 @@ class Supervisor:
                 raw = self.results.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                msg = msgpack.unpackb(raw)
-                kind, child_id = msg[0], msg[1]
-            except (ValueError, TypeError, IndexError, msgpack.UnpackException):
-                log.error("child.bad_message", size=len(raw))
-                continue
-            child = self.pool.children.get(child_id)
-            if child is None:
-                continue
-            child.last_seen = time.monotonic()
-            if kind == P.STARTED:
-                self.on_started(child, msg, now)
-            elif kind == P.FINISHED:
-                self.on_finished(child, P.Finished.from_msg(msg), now)
-            elif kind == P.RETURNED:
-                self.on_returned(child, msg[2], msg[3], now)
-            elif kind == P.HELLO:
-                child.ready = True
-                log.info("child.ready", child=child.id, pid=child.pid)
-                if self.shutting_down or child.stopping:
-                    self.pool.send(child, [P.EXIT])
+            self.apply_report(raw, now)
+
+    def settle_orphans(self, now: float) -> None:
+        self.check_orphans = False
+        for flight in list(self.inflight.values()):
+            if flight.child not in self.pool.children:
+                self.settle_loss(flight, now)
+
+    def apply_report(self, raw: bytes, now: float) -> None:
+        self.turn_reports.append(raw)
+        try:
+            msg = msgpack.unpackb(raw)
+            kind, child_id = msg[0], msg[1]
+        except (ValueError, TypeError, IndexError, msgpack.UnpackException):
+            log.error("child.bad_message", size=len(raw))
+            return
+        # A replayed report may come from a child that has exited since.
+        child = self.pool.children.get(child_id) or self.pool.departed.get(child_id)
+        if child is None:
+            return
+        child.last_seen = time.monotonic()
+        if kind == P.STARTED:
+            self.on_started(child, msg, now)
+        elif kind == P.FINISHED:
+            self.on_finished(child, P.Finished.from_msg(msg), now)
+        elif kind == P.RETURNED:
+            self.on_returned(child, msg[2], msg[3], now)
+        elif kind == P.HELLO and child_id in self.pool.children:
+            child.ready = True
+            self.spawn_failures = 0
+            log.info("child.ready", child=child.id, pid=child.pid)
+            if self.shutting_down or child.stopping:
+                self.pool.send(child, [P.EXIT])
 
     def on_started(self, child: ChildHandle, msg: list[Any], now: float) -> None:
         _, _, seq, attempt, t, pid, segment, out_off, err_off = msg
@@ -592,35 +636,42 @@ class Supervisor:
         self.take_child_reports(now)
         code = self.pool.reap(child)
         self.poller.unregister(child.pidfd)
-        lost = list(child.assigned)
-        for seq in lost:
-            flight = self.inflight.pop(seq, None)
-            if flight is None:
-                continue
-            if not flight.started:
-                self.store.return_unstarted(seq, flight.attempt, now)
-                if flight.abort == "cancel":
-                    self.store.cancel(seq, J.PENDING, now)
-                    self.job_settled(seq, flight.job.id, J.CANCELLED)
-                else:
-                    self.add_runnable(self.store.runnable(seq))
-                continue
-            if flight.pgid:
-                # Its child can no longer kill the job's process group: we do, so nothing
-                # runs unwatched and the retry never overlaps this attempt.
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(flight.pgid, signal.SIGKILL)
-            fin = P.Finished(child.id, seq, flight.attempt, now, None, None, False,
-                             "shutdown" if self.shutting_down else None, 0, 0,
-                             "worker lost: its child process died")  # fmt: skip
-            self.settle_lost(flight, fin, now)
+        lost = [self.inflight[seq] for seq in child.assigned if seq in self.inflight]
+        for flight in lost:
+            self.settle_loss(flight, now)
         if child.stopping or self.shutting_down:
             log.info("child.exited", child=child.id, pid=child.pid, status=code)
         else:
             log.error("child.lost", child=child.id, pid=child.pid, status=code, jobs=len(lost))
+            if not child.ready:
+                # It died before saying hello (broken install, disk full...): back off.
+                self.spawn_failures += 1
+                self.respawn_at = time.monotonic() + min(2.0 ** self.spawn_failures, 60.0)
         self.emit("workers.changed", workers=len(self.pool.active()))
         if not self.shutting_down:
             self.scale_to(self.target_workers)
+
+    def settle_loss(self, flight: InFlight, now: float) -> None:
+        """The child holding this job is gone."""
+        seq = flight.job.seq
+        self.inflight.pop(seq, None)
+        if not flight.started:
+            self.store.return_unstarted(seq, flight.attempt, now)
+            if flight.abort == "cancel":
+                self.store.cancel(seq, J.PENDING, now)
+                self.job_settled(seq, flight.job.id, J.CANCELLED)
+            else:
+                self.add_runnable(self.store.runnable(seq))
+            return
+        if flight.pgid:
+            # Its child can no longer kill the job's process group: we do, so nothing
+            # runs unwatched and the retry never overlaps this attempt.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(flight.pgid, signal.SIGKILL)
+        fin = P.Finished(flight.child, seq, flight.attempt, now, None, None, False,
+                         "shutdown" if self.shutting_down else None, 0, 0,
+                         "worker lost: its child process died")  # fmt: skip
+        self.settle_lost(flight, fin, now)
 
     def settle_lost(self, flight: InFlight, fin: P.Finished, now: float) -> None:
         """A started attempt whose child died: sizes of its logs are unknown, so the
@@ -662,6 +713,8 @@ class Supervisor:
         self.target_workers = n
         active = self.pool.active()
         if len(active) < n:
+            if time.monotonic() < self.respawn_at:
+                return  # the loop comes back at respawn_at
             for _ in range(n - len(active)):
                 child = self.pool.spawn()
                 self.poller.register(child.pidfd, zmq.POLLIN)

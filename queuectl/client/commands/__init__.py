@@ -6,8 +6,8 @@ import click
 
 
 def register_all(group: click.Group) -> None:
-    from queuectl.client.commands import config, daemon, dlq, job, service, workers
+    from queuectl.client.commands import config, daemon, dashboard, dlq, job, service, workers
 
-    for module in (job, daemon, workers, dlq, config, service):
+    for module in (job, daemon, workers, dlq, config, service, dashboard):
         for command in module.COMMANDS:
             group.add_command(command)

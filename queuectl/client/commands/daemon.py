@@ -85,31 +85,40 @@ def status(ctx: Context, as_json: bool) -> None:
 
 @click.command()
 @click.option("--wait/--no-wait", default=True, help="Wait until the daemon has exited.")
+@json_option
 @click.pass_obj
 @handle_errors
-def shutdown(ctx: Context, wait: bool) -> None:
+def shutdown(ctx: Context, wait: bool, as_json: bool) -> None:
     """Stop the daemon gracefully (running jobs get shutdown_grace to finish)."""
     result = ctx.call("daemon.shutdown", autostart=False)
-    click.echo(f"daemon (pid {result['pid']}) is stopping")
+    if not as_json:
+        click.echo(f"daemon (pid {result['pid']}) is stopping")
     if wait:
         from queuectl.client.autostart import daemon_answers
 
         sock = ctx.socket_path()
         while daemon_answers(sock):
             time.sleep(0.05)
+    if as_json:
+        out.print_json({**result, "stopped": wait})
 
 
 @click.command()
 @click.argument("method")
 @click.argument("params", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Accepted for uniformity: the output is always JSON.")
 @click.pass_obj
 @handle_errors
-def call(ctx: Context, method: str, params: str | None) -> None:
+def call(ctx: Context, method: str, params: str | None, as_json: bool) -> None:
     """Send one raw JSON-RPC request and print the result as JSON.
+
+    PARAMS is a JSON object (by name) or array (by position). An error
+    reply is printed on stderr and sets the exit code (see docs/cli.md).
 
     \b
     queuectl call daemon.status
     queuectl call job.get '{"id": "job1"}'
+    queuectl call rpc.discover            # every method and its params
     """
     parsed = None
     if params is not None:
@@ -122,9 +131,10 @@ def call(ctx: Context, method: str, params: str | None) -> None:
 
 @click.command()
 @click.option("--topic", "-t", multiple=True, help="Only events whose name starts with this (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Accepted for uniformity: the output is always NDJSON.")
 @click.pass_obj
 @handle_errors
-def events(ctx: Context, topic: tuple[str, ...]) -> None:
+def events(ctx: Context, topic: tuple[str, ...], as_json: bool) -> None:
     """Print the daemon's lifecycle events as NDJSON, as they happen."""
     from queuectl.client.events import EventStream
 
@@ -132,7 +142,7 @@ def events(ctx: Context, topic: tuple[str, ...]) -> None:
     stream = EventStream(ctx.socket_path(), topic or ("",))
     try:
         for event in stream:
-            click.echo(json.dumps(event))
+            click.echo(json.dumps(event, ensure_ascii=False))
     finally:
         stream.close()
 

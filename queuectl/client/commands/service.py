@@ -91,16 +91,26 @@ def next_steps(kind: str, unit_path: Path) -> list[str]:
     else:
         lines.append(f"  usermod -aG {SERVICE_USER} USER   # lets USER use the CLI, i.e. run any "
                      f"command as {SERVICE_USER}")  # fmt: skip
-    lines.append(f"Then: {systemctl} status queuectl; logs: journalctl {'--user ' if user else ''}-u queuectl")
+    lines.append(
+        f"Then: {systemctl} status queuectl; logs: journalctl {'--user ' if user else ''}-u queuectl"
+    )
     return lines
 
 
 @click.command("install-service")
-@click.option("--user", "user", is_flag=True,
-              help="The per-user unit (~/.config/systemd/user) instead of the system one.")
+@click.option(
+    "--user",
+    "user",
+    is_flag=True,
+    help="The per-user unit (~/.config/systemd/user) instead of the system one.",
+)
 @click.option("--print", "print_only", is_flag=True, help="Print the unit on stdout; write nothing.")
-@click.option("--exec", "exec_path", metavar="PATH",
-              help="The queuectl executable for ExecStart= (default: the one you are running).")
+@click.option(
+    "--exec",
+    "exec_path",
+    metavar="PATH",
+    help="The queuectl executable for ExecStart= (default: the one you are running).",
+)
 @click.option("--dir", "dest_dir", metavar="DIR", type=click.Path(file_okay=False),
               help="Write queuectl.service into DIR (default: /etc/systemd/system, or "
                    "$XDG_CONFIG_HOME/systemd/user with --user).")  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from typing import Any
@@ -30,9 +31,11 @@ def worker() -> None:
 
 @worker.command()
 @click.option("--count", "-c", default=1, show_default=True, help="How many workers.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the job events as NDJSON (messages go to stderr).")
 @click.pass_obj
 @handle_errors
-def start(ctx: Context, count: int) -> None:
+def start(ctx: Context, count: int, as_json: bool) -> None:
     """Run COUNT workers and stay in the foreground, printing what they do.
 
     Returns when the workers are stopped (`queuectl worker stop` from
@@ -45,7 +48,7 @@ def start(ctx: Context, count: int) -> None:
     stream = EventStream(ctx.socket_path())
     time.sleep(0.05)  # let the subscription reach the daemon before anything happens
     ctx.call("workers.scale", {"count": count})
-    click.echo(f"{count} workers started; Ctrl+C or `queuectl worker stop` stops them")
+    click.echo(f"{count} workers started; Ctrl+C or `queuectl worker stop` stops them", err=as_json)
     stopping = False
 
     def on_int(signum: int, frame: Any) -> None:
@@ -63,13 +66,15 @@ def start(ctx: Context, count: int) -> None:
                 click.echo("stopping workers (they finish their current job)...", err=True)
                 ctx.call("workers.stop")
             event = stream.next(1.0)
-            if event is not None and event["event"].startswith("job."):
+            if event is not None and event["event"].startswith("job.") and as_json:
+                click.echo(json.dumps(event, ensure_ascii=False))
+            elif event is not None and event["event"].startswith("job."):
                 fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "time"))
                 click.echo(f"{event['time']} {event['event']} {fields}")
             if event is None or event["event"] == "workers.changed":
                 status = ctx.call("workers.status")
                 if status["target"] == 0 and (not asked_stop or status["running"] == 0) and not status["children"]:
-                    click.echo("workers stopped")
+                    click.echo("workers stopped", err=as_json)
                     return
                 if status["target"] == 0 and not asked_stop:
                     asked_stop = True  # stopped from elsewhere: wait for them to finish
