@@ -82,10 +82,31 @@ def configure_logging(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level.lower()),
-        logger_factory=structlog.WriteLoggerFactory(file=out),
+        logger_factory=structlog.WriteLoggerFactory(file=_NeverRaising(out)),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _route_stdlib_logging(level)
+
+
+class _NeverRaising:
+    """A stream whose write errors (a full disk under a --detach log file) are dropped:
+    losing a log line is better than losing the daemon."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.dropped = 0
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+        except (OSError, ValueError):
+            self.dropped += 1
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.dropped += 1
 
 
 class JournalSender:

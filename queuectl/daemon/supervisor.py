@@ -74,6 +74,16 @@ class TurnOutput:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
+def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """ROUTER frames -> (routing envelope, body). A REQ client's message is
+    [identity, b"", payload]; a DEALER may send anything."""
+    try:
+        split = frames.index(b"", 1)
+    except ValueError:
+        return frames[:1], frames[1:]
+    return frames[: split + 1], frames[split + 1 :]
+
+
 class Supervisor:
     def __init__(self, paths: Paths, workers: int | None = None):
         self.paths = paths
@@ -110,6 +120,8 @@ class Supervisor:
         self.turn_reports: list[bytes] = []
         self.replay_reports: list[bytes] = []
         self.check_orphans = False  # after a failed commit: settle jobs of dead children
+        self.storage_retry_at = 0.0
+        self.turn_requests: list[list[bytes]] = []
         self.respawn_at = 0.0  # monotonic: no child spawns before (a crash-looping child)
         self.spawn_failures = 0
 
@@ -377,22 +389,23 @@ class Supervisor:
         return int(wait * 1000) + 1
 
     def turn(self, events: dict[Any, int]) -> None:
+        """Two transactions: what the children report (facts that must be recorded, retried
+        until they are), then the clients' requests with the dispatch they enable."""
         now = time.time()
         self.current_now = now
         self.current_mono = time.monotonic()
         self.turn_reports = []
+        self.turn_requests = []
+        outputs = []
         try:
             with self.store.transaction():
-                if self.replay_reports:
-                    replay, self.replay_reports = self.replay_reports, []
-                    for raw in replay:
-                        self.apply_report(raw, now)
-                if self.check_orphans:
-                    self.settle_orphans(now)
-                if self.results in events:
-                    self.take_child_reports(now)
-                for fd in [fd for fd in events if fd in self.pool.by_pidfd]:
-                    self.child_exited(self.pool.by_pidfd[fd], now)
+                self.take_child_world(events, now)
+        except sqlite3.Error as exc:
+            self.reports_failed(exc)
+        outputs.append(self.out)
+        self.out = TurnOutput()
+        try:
+            with self.store.transaction():
                 if self.control in events:
                     self.take_requests(now)
                 self.handle_signals(now)
@@ -402,10 +415,33 @@ class Supervisor:
                     if len(self.pool.active()) < self.target_workers:
                         self.scale_to(self.target_workers)
         except sqlite3.Error as exc:
-            self.storage_failed(exc)
-            return
+            self.requests_failed(exc, now)
+        outputs.append(self.out)
+        self.out = TurnOutput()
         self.expire_waits()
-        self.flush()
+        outputs.append(self.out)
+        for out in outputs:
+            self.out = out
+            self.flush()
+
+    def take_child_world(self, events: dict[Any, int], now: float) -> None:
+        if self.replay_reports and self.current_mono < self.storage_retry_at:
+            # Still failing: queue new reports behind the ones waiting, in order.
+            while True:
+                try:
+                    self.replay_reports.append(self.results.recv(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+        else:
+            replay, self.replay_reports = self.replay_reports, []
+            for raw in replay:
+                self.apply_report(raw, now)
+            if self.results in events:
+                self.take_child_reports(now)
+        if self.check_orphans and not self.replay_reports:
+            self.settle_orphans(now)
+        for fd in [fd for fd in events if fd in self.pool.by_pidfd]:
+            self.child_exited(self.pool.by_pidfd[fd], now)
 
     def expire_waits(self) -> None:
         while self.wait_deadlines and self.wait_deadlines[0][0] <= self.current_mono:
@@ -438,23 +474,40 @@ class Supervisor:
                 with contextlib.suppress(FileNotFoundError):
                     (self.paths.logs_dir / f"{seg}.{ext}").unlink()
 
-    def storage_failed(self, exc: sqlite3.Error) -> None:
-        """A turn's transaction failed (disk full, I/O error): nothing of it happened.
-
-        Replies become errors; assignments are not sent; in-memory state is rebuilt
-        from the database, which holds the last committed truth.
-        """
-        log.error("store.error", error=str(exc))
-        out, self.out = self.out, TurnOutput()
-        err = P.RpcError(P.STORAGE_ERROR, f"the daemon could not write its database: {exc}")
-        for routing, _payload in out.replies:
-            with contextlib.suppress(zmq.ZMQError):
-                self.control.send_multipart(
-                    [*routing, P.encode(P.error_response(None, err))], zmq.NOBLOCK
-                )
-        self.replay_reports = self.turn_reports
+    def reports_failed(self, exc: sqlite3.Error) -> None:
+        """Recording the children's reports failed (disk full, I/O error): nothing of it
+        happened. The reports are kept and applied again later; the in-memory view is
+        rebuilt from the database, which holds the last committed truth."""
+        log.error("store.error", error=str(exc), during="child reports")
+        self.out = TurnOutput()
+        self.replay_reports = self.turn_reports + self.replay_reports
         self.turn_reports = []
+        self.storage_retry_at = time.monotonic() + STORAGE_RETRY_SECONDS
         self.resync_after_failure()
+
+    def requests_failed(self, exc: sqlite3.Error, now: float) -> None:
+        """The requests' transaction failed: roll it all back, then answer each request on
+        its own, so reads still succeed and each write gets its own storage_error."""
+        log.error("store.error", error=str(exc), during="requests")
+        self.out = TurnOutput()
+        self.resync_after_failure()
+        for frames in self.turn_requests:
+            mark = len(self.out.replies)
+            try:
+                with self.store.transaction():
+                    self.handle_frames(frames, now)
+            except sqlite3.Error as err:
+                del self.out.replies[mark:]
+                self.resync_after_failure()
+                self.reply_storage_error(frames, err)
+
+    def reply_storage_error(self, frames: list[bytes], exc: sqlite3.Error) -> None:
+        routing, body = split_envelope(frames)
+        req_id = None
+        with contextlib.suppress(Exception):
+            req_id = P.request_id_of(json.loads(body[0]))
+        err = P.RpcError(P.STORAGE_ERROR, f"the daemon could not write its database: {exc}")
+        self.reply(routing, P.error_response(req_id, err))
 
     def resync_after_failure(self) -> None:
         """Rebuild the in-memory view from the database's last committed state.
@@ -739,16 +792,11 @@ class Supervisor:
                 frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            self.turn_requests.append(frames)
             self.handle_frames(frames, now)
 
     def handle_frames(self, frames: list[bytes], now: float) -> None:
-        # A REQ client's envelope is [identity, b"", payload]; a DEALER may send more frames.
-        try:
-            split = frames.index(b"", 1)
-        except ValueError:
-            split = 0
-        routing = frames[: split + 1] if split else frames[:1]
-        body = frames[split + 1 :] if split else frames[1:]
+        routing, body = split_envelope(frames)
         if len(body) != 1:
             err = P.RpcError(P.INVALID_REQUEST, "send one JSON-RPC request per ZeroMQ message (one frame)")
             self.reply(routing, P.error_response(None, err))

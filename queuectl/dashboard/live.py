@@ -71,20 +71,23 @@ class LiveFeed:
             messages.append(("status", self.status))
         return messages
 
-    def _fanout(self, message: Message) -> None:
+    def _fanout(self, messages: list[Message]) -> None:
         for q in list(self._subscribers):
-            try:
-                q.put_nowait(message)
-            except asyncio.QueueFull:
-                # A browser that cannot keep up starts over from a fresh view.
-                while not q.empty():
-                    q.get_nowait()
-                q.put_nowait(("resync", {}))
+            for message in messages:
+                try:
+                    q.put_nowait(message)
+                except asyncio.QueueFull:
+                    # A browser that cannot keep up starts over from a fresh view.
+                    while not q.empty():
+                        q.get_nowait()
+                    q.put_nowait(("resync", {}))
+                    break
 
-    def _publish(self, name: str, data: Any) -> None:
-        if self._loop is not None:
+    def _publish(self, *messages: Message) -> None:
+        # One hop to the event loop per burst, not per event.
+        if self._loop is not None and messages:
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                self._loop.call_soon_threadsafe(self._fanout, (name, data))
+                self._loop.call_soon_threadsafe(self._fanout, list(messages))
 
     # --- the thread -------------------------------------------------------------------------
 
@@ -98,9 +101,9 @@ class LiveFeed:
     def _set_up(self, up: bool) -> None:
         if up != self.up:
             self.up = up
-            self._publish("daemon", {"up": up, "socket": str(self.socket_path)})
+            self._publish(("daemon", {"up": up, "socket": str(self.socket_path)}))
         if up and self.status is not None:
-            self._publish("status", self.status)
+            self._publish(("status", self.status))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -137,8 +140,11 @@ class LiveFeed:
                 if not self._fetch_status():
                     return  # gone: the caller announces it and probes for its return
             if stream.sock in ready:
-                while (event := stream.next(0)) is not None:
-                    self._publish("daemon-event", event)
+                burst: list[Message] = []
+                while len(burst) < 1000 and (event := stream.next(0)) is not None:
+                    burst.append(("daemon-event", event))
+                if self._subscribers:
+                    self._publish(*burst)
                 if status_due is None:
                     status_due = max(time.monotonic() + BURST_DELAY, last_status + STATUS_MIN_GAP)
             now = time.monotonic()

@@ -16,6 +16,7 @@ from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
 
 CHUNK = 1000
+PROGRESS_FROM = 2000  # jobs in a file; fewer take too short a time for a bar
 
 
 def _load_json_job(text: str) -> dict[str, Any]:
@@ -185,7 +186,7 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
     chunks = range(0, len(jobs), CHUNK)
     passes = 1 if skip_invalid else 2
     ids: list[str] = []
-    with _progress(len(jobs) * passes) as bar:
+    with _progress(len(jobs) * passes, large=len(jobs) > PROGRESS_FROM) as bar:
         if not skip_invalid:
             # First check every id against the queue, so a duplicate in the last chunk
             # does not leave the first chunks enqueued; then send the chunks for real.
@@ -239,9 +240,9 @@ class _NoBar:
         return None
 
 
-def _progress(total: int) -> Any:
+def _progress(total: int, large: bool) -> Any:
     """A progress bar on stderr, only when stderr is a terminal and the file is large."""
-    if total <= 2 * CHUNK or not sys.stderr.isatty():
+    if not large or not sys.stderr.isatty():
         return _NoBar()
     return click.progressbar(length=total, label="enqueueing", file=sys.stderr, show_pos=True)
 

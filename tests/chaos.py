@@ -1,0 +1,200 @@
+"""Chaos run: many jobs of every kind while children and the daemon are SIGKILLed at random.
+
+    python -m tests.chaos --jobs 20000 --kills 50 --daemon-kills 10
+
+Afterwards every invariant is checked straight from the database, the log
+segments and /proc, and a report is printed (and returned, for the test that
+runs a short version in CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Daemon, pids_with_marker, wait_for
+
+LOUD_BYTES = 100_000
+# kind: (weight, command template, job fields)
+KINDS: dict[str, tuple[int, str, dict[str, Any]]] = {
+    "ok": (40, "true", {"max_retries": 20}),
+    "flaky": (20, '[ "$QUEUECTL_ATTEMPT" -gt 1 ] || exit 1', {"max_retries": 20}),
+    "fail": (15, "exit 3", {"max_retries": 2}),
+    "timeout": (2, "sleep 5", {"timeout": 0.2, "max_retries": 1}),
+    "loud": (13, f"head -c {LOUD_BYTES} /dev/zero | tr '\\0' x", {"max_retries": 20}),
+    "spawner": (10, "sleep 0.05 & sleep 0.05 & wait", {"max_retries": 20}),
+}
+SUCCEEDS = {"ok", "flaky", "loud", "spawner"}
+
+
+def make_jobs(n: int, marker: str, rng: random.Random) -> list[dict[str, Any]]:
+    names = list(KINDS)
+    weights = [KINDS[k][0] for k in names]
+    jobs = []
+    for i in range(n):
+        kind = rng.choices(names, weights)[0]
+        _, command, fields = KINDS[kind]
+        # The marker lets us find any process of any job in /proc afterwards.
+        jobs.append({"id": f"{kind}-{i}", "command": f"{command} # {marker}", **fields})
+    return jobs
+
+
+def kill_points(count: int, rng: random.Random) -> list[float]:
+    """Progress fractions (0..0.9) at which to strike, spread over the run."""
+    return sorted(rng.uniform(0.02, 0.9) for _ in range(count))
+
+
+def progress(d: Daemon, total: int) -> float | None:
+    try:
+        counts = d.call("daemon.status", timeout=5)["counts"]
+    except Exception:
+        return None
+    return (counts["completed"] + counts["dead"] + counts["cancelled"]) / total
+
+
+def kill_a_child(d: Daemon, rng: random.Random) -> bool:
+    try:
+        children = d.call("workers.status", timeout=5)["children"]
+    except Exception:
+        return False
+    busy = [c for c in children if c["job"]] or children
+    if not busy:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(rng.choice(busy)["pid"], signal.SIGKILL)
+    return True
+
+
+def run(jobs: int, kills: int, daemon_kills: int, workers: int = 4, seed: int = 1,
+        home: Path | None = None, timeout: float = 3600) -> dict[str, Any]:  # fmt: skip
+    rng = random.Random(seed)
+    home = home or Path(tempfile.mkdtemp(prefix="queuectl-chaos-"))
+    marker = f"chaos-{os.getpid()}-{time.monotonic_ns()}"
+    d = Daemon(home, workers=workers)
+    d.start()
+    for key, value in (("backoff_base", 2), ("backoff_max", 0.05), ("kill_grace", 0.2),
+                       ("shutdown_grace", 1)):  # fmt: skip
+        d.call("config.set", {"key": key, "value": value})
+    specs = make_jobs(jobs, marker, rng)
+    for start in range(0, len(specs), 1000):
+        d.call("job.enqueue_many", {"jobs": specs[start : start + 1000]})
+    child_at, daemon_at = kill_points(kills, rng), kill_points(daemon_kills, rng)
+    child_kills = daemon_restarts = 0
+    t0 = time.monotonic()
+    while True:
+        done = progress(d, jobs)
+        if done is None:
+            time.sleep(0.05)
+            continue
+        if done >= 1.0:
+            break
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"the queue did not drain within {timeout}s ({done:.1%})")
+        if daemon_at and done >= daemon_at[0]:
+            daemon_at.pop(0)
+            d.kill9()
+            d.start()
+            daemon_restarts += 1
+        elif child_at and done >= child_at[0]:
+            if kill_a_child(d, rng):
+                child_at.pop(0)
+                child_kills += 1
+        time.sleep(rng.uniform(0.01, 0.1))
+    elapsed = time.monotonic() - t0
+    d.stop()
+    report = check(home, d, specs, marker)
+    report.update(jobs=jobs, child_kills=child_kills, daemon_kills=daemon_restarts,
+                  seconds=round(elapsed, 1), home=str(home))  # fmt: skip
+    kills_total = child_kills + daemon_restarts
+    report["extra_runs_per_kill"] = round(report["extra_runs"] / kills_total, 2) if kills_total else 0
+    return report
+
+
+def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> dict[str, Any]:
+    """Every invariant, from the database and the filesystem. Violations are listed."""
+    violations: list[str] = []
+    db = sqlite3.connect(f"file:{d.paths.db}?mode=ro", uri=True)
+    jobs = {r[0]: r for r in db.execute("SELECT id, state, seq, charged, max_retries, last_error FROM jobs")}
+    attempts: dict[int, list[tuple]] = {}
+    for row in db.execute("SELECT job_seq, n, started_at, finished_at, charged, error, segment, "
+                          "out_off, out_len, exit_code FROM attempts ORDER BY job_seq, n"):  # fmt: skip
+        attempts.setdefault(row[0], []).append(row)
+    states = Counter(r[1] for r in jobs.values())
+    for spec in specs:
+        job = jobs.get(spec["id"])
+        if job is None:
+            violations.append(f"{spec['id']}: lost")
+            continue
+        _, state, seq, charged, max_retries, last_error = job
+        kind = spec["id"].split("-")[0]
+        if state not in ("completed", "dead", "cancelled"):
+            violations.append(f"{spec['id']}: left {state}")
+        if kind in SUCCEEDS and state != "completed":
+            violations.append(f"{spec['id']}: {state}, expected completed ({last_error})")
+        if kind in ("fail", "timeout"):
+            if state != "dead":
+                violations.append(f"{spec['id']}: {state}, expected dead")
+            counted = sum(1 for a in attempts.get(seq, []) if a[4])
+            if counted != max_retries + 1:
+                violations.append(f"{spec['id']}: {counted} counted attempts, expected {max_retries + 1}")
+        runs = sorted((a[2], a[3]) for a in attempts.get(seq, []) if a[2] is not None)
+        for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
+            if end is None or start < end:
+                violations.append(f"{spec['id']}: attempts overlap")
+        if kind == "loud" and state == "completed":
+            last = attempts[seq][-1]
+            segment, off, length = last[6], last[7], last[8]
+            data = (d.paths.logs_dir / f"{segment}.out").read_bytes()[off : off + length]
+            if data != b"x" * LOUD_BYTES:
+                violations.append(f"{spec['id']}: stdout of {len(data)} bytes is not exactly its output")
+    if len(jobs) != len(specs):
+        violations.append(f"{len(jobs)} jobs in the database, {len(specs)} enqueued")
+    integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    if integrity != "ok":
+        violations.append(f"integrity_check: {integrity}")
+    all_attempts = [a for rows in attempts.values() for a in rows]
+    lost = sum(1 for a in all_attempts if a[5] and a[5].startswith("worker lost"))
+    interrupted = sum(1 for a in all_attempts if not a[4])
+    db.close()
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not pids_with_marker(marker), timeout=5)
+    survivors = pids_with_marker(marker)
+    if survivors:
+        violations.append(f"{len(survivors)} job processes survived: {survivors[:5]}")
+    return {
+        "states": dict(states),
+        "attempts": len(all_attempts),
+        "lost_attempts": lost,
+        "interrupted_attempts": interrupted,
+        "extra_runs": lost + interrupted,
+        "integrity_check": integrity,
+        "violations": violations,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--kills", type=int, default=50, help="SIGKILLs of worker children")
+    parser.add_argument("--daemon-kills", type=int, default=10, help="SIGKILLs of the daemon")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    report = run(args.jobs, args.kills, args.daemon_kills, args.workers, args.seed)
+    print(json.dumps(report, indent=2))
+    return 1 if report["violations"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Resource faults: a disk that fills up under the daemon, and a job with a huge output."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from queuectl.client.rpc import RemoteError
+from tests.conftest import Daemon
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 24 MiB tmpfs of our own, so filling it touches nothing else."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)],
+                       capture_output=True, text=True)  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root/CAP_SYS_ADMIN): {r.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(fs: Path, leave_bytes: int = 0) -> Path:
+    """Fill the filesystem, leaving about leave_bytes free; returns the filler file."""
+    filler = fs / "filler"
+    with open(filler, "wb") as f:
+        chunk = b"\0" * (256 * 1024)
+        with contextlib.suppress(OSError):
+            while True:
+                f.write(chunk)
+                f.flush()
+    if leave_bytes:
+        size = filler.stat().st_size
+        with open(filler, "r+b") as f:
+            f.truncate(max(0, size - leave_bytes))
+    return filler
+
+
+def test_disk_full_while_jobs_write_and_the_database_commits(small_fs: Path) -> None:
+    d = Daemon(small_fs / "home", workers=1)
+    d.start()
+    try:
+        d.call("config.set", {"key": "backoff_base", "value": 1})
+        before = [d.enqueue("echo before", id=f"before-{i}")["id"] for i in range(20)]
+        d.wait_all_final(30)
+        filler = fill(small_fs, leave_bytes=256 * 1024)
+        # A job whose output does not fit: its own writes fail, the daemon does not.
+        d.enqueue("head -c 4000000 /dev/zero", id="too-big", max_retries=50)
+        # Fill the rest, then keep asking: each request is answered (ok or storage_error).
+        with contextlib.suppress(OSError), open(filler, "ab") as f:
+            f.write(b"\0" * (512 * 1024))
+        accepted, refused = [], 0
+        for i in range(200):
+            try:
+                accepted.append(d.enqueue("true", id=f"during-{i}")["id"])
+            except RemoteError as exc:
+                assert exc.code == -32006 and "database" in exc.message
+                refused += 1
+        assert refused > 0, "the disk never filled up"
+        assert d.call("daemon.status")["daemon"]["pid"] == d.proc.pid  # still serving reads
+        # Space returns: everything resumes, nothing acknowledged was lost.
+        filler.unlink()
+        job = d.wait_state("too-big", "completed", timeout=60)
+        assert job["attempts"] >= 2  # it failed while the disk was full, then succeeded
+        assert d.call("job.logs", {"id": "too-big", "max_bytes": 10})["data"] == "\0" * 10
+        counts = d.wait_all_final(60)
+        ids = {j["id"] for j in d.call("job.list", {"limit": 10000})["jobs"]}
+        assert set(before) <= ids and set(accepted) <= ids
+        assert counts["completed"] == len(before) + len(accepted) + 1
+        d.enqueue("echo after", id="after")
+        d.wait_state("after", "completed", timeout=20)
+    finally:
+        d.stop()
+
+
+def test_a_job_writing_1gb_does_not_take_the_daemon_down(make_daemon) -> None:
+    daemon = make_daemon(workers=1)  # one child: `small` runs after `huge`, in a new segment
+    t0 = time.monotonic()
+    daemon.enqueue("head -c 1000000000 /dev/zero", id="huge")
+    daemon.enqueue("echo small", id="small")
+    job = daemon.wait_state("huge", "completed", timeout=120)
+    assert job["attempts_detail"][0]["stdout_bytes"] == 1_000_000_000
+    chunk = daemon.call("job.logs", {"id": "huge", "offset": 999_999_990, "max_bytes": 100})
+    assert chunk["data"] == "\0" * 10 and chunk["eof"]
+    assert daemon.wait_state("small", "completed")["exit_code"] == 0
+    # The daemon never read the output into memory.
+    rss_kb = int(next(line for line in open(f"/proc/{daemon.proc.pid}/status")
+                      if line.startswith("VmRSS")).split()[1])  # fmt: skip
+    assert rss_kb < 200_000, rss_kb
+    assert time.monotonic() - t0 < 120
+    daemon.call("job.delete", {"id": "huge"})
+    # Its segment is gone once nothing points into it and its child writes elsewhere.
+    assert sum(p.stat().st_size for p in daemon.paths.logs_dir.iterdir()) < 10_000_000
