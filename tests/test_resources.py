@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from queuectl.client.rpc import RemoteError
-from tests.conftest import Daemon
+from tests.conftest import Daemon, pids_with_marker, wait_for
 
 
 @pytest.fixture
@@ -52,12 +52,11 @@ def test_disk_full_while_jobs_write_and_the_database_commits(small_fs: Path) -> 
         d.call("config.set", {"key": "backoff_base", "value": 1})
         before = [d.enqueue("echo before", id=f"before-{i}")["id"] for i in range(20)]
         d.wait_all_final(30)
-        filler = fill(small_fs, leave_bytes=256 * 1024)
-        # A job whose output does not fit: its own writes fail, the daemon does not.
-        d.enqueue("head -c 4000000 /dev/zero", id="too-big", max_retries=50)
-        # Fill the rest, then keep asking: each request is answered (ok or storage_error).
-        with contextlib.suppress(OSError), open(filler, "ab") as f:
-            f.write(b"\0" * (512 * 1024))
+        # A job that starts while there is room, then writes when there is none.
+        m = f"qtest-full-{time.monotonic_ns()}"
+        d.enqueue(f"sleep 1; head -c 4000000 /dev/zero # {m}", id="too-big", max_retries=50)
+        wait_for(lambda: d.job("too-big")["started_at"], what="too-big to start")
+        filler = fill(small_fs)
         accepted, refused = [], 0
         for i in range(200):
             try:
@@ -67,10 +66,13 @@ def test_disk_full_while_jobs_write_and_the_database_commits(small_fs: Path) -> 
                 refused += 1
         assert refused > 0, "the disk never filled up"
         assert d.call("daemon.status")["daemon"]["pid"] == d.proc.pid  # still serving reads
+        wait_for(lambda: not pids_with_marker(m), what="too-big to fail on the full disk")
         # Space returns: everything resumes, nothing acknowledged was lost.
         filler.unlink()
         job = d.wait_state("too-big", "completed", timeout=60)
-        assert job["attempts"] >= 2  # it failed while the disk was full, then succeeded
+        first, *_, last = job["attempts_detail"]
+        assert first["exit_code"] != 0  # its writes failed while the disk was full
+        assert last["exit_code"] == 0 and last["stdout_bytes"] == 4_000_000
         assert d.call("job.logs", {"id": "too-big", "max_bytes": 10})["data"] == "\0" * 10
         counts = d.wait_all_final(60)
         ids = {j["id"] for j in d.call("job.list", {"limit": 10000})["jobs"]}

@@ -389,47 +389,63 @@ class Supervisor:
         return int(wait * 1000) + 1
 
     def turn(self, events: dict[Any, int]) -> None:
-        """Two transactions: what the children report (facts that must be recorded, retried
-        until they are), then the clients' requests with the dispatch they enable."""
+        """Apply everything that arrived, and the dispatch it enables, in one transaction.
+
+        If that commit fails (disk full, I/O error), nothing of it happened: the
+        children's reports are applied again on their own (and kept for later if that
+        fails too), and each request is answered on its own, so reads still succeed."""
         now = time.time()
         self.current_now = now
         self.current_mono = time.monotonic()
         self.turn_reports = []
         self.turn_requests = []
-        outputs = []
         try:
             with self.store.transaction():
                 self.take_child_world(events, now)
+                self.take_requests_and_dispatch(events, now)
         except sqlite3.Error as exc:
-            self.reports_failed(exc)
-        outputs.append(self.out)
+            log.error("store.error", error=str(exc))
+            self.recover_turn(events, now)
+        self.expire_waits()
+        self.flush()
+
+    def take_requests_and_dispatch(self, events: dict[Any, int], now: float) -> None:
+        if self.control in events:
+            self.take_requests(now)
+        self.handle_signals(now)
+        if not self.shutting_down:
+            self.fire_timers(now)
+            self.dispatch(now)
+            if len(self.pool.active()) < self.target_workers:
+                self.scale_to(self.target_workers)
+
+    def recover_turn(self, events: dict[Any, int], now: float) -> None:
         self.out = TurnOutput()
+        reports, self.turn_reports = self.turn_reports, []
+        self.replay_reports = reports + self.replay_reports
+        requests = self.turn_requests
+        self.resync_after_failure()
         try:
             with self.store.transaction():
-                if self.control in events:
-                    self.take_requests(now)
-                self.handle_signals(now)
-                if not self.shutting_down:
-                    self.fire_timers(now)
-                    self.dispatch(now)
-                    if len(self.pool.active()) < self.target_workers:
-                        self.scale_to(self.target_workers)
+                self.take_child_world({}, now)
         except sqlite3.Error as exc:
-            self.requests_failed(exc, now)
-        outputs.append(self.out)
-        self.out = TurnOutput()
-        self.expire_waits()
-        outputs.append(self.out)
-        for out in outputs:
-            self.out = out
-            self.flush()
+            self.reports_failed(exc)
+        for frames in requests:
+            mark = len(self.out.replies)
+            try:
+                with self.store.transaction():
+                    self.handle_frames(frames, now)
+            except sqlite3.Error as err:
+                del self.out.replies[mark:]
+                self.resync_after_failure()
+                self.reply_storage_error(frames, err)
 
     def take_child_world(self, events: dict[Any, int], now: float) -> None:
         if self.replay_reports and self.current_mono < self.storage_retry_at:
             # Still failing: queue new reports behind the ones waiting, in order.
             while True:
                 try:
-                    self.replay_reports.append(self.results.recv(zmq.NOBLOCK))
+                    self.replay_reports.extend(self.results.recv_multipart(zmq.NOBLOCK))
                 except zmq.Again:
                     break
         else:
@@ -475,31 +491,14 @@ class Supervisor:
                     (self.paths.logs_dir / f"{seg}.{ext}").unlink()
 
     def reports_failed(self, exc: sqlite3.Error) -> None:
-        """Recording the children's reports failed (disk full, I/O error): nothing of it
-        happened. The reports are kept and applied again later; the in-memory view is
-        rebuilt from the database, which holds the last committed truth."""
+        """Recording the children's reports failed: keep them to apply again later; the
+        in-memory view is rebuilt from the database's last committed state."""
         log.error("store.error", error=str(exc), during="child reports")
         self.out = TurnOutput()
         self.replay_reports = self.turn_reports + self.replay_reports
         self.turn_reports = []
         self.storage_retry_at = time.monotonic() + STORAGE_RETRY_SECONDS
         self.resync_after_failure()
-
-    def requests_failed(self, exc: sqlite3.Error, now: float) -> None:
-        """The requests' transaction failed: roll it all back, then answer each request on
-        its own, so reads still succeed and each write gets its own storage_error."""
-        log.error("store.error", error=str(exc), during="requests")
-        self.out = TurnOutput()
-        self.resync_after_failure()
-        for frames in self.turn_requests:
-            mark = len(self.out.replies)
-            try:
-                with self.store.transaction():
-                    self.handle_frames(frames, now)
-            except sqlite3.Error as err:
-                del self.out.replies[mark:]
-                self.resync_after_failure()
-                self.reply_storage_error(frames, err)
 
     def reply_storage_error(self, frames: list[bytes], exc: sqlite3.Error) -> None:
         routing, body = split_envelope(frames)
@@ -540,10 +539,11 @@ class Supervisor:
     def take_child_reports(self, now: float) -> None:
         while True:
             try:
-                raw = self.results.recv(zmq.NOBLOCK)
+                frames = self.results.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self.apply_report(raw, now)
+            for raw in frames:  # a child sends the reports of one of its turns together
+                self.apply_report(raw, now)
 
     def settle_orphans(self, now: float) -> None:
         self.check_orphans = False

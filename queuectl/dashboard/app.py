@@ -69,7 +69,9 @@ def create_app(socket_path: Path, token: str | None = None, check_host: bool = T
         except DaemonUnreachable:
             return render(request, name, {"daemon_up": False}, status=503)
 
-    async def fragment(request: Request, name: str, load: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
+    async def fragment(
+        request: Request, name: str, load: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> Response:
         try:
             context = await load()
         except DaemonUnreachable as exc:
@@ -233,7 +235,9 @@ def create_app(socket_path: Path, token: str | None = None, check_host: bool = T
         if handler is None:
             return PlainTextResponse("no such action", status_code=404)
         if not await csrf.check(request):
-            return PlainTextResponse("refused: missing or wrong CSRF token (reload the page)", status_code=403)
+            return PlainTextResponse(
+                "refused: missing or wrong CSRF token (reload the page)", status_code=403
+            )
         form = await request.form()
         try:
             message = await handler(form)

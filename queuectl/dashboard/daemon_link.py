@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from queuectl.client.rpc import RpcClient
+from queuectl.client.rpc import DaemonUnreachable, RpcClient
 
 CALL_TIMEOUT = 5.0
 MAX_CLIENTS = 8
@@ -28,6 +28,10 @@ class DaemonLink:
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
 
     def call_blocking(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        # A pooled client keeps its connected socket; a stopped daemon removes the file, so
+        # look first rather than wait out the timeout.
+        if not self.socket_path.exists():
+            raise DaemonUnreachable(self.socket_path, "no socket file")
         with self._slots:
             try:
                 client = self._idle.get_nowait()

@@ -21,7 +21,7 @@ import ipaddress
 import secrets
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 
@@ -79,7 +79,8 @@ class Csrf:
         if not session:
             return False
         origin = request.headers.get("origin")
-        if origin and origin != f"{request.url.scheme}://{request.headers.get('host', '')}":
+        # Host only, not scheme: behind a TLS proxy the browser says https, we see http.
+        if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
             return False
         sent = request.headers.get(CSRF_HEADER)
         if sent is None:

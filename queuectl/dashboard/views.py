@@ -76,7 +76,7 @@ def matches(job: dict[str, Any], state: str | None, search: str | None) -> bool:
 
 # --- the throughput chart ---------------------------------------------------------------
 
-CHART_W, CHART_H, CHART_PAD = 600, 150, 24
+CHART_W, CHART_H, CHART_PAD = 900, 160, 24
 
 
 def throughput_chart(per_minute: list[dict[str, Any]]) -> dict[str, Any]:
@@ -150,6 +150,7 @@ class FormError(ValueError):
 
 def enqueue_params(form: Any) -> dict[str, Any]:
     """job.enqueue params from the enqueue form; empty fields are left to the daemon's defaults."""
+
     def text(name: str) -> str | None:
         value = form.get(name)
         return value.strip() if isinstance(value, str) and value.strip() else None

@@ -36,11 +36,19 @@ def _run(ctx: Context, host: str, port: int, token_file: str | None) -> None:
 
 def _command(name: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
-    @click.option("--host", default="127.0.0.1", show_default=True,
-                  help="Address to listen on. Anything but loopback requires a token.")
+    @click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address to listen on. Anything but loopback requires a token.",
+    )
     @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-    @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
-                  help="Require the token in FILE (else one is generated when not on loopback).")
+    @click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Require the token in FILE (else one is generated when not on loopback).",
+    )
     @click.pass_obj
     def command(ctx: Context, host: str, port: int, token_file: str | None) -> None:
         _run(ctx, host, port, token_file)

@@ -78,7 +78,9 @@ const queuectl = (() => {
     for (const el of document.querySelectorAll("[data-count]")) {
       const key = el.dataset.count;
       const value = key === "all" ? all : counts[key];
-      if (value !== undefined) el.textContent = String(value);
+      if (value === undefined) continue;
+      el.textContent = String(value);
+      el.classList.toggle("zero", value === 0);
     }
   }
 
