@@ -72,9 +72,12 @@ class RpcClient:
         sock = self._socket()
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
         try:
-            if not sock.poll(wait_ms, zmq.POLLOUT):
-                raise DaemonUnreachable(self.socket_path, "could not send: is the daemon running?")
-            sock.send(payload, zmq.NOBLOCK)
+            try:
+                sock.send(payload, zmq.NOBLOCK)
+            except zmq.Again:  # not connected yet: wait for the connection, once
+                if not sock.poll(wait_ms, zmq.POLLOUT):
+                    raise DaemonUnreachable(self.socket_path, "could not send: is the daemon running?") from None
+                sock.send(payload, zmq.NOBLOCK)
             if not sock.poll(wait_ms, zmq.POLLIN):
                 raise DaemonUnreachable(
                     self.socket_path, f"no reply within {wait_ms / 1000:g}s"

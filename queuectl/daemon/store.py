@@ -104,6 +104,7 @@ class Runnable:
     max_retries: int
     attempts: int
     charged: int
+    state: str = J.PENDING  # as inserted (scheduled or pending)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -236,8 +237,8 @@ class Store:
 
     def insert_jobs(
         self, specs: list[JobSpec], now: float, max_retries: int, default_timeout: float | None
-    ) -> list[tuple[int, str, str]]:
-        """Insert validated jobs (all or none); returns (seq, id, state) of each.
+    ) -> list[Runnable]:
+        """Insert validated jobs (all or none); returns each as dispatch sees it.
 
         Raises DuplicateIdError naming the first id that exists already or twice.
         """
@@ -256,23 +257,28 @@ class Store:
         out = []
         for spec in specs:
             state = J.initial_state(spec.run_at, now)
-            timeout = spec.timeout if spec.timeout is not None else default_timeout
+            timeout = (spec.timeout if spec.timeout is not None else default_timeout) or None
+            retries = spec.max_retries if spec.max_retries is not None else max_retries
             rows.append((
-                spec.id, spec.command, state, spec.priority,
-                spec.max_retries if spec.max_retries is not None else max_retries,
-                timeout or None, spec.run_at if state == J.SCHEDULED else None,
+                spec.id, spec.command, state, spec.priority, retries, timeout,
+                spec.run_at if state == J.SCHEDULED else None,
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
             ))  # fmt: skip
+            out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
+                                spec.env or None, retries, 0, 0, state))  # fmt: skip
         with self.transaction():
-            cur = self.db.cursor()
-            for row in rows:
-                cur.execute(
-                    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                    "cwd, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    row,
-                )
-                out.append((cur.lastrowid, row[0], row[2]))
-                self.counts[row[2]] += 1
+            cur = self.db.executemany(
+                "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
+                "cwd, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
+            last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            first = last - len(rows) + 1
+            for i, job in enumerate(out):
+                job.seq = first + i
+                self.counts[job.state] += 1
+            assert cur.rowcount == len(rows)
         return out
 
     # --- reads ------------------------------------------------------------------------------

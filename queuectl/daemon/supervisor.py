@@ -111,6 +111,7 @@ class Supervisor:
         self.out = TurnOutput()
         self.target_workers = 0
         self.throughput = Throughput()
+        self.subscriptions = 0  # live subscriptions on the event socket
         # job.wait timeouts: heap of (monotonic deadline, token, callback).
         self.wait_deadlines: list[tuple[float, int, Callable[[], None]]] = []
         self.current_now = time.time()
@@ -192,9 +193,12 @@ class Supervisor:
             self.control.setsockopt(zmq.SNDHWM, 10000)
             self.control.setsockopt(zmq.RCVHWM, 10000)
             self.control.bind(self.paths.endpoint(self.paths.socket))
-            self.events = self.ctx.socket(zmq.PUB)
+            # XPUB, not PUB: it tells us about subscriptions, so events nobody listens to
+            # are not even built.
+            self.events = self.ctx.socket(zmq.XPUB)
             self.events.setsockopt(zmq.LINGER, 0)
             self.events.setsockopt(zmq.SNDHWM, 10000)
+            self.events.setsockopt(zmq.XPUB_VERBOSER, 1)
             self.events.bind(self.paths.endpoint(self.paths.events_socket))
             self.results = self.ctx.socket(zmq.PULL)
             self.results.setsockopt(zmq.LINGER, 0)
@@ -250,6 +254,7 @@ class Supervisor:
         self.poller.register(self.control, zmq.POLLIN)
         self.poller.register(self.results, zmq.POLLIN)
         self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
+        self.poller.register(self.events, zmq.POLLIN)
         self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE)
         self.refill_window()
         self.refill_timers()
@@ -353,6 +358,8 @@ class Supervisor:
             if self.wake_r.fileno() in events:
                 with contextlib.suppress(BlockingIOError):
                     self.wake_r.recv(4096)
+            if self.events in events:
+                self.take_subscriptions()
             self.turn(events)
             mono = time.monotonic()
             if watchdog and mono >= next_watchdog:
@@ -935,7 +942,24 @@ class Supervisor:
             f"{c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead"
         )
 
+    def take_subscriptions(self) -> None:
+        while True:
+            try:
+                msg = self.events.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if msg[:1] == b"\x01":
+                self.subscriptions += 1
+            elif msg[:1] == b"\x00":
+                self.subscriptions = max(0, self.subscriptions - 1)
+
+    @property
+    def has_subscribers(self) -> bool:
+        return self.subscriptions > 0
+
     def emit(self, event: str, **fields: Any) -> None:
+        if not self.subscriptions:
+            return
         fields["event"] = event
         fields["time"] = J.format_time(time.time())
         self.out.events.append(fields)

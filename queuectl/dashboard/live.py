@@ -111,17 +111,28 @@ class LiveFeed:
                 self._set_up(False)
                 self._stop.wait(PROBE_INTERVAL)
                 continue
-            # Subscribe before the status we announce, so no event falls in between.
+            # Subscribe before the status we announce, so no event falls in between: wait
+            # until the event socket is connected (its subscription goes out at once).
             stream = EventStream(self.socket_path)
-            monitor = stream.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            monitor = stream.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
             try:
-                if self._fetch_status():
+                if self._connected(monitor) and self._fetch_status():
                     self._set_up(True)
                     self._follow(stream, monitor)
             finally:
                 stream.sock.disable_monitor()
                 monitor.close(linger=0)
                 stream.close()
+
+    def _connected(self, monitor: zmq.Socket, timeout: float = 2.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0 and not self._stop.is_set():
+            if (
+                monitor.poll(int(left * 1000))
+                and recv_monitor_message(monitor)["event"] == zmq.EVENT_CONNECTED
+            ):
+                return True
+        return False
 
     def _follow(self, stream: EventStream, monitor: zmq.Socket) -> None:
         """Forward events until the daemon goes away (or we stop)."""
@@ -135,8 +146,7 @@ class LiveFeed:
             due = status_due if status_due is not None else last_status + HEARTBEAT
             wait = min(max(due - now, 0.0), 0.5)  # wake often enough to notice stop()
             ready = dict(poller.poll(int(wait * 1000)))
-            if monitor in ready:
-                recv_monitor_message(monitor)
+            if monitor in ready and recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
                 if not self._fetch_status():
                     return  # gone: the caller announces it and probes for its return
             if stream.sock in ready:

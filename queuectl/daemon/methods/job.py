@@ -12,7 +12,7 @@ import structlog
 from queuectl import jobs as J
 from queuectl import protocol as P
 from queuectl.daemon.rpc import Deferred, Param, method
-from queuectl.daemon.store import DuplicateIdError
+from queuectl.daemon.store import DuplicateIdError, Runnable
 
 if TYPE_CHECKING:
     from queuectl.daemon.supervisor import Supervisor
@@ -66,24 +66,28 @@ def _spec(raw: Any, now: float, index: int | None = None) -> J.JobSpec:
         raise P.invalid_params(where + str(exc), exc.field, **extra) from None
 
 
-def _insert(sup: Supervisor, specs: list[J.JobSpec], now: float) -> list[tuple[int, str, str]]:
+def _insert(sup: Supervisor, specs: list[J.JobSpec], now: float) -> list[Runnable]:
     timeout = sup.config["default_timeout"] or None
     try:
-        rows = sup.store.insert_jobs(specs, now, sup.config["max_retries"], timeout)
+        jobs = sup.store.insert_jobs(specs, now, sup.config["max_retries"], timeout)
     except DuplicateIdError as exc:
         raise P.RpcError(
             P.DUPLICATE_ID, f"a job with id {exc.job_id!r} exists already",
             {"id": exc.job_id, "index": exc.index},
         ) from None  # fmt: skip
-    for (seq, job_id, state), spec in zip(rows, specs, strict=True):
-        if state == J.SCHEDULED:
+    for job, spec in zip(jobs, specs, strict=True):
+        if job.state == J.SCHEDULED:
             assert spec.run_at is not None
-            sup.add_timer(seq, spec.run_at)
+            sup.add_timer(job.seq, spec.run_at)
         else:
-            sup.add_runnable(sup.store.runnable(seq))
-        sup.emit("job.enqueued", job_id=job_id, state=state)
-        log.info("job.enqueued", job_id=job_id, state=state, priority=spec.priority)
-    return rows
+            sup.add_runnable(job)
+        if sup.has_subscribers:
+            sup.emit("job.enqueued", job_id=job.id, state=job.state)
+    if len(jobs) == 1:
+        log.info("job.enqueued", job_id=jobs[0].id, state=jobs[0].state, priority=jobs[0].priority)
+    else:  # one line per batch: a 1,000-job batch is not worth 1,000 log lines
+        log.info("job.enqueued_many", count=len(jobs), first_id=jobs[0].id, last_id=jobs[-1].id)
+    return jobs
 
 
 JOB_PARAMS = (
@@ -111,8 +115,7 @@ def enqueue(sup: Supervisor, send: Any, **params: Any) -> dict[str, Any]:
     if params.get("priority") is None:
         raw.pop("priority", None)
     spec = _spec(raw, now)
-    seq, _, _ = _insert(sup, [spec], now)[0]
-    job = sup.store.get_by_seq(seq)
+    job = sup.store.get_by_seq(_insert(sup, [spec], now)[0].seq)
     assert job is not None
     return job_view(job)
 
@@ -138,22 +141,21 @@ def enqueue_many(
         return _enqueue_valid(sup, jobs, now, dry_run)
     specs = [_spec(raw, now, i) for i, raw in enumerate(jobs)]
     if dry_run:
-        ids = [s.id for s in specs if s.id is not None]
+        indexed = [(i, s.id) for i, s in enumerate(specs) if s.id is not None]
         seen: set[str] = set()
-        for i, job_id in enumerate(ids):
+        for i, job_id in indexed:
             if job_id in seen:
                 raise P.RpcError(P.DUPLICATE_ID, f"id {job_id!r} appears twice", {"id": job_id, "index": i})
             seen.add(job_id)
-        taken = sup.store.ids_taken(ids)
-        if taken:
-            first = next(i for i in ids if i in taken)
-            raise P.RpcError(
-                P.DUPLICATE_ID, f"a job with id {first!r} exists already",
-                {"id": first, "index": ids.index(first)},
-            )  # fmt: skip
+        taken = sup.store.ids_taken(list(seen))
+        for i, job_id in indexed:
+            if job_id in taken:
+                raise P.RpcError(
+                    P.DUPLICATE_ID, f"a job with id {job_id!r} exists already", {"id": job_id, "index": i}
+                )
         return {"ids": [], "count": len(specs)}
-    rows = _insert(sup, specs, now)
-    return {"ids": [r[1] for r in rows], "count": len(rows)}
+    jobs = _insert(sup, specs, now) if specs else []
+    return {"ids": [j.id for j in jobs], "count": len(jobs)}
 
 
 def _enqueue_valid(sup: Supervisor, jobs: list[Any], now: float, dry_run: bool) -> dict[str, Any]:
@@ -185,8 +187,8 @@ def _enqueue_valid(sup: Supervisor, jobs: list[Any], now: float, dry_run: bool) 
     skipped.sort(key=lambda s: s["index"])
     if dry_run or not specs:
         return {"ids": [], "count": len(specs), "skipped": skipped}
-    rows = _insert(sup, specs, now)
-    return {"ids": [r[1] for r in rows], "count": len(rows), "skipped": skipped}
+    inserted = _insert(sup, specs, now)
+    return {"ids": [j.id for j in inserted], "count": len(inserted), "skipped": skipped}
 
 
 @method(
