@@ -13,9 +13,7 @@ The CLI additionally falls back to the system service's socket
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 # sun_path is 108 bytes including the terminating NUL.
@@ -30,11 +28,25 @@ class PathError(Exception):
     pass
 
 
-@dataclass(frozen=True, slots=True)
 class Paths:
-    state_dir: Path
-    runtime_dir: Path
-    is_system: bool = False  # the system service's directories (never autostarted)
+    """The directories of one queuectl installation and the files in them."""
+
+    __slots__ = ("state_dir", "runtime_dir", "is_system")
+
+    def __init__(self, state_dir: Path, runtime_dir: Path, is_system: bool = False):
+        self.state_dir = state_dir
+        self.runtime_dir = runtime_dir
+        self.is_system = is_system  # the system service's directories (never autostarted)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Paths) and (self.state_dir, self.runtime_dir, self.is_system) == (
+            other.state_dir, other.runtime_dir, other.is_system)  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash((self.state_dir, self.runtime_dir, self.is_system))
+
+    def __repr__(self) -> str:
+        return f"Paths({self.state_dir!r}, {self.runtime_dir!r}, is_system={self.is_system})"
 
     @property
     def db(self) -> Path:
@@ -95,6 +107,8 @@ def for_home(home: str | os.PathLike[str]) -> Paths:
     home_path = Path(home).expanduser().absolute()
     runtime = home_path / "run"
     if not _fits(runtime):
+        import hashlib  # rare path; keeps the CLI's import cost down
+
         digest = hashlib.sha256(str(home_path).encode()).hexdigest()[:16]
         runtime = _user_runtime_base() / f"home-{digest}"
     return Paths(home_path, runtime)

@@ -12,7 +12,6 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,15 @@ from queuectl import __version__
 from queuectl.client import output as out
 
 
-@dataclass
 class Context:
-    home: str | None
-    socket: str | None
-    timeout: float
-    _paths: Any = field(default=None, repr=False)
-    _client: Any = field(default=None, repr=False)
+    """What every command gets: the global options, and the daemon client made on demand."""
+
+    def __init__(self, home: str | None, socket: str | None, timeout: float):
+        self.home = home
+        self.socket = socket
+        self.timeout = timeout
+        self._paths: Any = None
+        self._client: Any = None
 
     @property
     def paths(self) -> Any:
@@ -103,8 +104,22 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 
 class Group(click.Group):
+    """Commands are loaded on first use (see queuectl.client.commands)."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # in the order registered: most used first
+        from queuectl.client.commands import COMMAND_MODULES
+
+        return list(COMMAND_MODULES)  # most used first
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            from queuectl.client.commands import load
+
+            command = load(cmd_name)
+            if command is None:
+                return None
+            self.add_command(command)
+        return self.commands[cmd_name]
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,7 +153,4 @@ def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: floa
 
 
 def main() -> None:
-    from queuectl.client.commands import register_all
-
-    register_all(cli)
     cli(prog_name="queuectl")
