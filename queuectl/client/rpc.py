@@ -76,7 +76,9 @@ class RpcClient:
                 sock.send(payload, zmq.NOBLOCK)
             except zmq.Again:  # not connected yet: wait for the connection, once
                 if not sock.poll(wait_ms, zmq.POLLOUT):
-                    raise DaemonUnreachable(self.socket_path, "could not send: is the daemon running?") from None
+                    raise DaemonUnreachable(
+                        self.socket_path, f"could not connect within {wait_ms / 1000:g}s"
+                    ) from None
                 sock.send(payload, zmq.NOBLOCK)
             if not sock.poll(wait_ms, zmq.POLLIN):
                 raise DaemonUnreachable(
