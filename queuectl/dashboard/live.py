@@ -117,6 +117,8 @@ class LiveFeed:
             monitor = stream.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
             try:
                 if self._connected(monitor) and self._fetch_status():
+                    if self.up:  # back before anyone noticed it gone: events were missed
+                        self._publish(("resync", {}))
                     self._set_up(True)
                     self._follow(stream, monitor)
             finally:
@@ -147,8 +149,7 @@ class LiveFeed:
             wait = min(max(due - now, 0.0), 0.5)  # wake often enough to notice stop()
             ready = dict(poller.poll(int(wait * 1000)))
             if monitor in ready and recv_monitor_message(monitor)["event"] == zmq.EVENT_DISCONNECTED:
-                if not self._fetch_status():
-                    return  # gone: the caller announces it and probes for its return
+                return  # the caller finds out whether it is gone, or back already
             if stream.sock in ready:
                 burst: list[Message] = []
                 while len(burst) < 1000 and (event := stream.next(0)) is not None:
