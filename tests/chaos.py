@@ -106,10 +106,9 @@ def run(jobs: int, kills: int, daemon_kills: int, workers: int = 4, seed: int = 
             d.kill9()
             d.start()
             daemon_restarts += 1
-        elif child_at and done >= child_at[0]:
-            if kill_a_child(d, rng):
-                child_at.pop(0)
-                child_kills += 1
+        elif child_at and done >= child_at[0] and kill_a_child(d, rng):
+            child_at.pop(0)
+            child_kills += 1
         time.sleep(rng.uniform(0.01, 0.1))
     elapsed = time.monotonic() - t0
     d.stop()

@@ -95,8 +95,8 @@ def test_a_job_writing_1gb_does_not_take_the_daemon_down(make_daemon) -> None:
     assert chunk["data"] == "\0" * 10 and chunk["eof"]
     assert daemon.wait_state("small", "completed")["exit_code"] == 0
     # The daemon never read the output into memory.
-    rss_kb = int(next(line for line in open(f"/proc/{daemon.proc.pid}/status")
-                      if line.startswith("VmRSS")).split()[1])  # fmt: skip
+    status = Path(f"/proc/{daemon.proc.pid}/status").read_text().splitlines()
+    rss_kb = int(next(line for line in status if line.startswith("VmRSS")).split()[1])
     assert rss_kb < 200_000, rss_kb
     assert time.monotonic() - t0 < 120
     daemon.call("job.delete", {"id": "huge"})

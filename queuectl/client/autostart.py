@@ -3,6 +3,7 @@ when no daemon answers (never for the system service)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -53,10 +54,8 @@ def wait_until_up(proc: subprocess.Popen[bytes], sock: Path, paths: Any) -> None
             break
         time.sleep(0.01)
     tail = ""
-    try:
+    with contextlib.suppress(OSError, IndexError):
         tail = paths.daemon_log.read_text(errors="replace").strip().splitlines()[-1]
-    except (OSError, IndexError):
-        pass
     from queuectl.client.rpc import DaemonUnreachable
 
     raise DaemonUnreachable(sock, f"a daemon was started but did not come up; log: {paths.daemon_log}"

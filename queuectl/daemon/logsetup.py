@@ -8,6 +8,7 @@ event is written to the stream as usual: nothing is lost and nothing is logged t
 
 from __future__ import annotations
 
+import atexit
 import errno
 import fcntl
 import json
@@ -52,6 +53,7 @@ def configure_logging(
     stream: TextIO | None = None,
     environ: Mapping[str, str] | None = None,
     journal_socket: str | None = None,
+    buffered: bool = False,
 ) -> None:
     """Configure structlog globally. fmt: "json", "console", or None (json unless a TTY).
 
@@ -82,7 +84,7 @@ def configure_logging(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level.lower()),
-        logger_factory=structlog.WriteLoggerFactory(file=_NeverRaising(out)),  # type: ignore[arg-type]
+        logger_factory=structlog.WriteLoggerFactory(file=_sink(out, buffered)),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     _route_stdlib_logging(level)
@@ -90,23 +92,55 @@ def configure_logging(
 
 class _NeverRaising:
     """A stream whose write errors (a full disk under a --detach log file) are dropped:
-    losing a log line is better than losing the daemon."""
+    losing a log line is better than losing the daemon.
 
-    def __init__(self, stream: TextIO) -> None:
+    Buffered, it keeps lines until `flush_logs()`: the daemon calls that once per
+    loop turn, so a burst of events costs one write instead of one per line."""
+
+    def __init__(self, stream: TextIO, buffered: bool = False) -> None:
         self.stream = stream
+        self.buffered = buffered
+        self.pending: list[str] = []
         self.dropped = 0
 
     def write(self, text: str) -> None:
+        if self.buffered:
+            self.pending.append(text)
+            return
         try:
             self.stream.write(text)
         except (OSError, ValueError):
             self.dropped += 1
 
     def flush(self) -> None:
+        if not self.buffered:
+            self.drain()
+
+    def drain(self) -> None:
         try:
+            if self.pending:
+                self.stream.write("".join(self.pending))
             self.stream.flush()
         except (OSError, ValueError):
-            self.dropped += 1
+            self.dropped += len(self.pending) or 1
+        self.pending = []
+
+
+_current_sink: _NeverRaising | None = None
+
+
+def _sink(stream: TextIO, buffered: bool) -> _NeverRaising:
+    global _current_sink
+    _current_sink = _NeverRaising(stream, buffered)
+    if buffered:
+        atexit.register(flush_logs)
+    return _current_sink
+
+
+def flush_logs() -> None:
+    """Write out buffered log lines (see configure_logging's `buffered`)."""
+    if _current_sink is not None:
+        _current_sink.drain()
 
 
 class JournalSender:

@@ -10,7 +10,7 @@ from queuectl.paths import PathError, Paths
 def run(paths: Paths, workers: int | None, log_level: str, log_format: str | None) -> int:
     from queuectl.daemon.logsetup import configure_logging
 
-    configure_logging(log_level, log_format)
+    configure_logging(log_level, log_format, buffered=True)
     import structlog
 
     from queuectl.daemon.supervisor import StartupError, Supervisor

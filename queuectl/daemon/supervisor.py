@@ -33,6 +33,7 @@ from queuectl import protocol as P
 from queuectl import settings
 from queuectl.daemon import methods as _methods  # noqa: F401  (registers the handlers)
 from queuectl.daemon import rpc
+from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.pool import ChildHandle, Pool
 from queuectl.daemon.store import Runnable, Store
@@ -213,7 +214,7 @@ class Supervisor:
                     if os.stat(path).st_gid != self.socket_group:
                         os.chown(path, -1, self.socket_group)
                 except OSError as exc:
-                    log.warning("socket.chown_failed", path=str(path), group=self.socket_group, error=str(exc))
+                    log.warning("socket.chown_failed", path=str(path), error=str(exc))
 
     def _signals(self) -> None:
         self.wake_r, wake_w = socket.socketpair()
@@ -241,6 +242,7 @@ class Supervisor:
             {k: v for k, v in self.store.config_load().items() if k in settings.SETTINGS}
         )
         self.store.set_synchronous(self.config["synchronous"])
+        self.store.start_checkpointer()
         self.epoch = self.store.next_epoch()
         self._wait_for_old_children()
         now = time.time()
@@ -270,6 +272,7 @@ class Supervisor:
         self.paths.pidfile.write_text(f"{os.getpid()}\n")
         self.notifier.ready()
         self.update_status()
+        flush_logs()
 
     # --- windows of runnable and timed jobs ----------------------------------------------
 
@@ -288,6 +291,12 @@ class Supervisor:
         if self.window_complete or (self.window_bound is not None and job.key < self.window_bound):
             self.window_jobs[job.seq] = job
             heapq.heappush(self.window, (job.key, job.seq))
+            if len(self.window_jobs) > 2 * WINDOW:
+                # A backlog that outgrew the window: keep only its head in memory again
+                # (the database, same transaction, has every one of them).
+                self.window.clear()
+                self.window_jobs.clear()
+                self.refill_window()
         # else: it waits in the database, behind the window, for a later refill
 
     def pop_runnable(self) -> Runnable | None:
@@ -368,6 +377,7 @@ class Supervisor:
             if mono >= next_housekeeping:
                 next_housekeeping = mono + HOUSEKEEPING_SECONDS
                 self.housekeeping(mono)
+                flush_logs()
             if self.shutting_down and not self.pool.children:
                 break
         self.finish()
@@ -415,6 +425,7 @@ class Supervisor:
             self.recover_turn(events, now)
         self.expire_waits()
         self.flush()
+        flush_logs()
 
     def take_requests_and_dispatch(self, events: dict[Any, int], now: float) -> None:
         if self.control in events:
@@ -881,9 +892,9 @@ class Supervisor:
         if self.reload_requested:
             self.reload_requested = False
             self.reload_config()
-        if self.shutting_down and not self.abort_sent and self.shutdown_deadline is not None:
-            if time.monotonic() >= self.shutdown_deadline:
-                self.abort_running("shutdown")
+        deadline = self.shutdown_deadline
+        if self.shutting_down and not self.abort_sent and deadline is not None and time.monotonic() >= deadline:
+            self.abort_running("shutdown")
 
     def reload_config(self) -> None:
         self.notifier.reloading()

@@ -329,28 +329,26 @@ def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bo
         else:
             collected.append(_chunk_bytes(chunk))
 
-    try:
-        while True:
-            chunk = ctx.call("job.logs", {**params, "offset": offset})
-            params["attempt"] = chunk["attempt"]  # stay on one attempt while following
-            if chunk["data"]:
-                emit(chunk)
-            offset = chunk["next_offset"]
-            if chunk["eof"] or (not follow and not chunk["data"]):
-                return
-            if not chunk["data"]:
-                if not chunk["running"] and chunk["attempt"] == 0:
-                    return
-                time.sleep(0.1)
-                if not chunk["running"]:
-                    job = ctx.call("job.get", {"id": job_id, "attempts": False})
-                    if job["state"] != "processing":
-                        return
-    finally:
-        if as_json and not follow:
-            text, encoding = _json_text(b"".join(collected))
-            out.print_json({"id": job_id, "attempt": params["attempt"], "stream": stream,
-                            "data": text, "encoding": encoding})  # fmt: skip
+    while True:
+        chunk = ctx.call("job.logs", {**params, "offset": offset})
+        params["attempt"] = chunk["attempt"]  # stay on one attempt while following
+        if chunk["data"]:
+            emit(chunk)
+        offset = chunk["next_offset"]
+        if chunk["eof"] or (not follow and not chunk["data"]):
+            break
+        if not chunk["data"]:
+            if not chunk["running"] and chunk["attempt"] == 0:
+                break
+            time.sleep(0.1)
+            if not chunk["running"]:
+                job = ctx.call("job.get", {"id": job_id, "attempts": False})
+                if job["state"] != "processing":
+                    break
+    if as_json and not follow:
+        text, encoding = _json_text(b"".join(collected))
+        out.print_json({"id": job_id, "attempt": params["attempt"], "stream": stream,
+                        "data": text, "encoding": encoding})  # fmt: skip
 
 
 def _print_output(ctx: Context, job: dict[str, Any]) -> None:
