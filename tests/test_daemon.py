@@ -142,3 +142,19 @@ def test_unknown_job_is_not_found(daemon: Daemon) -> None:
     with pytest.raises(RemoteError) as info:
         daemon.call("job.get", {"id": "nope"})
     assert info.value.code == -32001
+
+
+def test_state_files_are_private_but_jobs_keep_the_callers_umask(make_daemon, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        d = make_daemon(workers=1)
+    finally:
+        os.umask(old)
+    made = tmp_path / "made-by-job"
+    d.enqueue(f"touch {made}", id="touch")
+    d.wait_state("touch", "completed")
+    for path in (d.paths.db, d.paths.db.with_name("queue.db-wal"), d.paths.lock):
+        assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+    for seg in d.paths.logs_dir.iterdir():
+        assert seg.stat().st_mode & 0o077 == 0
+    assert made.stat().st_mode & 0o777 == 0o644  # the umask the daemon was started with

@@ -17,16 +17,25 @@ import click
 START_TIMEOUT = 15.0
 
 
+def probe(sock: Path) -> str:
+    """"up", "absent", "stale" (a file left by a killed daemon) or "denied"."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(sock))
+        return "up"
+    except (FileNotFoundError, NotADirectoryError):
+        return "absent"
+    except PermissionError:
+        return "denied"
+    except OSError:
+        return "stale"
+    finally:
+        conn.close()
+
+
 def daemon_answers(sock: Path) -> bool:
     """Is something listening on the socket? (A stale file from a killed daemon is not.)"""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(sock))
-        return True
-    except OSError:
-        return False
-    finally:
-        probe.close()
+    return probe(sock) == "up"
 
 
 def spawn_daemon(paths: Any, home: str | None, extra: list[str] | None = None) -> subprocess.Popen[bytes]:

@@ -72,9 +72,10 @@ class Context:
             return False
         if self.paths.is_system or sock != self.paths.socket:
             return False  # never for the system service
-        from queuectl.client.autostart import daemon_answers
+        from queuectl.client.autostart import probe
 
-        return not daemon_answers(sock)
+        # Not when it is someone else's daemon we may not reach: that is an error to show.
+        return probe(sock) in ("absent", "stale")
 
     def call(self, method: str, params: Any = None, autostart: bool = True, timeout: float | None = None) -> Any:
         return self.client(autostart).call(method, params, timeout)

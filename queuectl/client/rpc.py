@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,15 @@ class RpcClient:
 
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
-            if not self.socket_path.exists():
-                raise DaemonUnreachable(self.socket_path, "no socket file")
+            try:
+                os.stat(self.socket_path)
+            except FileNotFoundError:
+                raise DaemonUnreachable(self.socket_path, "no socket file") from None
+            except PermissionError:
+                raise DaemonUnreachable(self.socket_path, "permission denied") from None
+            if not os.access(self.socket_path, os.W_OK):
+                # zmq would connect in the background and hide EACCES until the timeout.
+                raise DaemonUnreachable(self.socket_path, "permission denied")
             if self._ctx is None:
                 self._ctx = zmq.Context()
             sock = self._ctx.socket(zmq.REQ)

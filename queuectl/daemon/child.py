@@ -340,12 +340,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--lock", required=True)
     parser.add_argument("--segment-size", type=int, default=64 * 1024 * 1024)
+    parser.add_argument("--umask", type=int, default=None, help="the umask jobs run with")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     _set_parent_death_signal()
+    if args.umask is not None:
+        os.umask(args.umask)  # the daemon's own is 077; jobs get the one it was started with
     if os.getppid() != args.parent:
         return 1  # the daemon died before we could ask to be told
     # A shared lock held for our whole life: a new daemon takes it exclusively before

@@ -44,7 +44,8 @@ class ChildHandle:
 
 
 class Pool:
-    def __init__(self, ctx: zmq.Context, paths: Paths, epoch: int, segment_size: int):
+    def __init__(self, ctx: zmq.Context, paths: Paths, epoch: int, segment_size: int, job_umask: int):
+        self.job_umask = job_umask
         self.ctx = ctx
         self.paths = paths
         self.epoch = epoch
@@ -75,6 +76,7 @@ class Pool:
             "--parent", str(os.getpid()),
             "--lock", str(self.paths.children_lock),
             "--segment-size", str(self.segment_size),
+            "--umask", str(self.job_umask),
         ]  # fmt: skip
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True

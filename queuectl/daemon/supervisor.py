@@ -38,6 +38,7 @@ from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.pool import ChildHandle, Pool
 from queuectl.daemon.store import Runnable, Store
 from queuectl.daemon.throughput import Throughput
+from queuectl.jobs import ValidationError
 from queuectl.paths import Paths, check_socket_path
 
 log = structlog.get_logger("queuectl")
@@ -201,12 +202,13 @@ class Supervisor:
             self.events.setsockopt(zmq.SNDHWM, 10000)
             self.events.setsockopt(zmq.XPUB_VERBOSER, 1)
             self.events.bind(self.paths.endpoint(self.paths.events_socket))
-            self.results = self.ctx.socket(zmq.PULL)
-            self.results.setsockopt(zmq.LINGER, 0)
-            self.results.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
-            self.results.bind(self.paths.endpoint(self.paths.results_socket))
         finally:
             os.umask(old_umask)
+        # Children's sockets are for us and our children only (umask 077 since start()).
+        self.results = self.ctx.socket(zmq.PULL)
+        self.results.setsockopt(zmq.LINGER, 0)
+        self.results.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
+        self.results.bind(self.paths.endpoint(self.paths.results_socket))
         if self.socket_group is not None:  # group members may use the CLI and `events`
             for path in (self.paths.socket, self.paths.events_socket):
                 os.chmod(path, 0o660)
@@ -234,6 +236,9 @@ class Supervisor:
         self.reload_requested = True
 
     def start(self) -> None:
+        # Our own files (database, logs, sockets) are private whatever the directory's
+        # mode; jobs get the umask we were started with (children restore it).
+        self.job_umask = os.umask(0o077)
         self._prepare_dirs()
         self._lock()
         self.store = Store(self.paths.db)
@@ -257,7 +262,7 @@ class Supervisor:
         self.poller.register(self.results, zmq.POLLIN)
         self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
         self.poller.register(self.events, zmq.POLLIN)
-        self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE)
+        self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE, self.job_umask)
         self.refill_window()
         self.refill_timers()
         self.target_workers = (
@@ -900,8 +905,10 @@ class Supervisor:
         self.notifier.reloading()
         stored = self.store.config_load()
         for key, value in stored.items():
-            if key in settings.SETTINGS:
-                self.apply_setting(key, value)
+            try:
+                self.apply_setting(key, settings.check(key, value))
+            except ValidationError as exc:  # edited by hand into something invalid
+                log.warning("config.invalid", key=key, error=str(exc))
         log.info("daemon.reloaded", config=self.config)
         self.notifier.ready()
 

@@ -264,6 +264,7 @@ def cancel(sup: Supervisor, send: Any, id: str) -> Any:
     sup.drop_from_window(seq)
     sup.drop_timer(seq)
     sup.store.cancel(seq, state, sup.current_now)
+    log.info("job.cancelled", job_id=id, previous_state=state)
     sup.job_settled(seq, id, J.CANCELLED)
     return job_view(find(sup, id))
 
@@ -314,6 +315,7 @@ def delete(sup: Supervisor, send: Any, id: str) -> dict[str, Any]:
     segments = sup.store.delete(seq, state)
     sup.out.after_commit.append(lambda: sup.collect_segments(segments))
     sup.emit("job.deleted", job_id=id)
+    log.info("job.deleted", job_id=id, previous_state=state)
     return {"deleted": id}
 
 
