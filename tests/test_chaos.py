@@ -8,9 +8,9 @@ from tests import chaos
 
 
 def test_chaos_short_run_keeps_every_invariant(tmp_path: Path) -> None:
-    report = chaos.run(jobs=2000, kills=10, daemon_kills=3, workers=4, seed=7,
-                       home=tmp_path / "chaos", timeout=240)  # fmt: skip
+    report = chaos.run(jobs=5000, kills=15, daemon_kills=4, workers=4, seed=7,
+                       home=tmp_path / "chaos", timeout=300)  # fmt: skip
     assert report["violations"] == []
-    assert report["child_kills"] == 10 and report["daemon_kills"] == 3
-    assert sum(report["states"].values()) == 2000
+    assert report["child_kills"] == 15 and report["daemon_kills"] == 4
+    assert sum(report["states"].values()) == 5000
     assert report["integrity_check"] == "ok"

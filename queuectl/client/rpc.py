@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,19 @@ class RpcClient:
             self._sock.close(linger=0)
             self._sock = None
 
+    def _listening(self) -> bool:
+        """False when nothing listens on the socket file (a daemon killed with -9 leaves it)."""
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(self.socket_path))
+            return True
+        except ConnectionRefusedError:
+            return False
+        except OSError:
+            return True  # anything else: let the normal timeout decide
+        finally:
+            conn.close()
+
     def raw(self, payload: bytes, timeout: float | None = None) -> bytes:
         """Send one message and return the reply's bytes (for `queuectl call`, tests)."""
         sock = self._socket()
@@ -83,6 +97,8 @@ class RpcClient:
             try:
                 sock.send(payload, zmq.NOBLOCK)
             except zmq.Again:  # not connected yet: wait for the connection, once
+                if not self._listening():
+                    raise DaemonUnreachable(self.socket_path, "not running (a stale socket file)") from None
                 if not sock.poll(wait_ms, zmq.POLLOUT):
                     raise DaemonUnreachable(
                         self.socket_path, f"could not connect within {wait_ms / 1000:g}s"
