@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from queuectl.daemon.logsetup import field_name
+from tests.journal import parse_entry
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,26 +63,6 @@ def run_logging(
 def stream_id(path: Path) -> str:
     st = os.stat(path)
     return f"{st.st_dev}:{st.st_ino}"
-
-
-def parse_entry(data: bytes) -> list[tuple[str, bytes]]:
-    """Native protocol: NAME=value\\n, or NAME\\n <u64 LE length> <bytes> \\n."""
-    fields = []
-    i = 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            name, value = line.split(b"=", 1)
-            i = nl + 1
-        else:
-            name = line
-            (size,) = struct.unpack("<Q", data[nl + 1 : nl + 9])
-            value = data[nl + 9 : nl + 9 + size]
-            assert data[nl + 9 + size : nl + 10 + size] == b"\n"
-            i = nl + 10 + size
-        fields.append((name.decode(), value))
-    return fields
 
 
 class JournalStandIn:

@@ -33,7 +33,6 @@ import signal
 import socket
 import sqlite3
 import stat
-import struct
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from queuectl.client.cli import cli
 from queuectl.client.commands import register_all
 from queuectl.client.rpc import RpcClient
 from tests.conftest import Daemon, process_alive, wait_for
+from tests.journal import entry_dict
 
 register_all(cli)
 
@@ -148,27 +148,6 @@ def journal_sink() -> Iterator[DatagramSink]:
     sink = DatagramSink("journal.sock")
     yield sink
     sink.close()
-
-
-def parse_entry(data: bytes) -> dict[str, str]:
-    """journald's native protocol: NAME=value\\n, or NAME\\n <u64 LE length> <bytes> \\n."""
-    fields: dict[str, str] = {}
-    i = 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            name, value = line.split(b"=", 1)
-            i = nl + 1
-        else:
-            name = line
-            (size,) = struct.unpack("<Q", data[nl + 1 : nl + 9])
-            value = data[nl + 9 : nl + 9 + size]
-            assert data[nl + 9 + size : nl + 10 + size] == b"\n"
-            i = nl + 10 + size
-        assert name.decode() not in fields, f"field {name!r} twice"
-        fields[name.decode()] = value.decode()
-    return fields
 
 
 # --- sd_notify ----------------------------------------------------------------------------
@@ -441,10 +420,10 @@ def test_journald_gets_native_entries_with_job_fields(
 
     def entry(event: str, job_id: str) -> dict[str, str]:
         def match(data: bytes) -> bool:
-            fields = parse_entry(data)
+            fields = entry_dict(data)
             return fields.get("EVENT") == event and fields.get("JOB_ID") == job_id
 
-        return parse_entry(journal_sink.items[journal_sink.wait_for(match, what=f"{event} {job_id}")][1])
+        return entry_dict(journal_sink.items[journal_sink.wait_for(match, what=f"{event} {job_id}")][1])
 
     done = entry("job.completed", "job1")
     assert done["PRIORITY"] == "6" and done["SYSLOG_IDENTIFIER"] == "queuectl"
@@ -456,8 +435,8 @@ def test_journald_gets_native_entries_with_job_fields(
     assert entry("job.enqueued", "job1")["PRIORITY"] == "6"
     dead = entry("job.dead", "job2")
     assert (dead["PRIORITY"], dead["EXIT_CODE"], dead["ERROR"]) == ("4", "5", "exit code 5")
-    started = parse_entry(journal_sink.items[journal_sink.wait_for(
-        lambda x: parse_entry(x).get("EVENT") == "daemon.started", what="daemon.started")][1])  # fmt: skip
+    started = entry_dict(journal_sink.items[journal_sink.wait_for(
+        lambda x: entry_dict(x).get("EVENT") == "daemon.started", what="daemon.started")][1])  # fmt: skip
     assert d.proc is not None and started["PID"] == str(d.proc.pid)
     # Sent natively, so not written to stderr as well.
     assert not [e for e in d.log_events() if e.get("job_id") in ("job1", "job2")]
