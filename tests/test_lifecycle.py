@@ -54,6 +54,19 @@ def test_backoff_max_caps_the_delay(daemon: Daemon) -> None:
     assert ts(a[1]["started_at"]) - ts(a[0]["finished_at"]) < 1.2
 
 
+def test_backoff_jitter_spreads_retries_below_the_delay(daemon: Daemon) -> None:
+    daemon.call("config.set", {"key": "backoff_base", "value": 20})
+    daemon.call("config.set", {"key": "backoff_jitter", "value": 0.9})
+    for i in range(6):
+        daemon.enqueue("exit 1", id=f"j{i}", max_retries=1)
+    waits = []
+    for i in range(6):
+        job = daemon.wait_state(f"j{i}", "failed")
+        waits.append(ts(job["run_at"]) - ts(job["finished_at"]))
+    assert all(1.9 <= w <= 20.1 for w in waits), waits  # within [20 * (1 - 0.9), 20]
+    assert max(waits) - min(waits) > 1.0, waits  # spread out, not all at once
+
+
 def test_dlq_round_trip(daemon: Daemon, tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
     daemon.enqueue(f"test -f {flag}", id="needs-fix", max_retries=0)

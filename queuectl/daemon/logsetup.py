@@ -18,6 +18,7 @@ import re
 import socket
 import struct
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -75,7 +76,7 @@ def configure_logging(
     if journald:
         path = journal_socket or env.get("QUEUECTL_JOURNAL_SOCKET") or DEFAULT_JOURNAL_SOCKET
         processors.append(JournalSender(path))
-    processors.append(structlog.processors.TimeStamper(fmt="iso", utc=True))
+    processors.append(_utc_timestamp)
     if fmt == "json":
         processors.append(structlog.processors.JSONRenderer())
     else:
@@ -88,6 +89,22 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     _route_stdlib_logging(level)
+
+
+_second = -1
+_second_text = ""
+
+
+def _utc_timestamp(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    """ISO 8601 UTC with microseconds, like TimeStamper(fmt="iso", utc=True), at a fraction
+    of its cost: the date and time of day are formatted once per second."""
+    global _second, _second_text
+    now = time.time()
+    second = int(now)
+    if second != _second:
+        _second, _second_text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    event_dict["timestamp"] = f"{_second_text}.{int((now - second) * 1e6):06d}Z"
+    return event_dict
 
 
 class _NeverRaising:
