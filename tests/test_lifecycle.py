@@ -103,6 +103,21 @@ def test_a_scheduled_job_starts_on_time(daemon: Daemon) -> None:
     assert -0.001 <= started - run_at < 0.1, started - run_at
 
 
+def test_a_due_job_is_announced_on_the_event_stream(make_daemon) -> None:
+    from queuectl.client.events import EventStream
+
+    d = make_daemon(workers=0)
+    stream = EventStream(d.paths.socket, ("job.due",))
+    try:
+        time.sleep(0.2)  # let the subscription reach the daemon
+        d.enqueue("true", id="soon", delay=0.3)
+        event = stream.next(5.0)
+        assert event is not None and event["event"] == "job.due" and event["job_id"] == "soon"
+        assert d.job("soon")["state"] == "pending"
+    finally:
+        stream.close()
+
+
 def test_delay_and_naive_run_at(daemon: Daemon) -> None:
     job = daemon.enqueue("true", id="delayed", delay=30)
     assert job["state"] == "scheduled"

@@ -356,7 +356,10 @@ class Supervisor:
             _, seq = heapq.heappop(self.timers)
             del self.timer_at[seq]
             if self.store.make_runnable(seq, now):
-                self.add_runnable(self.store.runnable(seq))
+                job = self.store.runnable(seq)
+                self.add_runnable(job)
+                if job is not None:  # scheduled or backed-off: it is pending now
+                    self.emit("job.due", job_id=job.id)
 
     # --- the loop ---------------------------------------------------------------------------
 
