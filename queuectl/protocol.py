@@ -141,7 +141,7 @@ def encode(doc: Any) -> bytes:
 
 # --- daemon <-> child messages (msgpack arrays; the first item names the kind) -----
 # daemon -> child
-RUN = "run"  # [RUN, job_seq, attempt, command, timeout|None, cwd|None, env|None, kill_grace]
+RUN = "run"  # [RUN, job_seq, attempt, job_id, command, timeout|None, cwd|None, env|None, kill_grace]
 ABORT = "abort"  # [ABORT, job_seq, reason]  kill the job (cancel, shutdown) and report it
 EXIT = "exit"  # [EXIT]  finish what you hold, then exit
 # child -> daemon
@@ -163,8 +163,8 @@ class Finished:
     signal: int | None
     timed_out: bool
     aborted: str | None  # why the daemon asked to kill it ("cancel", "shutdown"), or None
-    out_len: int
-    err_len: int
+    out_len: int | None  # None: unknown (the child died)
+    err_len: int | None
     error: str | None  # the job could not be started at all (bad cwd, ...)
 
     def to_msg(self) -> list[Any]:

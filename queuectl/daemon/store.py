@@ -375,9 +375,6 @@ class Store:
         )
         return [(_runnable(r[:10]), r[10], r[11], r[12], r[13]) for r in rows]
 
-    def processing_seqs(self) -> list[int]:
-        return [r[0] for r in self.db.execute("SELECT seq FROM jobs WHERE state = 'processing'")]
-
     def segments_in_use(self, segments: set[str]) -> set[str]:
         used = set()
         for seg in segments:

@@ -621,7 +621,13 @@ class Supervisor:
         if flight is None or flight.attempt != attempt:
             return
         self.unassign(child, seq)
-        self.store.return_unstarted(seq, attempt, now)
+        self.give_back(flight, now)
+
+    def give_back(self, flight: InFlight, now: float) -> None:
+        """An assigned job that never started: pending again as if never assigned (or
+        cancelled, if that was asked for meanwhile)."""
+        seq = flight.job.seq
+        self.store.return_unstarted(seq, flight.attempt, now)
         if flight.abort == "cancel":
             self.store.cancel(seq, J.PENDING, now)
             self.job_settled(seq, flight.job.id, J.CANCELLED)
@@ -735,27 +741,18 @@ class Supervisor:
         seq = flight.job.seq
         self.inflight.pop(seq, None)
         if not flight.started:
-            self.store.return_unstarted(seq, flight.attempt, now)
-            if flight.abort == "cancel":
-                self.store.cancel(seq, J.PENDING, now)
-                self.job_settled(seq, flight.job.id, J.CANCELLED)
-            else:
-                self.add_runnable(self.store.runnable(seq))
+            self.give_back(flight, now)
             return
         if flight.pgid:
             # Its child can no longer kill the job's process group: we do, so nothing
             # runs unwatched and the retry never overlaps this attempt.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(flight.pgid, signal.SIGKILL)
+        # The sizes of its output are unknown: the range stays open (`job.logs` reads to
+        # the end of the segment, which no child writes any more).
         fin = P.Finished(flight.child, seq, flight.attempt, now, None, None, False,
-                         "shutdown" if self.shutting_down else None, 0, 0,
+                         "shutdown" if self.shutting_down else None, None, None,
                          "worker lost: its child process died")  # fmt: skip
-        self.settle_lost(flight, fin, now)
-
-    def settle_lost(self, flight: InFlight, fin: P.Finished, now: float) -> None:
-        """A started attempt whose child died: sizes of its logs are unknown, so the
-        range is left open (`job.logs` reads to the end of the segment)."""
-        fin.out_len = fin.err_len = None  # type: ignore[assignment]
         self.settle_attempt(flight, now, fin)
 
     # --- dispatch ---------------------------------------------------------------------------
@@ -875,7 +872,7 @@ class Supervisor:
             self.store.db.execute("RELEASE request")
             return None if req.is_notification else P.error_response(req.id, err)
         except sqlite3.Error:
-            raise  # the whole turn fails: storage_failed answers everyone
+            raise  # the whole turn fails: recover_turn answers each request on its own
         except Exception as exc:  # a bug: answer it, keep serving
             self.store.db.execute("ROLLBACK TO request")
             self.store.db.execute("RELEASE request")

@@ -112,8 +112,6 @@ JOB_PARAMS = (
 def enqueue(sup: Supervisor, send: Any, **params: Any) -> dict[str, Any]:
     now = sup.current_now
     raw = {k: v for k, v in params.items() if v is not None}
-    if params.get("priority") is None:
-        raw.pop("priority", None)
     spec = _spec(raw, now)
     job = sup.store.get_by_seq(_insert(sup, [spec], now)[0].seq)
     assert job is not None
