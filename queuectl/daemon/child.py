@@ -4,8 +4,8 @@ Started by the daemon as a fresh interpreter (`python -m queuectl.daemon.child`)
 It receives assignments on its own PULL socket, runs each with `sh -c` in a new
 session (so the whole process group can be killed), sends its stdout/stderr
 straight into this child's append-only log segments, and reports
-started/finished/heartbeat on a PUSH socket. It holds at most two assignments:
-the running one and one prefetched.
+started/finished/heartbeat on a PUSH socket. The daemon sends it a job only
+when it is idle.
 
 When the daemon dies, the kernel sends us SIGTERM (PR_SET_PDEATHSIG) and we
 kill our job's process group and exit, so no job runs that nobody watches.

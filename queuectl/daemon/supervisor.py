@@ -758,30 +758,25 @@ class Supervisor:
     # --- dispatch ---------------------------------------------------------------------------
 
     def dispatch(self, now: float) -> None:
+        """Give each idle child the best runnable job. A child is never handed a job
+        while it runs another: a job held behind a running one would wait while another
+        worker sits idle, or run ahead of a higher-priority job that arrives meanwhile."""
         if not self.store.counts[J.PENDING]:
             return
-        ready = self.pool.ready()
-        if not ready:
-            return
         kill_grace = self.config["kill_grace"]
-        # First every idle child gets a job; then, while the backlog is deep enough that
-        # everyone has work anyway, each gets one more so it never waits for a round trip.
-        for depth in (1, 2):
-            for child in ready:
-                if len(child.assigned) >= depth:
-                    continue
-                if depth == 2 and self.store.counts[J.PENDING] < 2 * len(ready):
-                    return
-                job = self.pop_runnable()
-                if job is None:
-                    return
-                attempt = self.store.claim(job, child.id, now)
-                self.inflight[job.seq] = InFlight(job, attempt, child.id)
-                child.assigned.append(job.seq)
-                self.out.assignments.append((child, [
-                    P.RUN, job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
-                    job.env, kill_grace,
-                ]))  # fmt: skip
+        for child in self.pool.ready():
+            if child.assigned:
+                continue
+            job = self.pop_runnable()
+            if job is None:
+                return
+            attempt = self.store.claim(job, child.id, now)
+            self.inflight[job.seq] = InFlight(job, attempt, child.id)
+            child.assigned.append(job.seq)
+            self.out.assignments.append((child, [
+                P.RUN, job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
+                job.env, kill_grace,
+            ]))  # fmt: skip
 
     # --- workers ----------------------------------------------------------------------------
 
@@ -804,7 +799,7 @@ class Supervisor:
 
     def retire(self, child: ChildHandle) -> None:
         child.stopping = True
-        # A prefetched job it has not started comes back to us (it answers RETURNED).
+        # A job it was sent but has not started comes back to us (it answers RETURNED).
         self.out.after_commit.append(lambda: self.pool.send(child, [P.EXIT]))
 
     # --- requests ---------------------------------------------------------------------------
