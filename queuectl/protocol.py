@@ -28,6 +28,7 @@ INVALID_STATE = -32003
 REQUEST_TOO_LARGE = -32004
 SHUTTING_DOWN = -32005
 STORAGE_ERROR = -32006
+REQUEST_EXPIRED = -32007
 
 ERROR_NAMES = {
     PARSE_ERROR: "parse_error",
@@ -41,6 +42,7 @@ ERROR_NAMES = {
     REQUEST_TOO_LARGE: "request_too_large",
     SHUTTING_DOWN: "shutting_down",
     STORAGE_ERROR: "storage_error",
+    REQUEST_EXPIRED: "request_expired",
 }
 
 
@@ -76,6 +78,9 @@ class Request:
     params: Any  # dict, list or None
     id: Any  # None for a notification
     is_notification: bool
+    # Unix time after which the client no longer waits for the answer (an optional
+    # member beside the JSON-RPC ones): a request read later is refused, not run.
+    expires_at: float | None = None
 
 
 def decode_payload(payload: bytes) -> Any:
@@ -115,7 +120,12 @@ def parse_request(obj: Any) -> Request:
         raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
     if isinstance(req_id, bool):
         raise RpcError(INVALID_REQUEST, "id must be a string, a number or null")
-    return Request(method, params, req_id, not has_id)
+    expires_at = obj.get("expires_at")
+    if expires_at is not None and (
+        not isinstance(expires_at, int | float) or isinstance(expires_at, bool) or expires_at != expires_at
+    ):
+        raise RpcError(INVALID_REQUEST, "expires_at must be a number (unix seconds)")
+    return Request(method, params, req_id, not has_id, expires_at)
 
 
 def request_id_of(obj: Any) -> Any:

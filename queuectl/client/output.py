@@ -29,6 +29,7 @@ ERROR_EXIT = {
     "parse_error": USAGE,
     "method_not_found": USAGE,
     "request_too_large": USAGE,
+    "request_expired": UNREACHABLE,  # read after we had given up on it
 }
 
 

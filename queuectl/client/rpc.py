@@ -11,7 +11,9 @@ import itertools
 import json
 import os
 import socket
+import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -62,11 +64,17 @@ class RpcClient:
             if not os.access(self.socket_path, os.W_OK):
                 # zmq would connect in the background and hide EACCES until the timeout.
                 raise DaemonUnreachable(self.socket_path, "permission denied")
+            if not self._listening():  # a daemon killed with -9 leaves its socket file
+                raise DaemonUnreachable(self.socket_path, "not running (a stale socket file)")
             if self._ctx is None:
                 self._ctx = zmq.Context()
             sock = self._ctx.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.IMMEDIATE, 1)
+            # Never reconnect: a request queued for this daemon must not be delivered to
+            # the next one on the same path (a `daemon.shutdown` would stop it). No
+            # ZMQ_IMMEDIATE either: with it, a reply that arrives just before the daemon
+            # closes the connection (its last answers at shutdown) is thrown away unread.
+            sock.setsockopt(zmq.RECONNECT_IVL, -1)
             sock.connect("ipc://" + str(self.socket_path))
             self._sock = sock
         return self._sock
@@ -91,19 +99,13 @@ class RpcClient:
 
     def raw(self, payload: bytes, timeout: float | None = None) -> bytes:
         """Send one message and return the reply's bytes (for `queuectl call`, tests)."""
+        return self._exchange(lambda: payload, timeout)
+
+    def _exchange(self, make_payload: Callable[[], bytes], timeout: float | None) -> bytes:
         sock = self._socket()
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
         try:
-            try:
-                sock.send(payload, zmq.NOBLOCK)
-            except zmq.Again:  # not connected yet: wait for the connection, once
-                if not self._listening():
-                    raise DaemonUnreachable(self.socket_path, "not running (a stale socket file)") from None
-                if not sock.poll(wait_ms, zmq.POLLOUT):
-                    raise DaemonUnreachable(
-                        self.socket_path, f"could not connect within {wait_ms / 1000:g}s"
-                    ) from None
-                sock.send(payload, zmq.NOBLOCK)
+            sock.send(make_payload(), zmq.NOBLOCK)  # queued until the connection is up
             if not sock.poll(wait_ms, zmq.POLLIN):
                 raise DaemonUnreachable(
                     self.socket_path, f"no reply within {wait_ms / 1000:g}s"
@@ -118,10 +120,18 @@ class RpcClient:
 
     def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
         req_id = next(self._ids)
+        wait = self.timeout if timeout is None else timeout
         doc: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
         if params is not None:
             doc["params"] = params
-        reply = json.loads(self.raw(json.dumps(doc).encode(), timeout))
+
+        def payload() -> bytes:
+            # Made as it is sent: past expires_at we have given up, and the daemon
+            # refuses the request instead of running it (a paused daemon reading it late).
+            doc["expires_at"] = round(time.time() + wait, 3)
+            return json.dumps(doc).encode()
+
+        reply = json.loads(self._exchange(payload, timeout))
         if "error" in reply:
             err = reply["error"]
             raise RemoteError(err.get("code", 0), err.get("message", "error"), err.get("data"))

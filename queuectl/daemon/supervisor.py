@@ -36,6 +36,7 @@ from queuectl.daemon import rpc
 from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.pool import ChildHandle, Pool
+from queuectl.daemon.requests import PendingReply, Waiter
 from queuectl.daemon.store import Runnable, Store
 from queuectl.daemon.throughput import Throughput
 from queuectl.jobs import ValidationError
@@ -99,7 +100,7 @@ class Supervisor:
         self.abort_sent = False
         self.started_at = time.time()
         self.inflight: dict[int, InFlight] = {}
-        self.waiters: dict[int, list[Callable[[dict[str, Any]], None]]] = {}
+        self.waiters: dict[int, list[Waiter]] = {}  # by job seq
         # Runnable window: heap of (key, seq); window_jobs holds the live entries.
         self.window: list[tuple[tuple[int, int], int]] = []
         self.window_jobs: dict[int, Runnable] = {}
@@ -707,14 +708,27 @@ class Supervisor:
     def job_settled(self, seq: int, job_id: str, state: str, **fields: Any) -> None:
         """A job reached a final state: tell whoever waits for it (after commit)."""
         self.emit("job." + state, job_id=job_id, **fields)
+        self.release_waiters(seq)
+
+    def release_waiters(self, seq: int) -> None:
+        """Answer everyone waiting for this job with its state after commit (None once
+        it is deleted)."""
         waiters = self.waiters.pop(seq, None)
         if waiters:
             def notify() -> None:
                 job = self.store.get_by_seq(seq)
                 for waiter in waiters:
-                    waiter(job)
+                    waiter.settled(job)
 
             self.out.after_commit.append(notify)
+
+    def abandon_waiters(self) -> None:
+        """The daemon stops: answer every wait that is still open."""
+        waiters, self.waiters = self.waiters, {}
+        for seq, pending in waiters.items():
+            job = self.store.get_by_seq(seq)
+            for waiter in pending:
+                waiter.abandoned(job)
 
     def child_exited(self, child: ChildHandle, now: float) -> None:
         # Reports it sent before dying may still be queued: take them first.
@@ -839,25 +853,31 @@ class Supervisor:
                 err = P.RpcError(P.INVALID_REQUEST, f"a batch may hold at most {P.MAX_BATCH} requests")
                 self.reply(routing, P.error_response(None, err))
                 return
-            answers = [a for a in (self.call_one(item, routing, now, in_batch=True) for item in doc) if a]
-            self.reply(routing, answers or None)
+            pending = PendingReply(routing, self.reply, len(doc), batch=True)
+            for index, item in enumerate(doc):
+                self.call_one(item, pending, index, now)
             return
-        answer = self.call_one(doc, routing, now, in_batch=False)
-        if answer is not rpc.Deferred:
-            self.reply(routing, answer)
+        self.call_one(doc, PendingReply(routing, self.reply, 1, batch=False), 0, now)
 
-    def call_one(self, obj: Any, routing: list[bytes], now: float, in_batch: bool) -> Any:
+    def call_one(self, obj: Any, pending: PendingReply, index: int, now: float) -> None:
+        """Run one request; its answer goes to `pending` now, or later if it is deferred."""
         try:
             req = P.parse_request(obj)
         except P.RpcError as err:
-            return P.error_response(P.request_id_of(obj), err)
-
-        def send_later(doc: dict[str, Any]) -> None:
-            self.out.replies.append((routing, P.encode(doc)))
+            pending.answer(index, P.error_response(P.request_id_of(obj), err))
+            return
+        if req.expires_at is not None and now > req.expires_at:
+            # Its client has given up (or this daemon was paused): running it now would
+            # do what the client was told had failed.
+            err = P.RpcError(P.REQUEST_EXPIRED, "the request expired before the daemon read it",
+                             {"expires_at": req.expires_at})  # fmt: skip
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            return
 
         def deferred_reply(result: Any = None, error: P.RpcError | None = None) -> None:
-            doc = P.error_response(req.id, error) if error else P.result_response(req.id, result)
-            send_later(doc)
+            if not req.is_notification:
+                doc = P.error_response(req.id, error) if error else P.result_response(req.id, result)
+                pending.answer(index, doc)
 
         self.current_now = now
         self.store.db.execute("SAVEPOINT request")
@@ -865,7 +885,8 @@ class Supervisor:
             result = rpc.call(self, req.method, req.params, deferred_reply)
         except P.RpcError as err:
             self.store.db.execute("RELEASE request")
-            return None if req.is_notification else P.error_response(req.id, err)
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            return
         except sqlite3.Error:
             raise  # the whole turn fails: recover_turn answers each request on its own
         except Exception as exc:  # a bug: answer it, keep serving
@@ -874,15 +895,13 @@ class Supervisor:
             self.store.reload_counts()
             log.exception("rpc.internal_error", method=req.method)
             err = P.RpcError(P.INTERNAL_ERROR, f"internal error in {req.method}: {exc}")
-            return None if req.is_notification else P.error_response(req.id, err)
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            return
         self.store.db.execute("RELEASE request")
-        if result is rpc.Deferred:
-            if in_batch:
-                return P.error_response(
-                    req.id, P.RpcError(P.INVALID_REQUEST, f"{req.method} cannot be used in a batch")
-                )
-            return rpc.Deferred
-        return None if req.is_notification else P.result_response(req.id, result)
+        if req.is_notification:
+            pending.answer(index, None)
+        elif result is not rpc.Deferred:
+            pending.answer(index, P.result_response(req.id, result))
 
     # --- signals, shutdown, housekeeping ---------------------------------------------------
 
@@ -978,6 +997,16 @@ class Supervisor:
         self.out.events.append(fields)
 
     def finish(self) -> None:
+        # Every open wait gets its answer before the socket goes (a client must not be
+        # left to find out by its own timeout); linger so those replies are delivered.
+        self.abandon_waiters()
+        last_replies = bool(self.out.replies)
+        self.flush()
+        if last_replies:
+            # A client socket with ZMQ_IMMEDIATE drops a reply still unread when the
+            # connection closes: give clients a moment to read their last answers.
+            time.sleep(0.2)
+        self.control.close(linger=2000)
         log.info("daemon.stopped", counts=self.store.counts)
         self.store.close()
         for path in (self.paths.socket, self.paths.events_socket, self.paths.results_socket,

@@ -439,7 +439,14 @@ def _wait_one(ctx: Context, job_id: str, timeout: float | None) -> dict[str, Any
     while True:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         part = WAIT_SLICE if remaining is None else min(remaining, WAIT_SLICE)
-        result = ctx.call("job.wait", {"id": job_id, "timeout": part}, timeout=part + ctx.timeout)
+        from queuectl.client.rpc import RemoteError
+
+        try:
+            result = ctx.call("job.wait", {"id": job_id, "timeout": part}, timeout=part + ctx.timeout)
+        except RemoteError as exc:
+            if exc.name == "shutting_down":  # the daemon stopped first: it is not there now
+                out.fail(exc.message, out.UNREACHABLE)
+            raise
         if not result["timed_out"] or (remaining is not None and remaining <= WAIT_SLICE):
             return result
 

@@ -11,6 +11,7 @@ import structlog
 
 from queuectl import jobs as J
 from queuectl import protocol as P
+from queuectl.daemon.requests import Waiter
 from queuectl.daemon.rpc import Deferred, Param, method
 from queuectl.daemon.store import DuplicateIdError, Runnable
 
@@ -255,7 +256,10 @@ def cancel(sup: Supervisor, send: Any, id: str) -> Any:
         flight = sup.inflight[seq]
         flight.abort = "cancel"
         child = sup.pool.children.get(flight.child)
-        sup.waiters.setdefault(seq, []).append(lambda j: send(job_view(j) if j else None))
+        sup.waiters.setdefault(seq, []).append(Waiter(
+            lambda j: send(job_view(j) if j else None),
+            lambda j: send(error=_stopped_while_waiting(id, j)),
+        ))  # fmt: skip
         if child is not None:
             sup.out.after_commit.append(lambda: sup.pool.send(child, [P.ABORT, seq, "cancel"]))
         return Deferred
@@ -311,6 +315,7 @@ def delete(sup: Supervisor, send: Any, id: str) -> dict[str, Any]:
     sup.drop_from_window(seq)
     sup.drop_timer(seq)
     segments = sup.store.delete(seq, state)
+    sup.release_waiters(seq)  # a wait on it ends now, with job: null
     sup.out.after_commit.append(lambda: sup.collect_segments(segments))
     sup.emit("job.deleted", job_id=id)
     log.info("job.deleted", job_id=id, previous_state=state)
@@ -396,23 +401,34 @@ def wait(sup: Supervisor, send: Any, id: str, timeout: float | None) -> Any:
         return {"job": job_view(job), "timed_out": True}
     seq = job["seq"]
     token = next(_wait_tokens)
-    done = {"flag": False}
 
     def settled(final: dict[str, Any] | None) -> None:
-        if not done["flag"]:
-            done["flag"] = True
-            send({"job": job_view(final) if final else None, "timed_out": False})
+        send({"job": job_view(final) if final else None, "timed_out": False})
+
+    def abandoned(current: dict[str, Any] | None) -> None:
+        send(error=_stopped_while_waiting(id, current))
+
+    waiter = Waiter(settled, abandoned)
 
     def expired() -> None:
-        if not done["flag"]:
-            done["flag"] = True
-            waiters = sup.waiters.get(seq, [])
-            if settled in waiters:
-                waiters.remove(settled)
-            current = sup.store.get_by_seq(seq)
-            send({"job": job_view(current) if current else None, "timed_out": True})
+        if waiter.done:
+            return
+        waiters = sup.waiters.get(seq, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+        waiter.done = True  # a timeout answers instead of the settle
+        current = sup.store.get_by_seq(seq)
+        send({"job": job_view(current) if current else None, "timed_out": True})
 
-    sup.waiters.setdefault(seq, []).append(settled)
+    sup.waiters.setdefault(seq, []).append(waiter)
     if timeout is not None:
         heapq.heappush(sup.wait_deadlines, (sup.current_mono + timeout, token, expired))
     return Deferred
+
+
+def _stopped_while_waiting(job_id: str, job: dict[str, Any] | None) -> P.RpcError:
+    state = job["state"] if job else "deleted"
+    return P.RpcError(
+        P.SHUTTING_DOWN, f"the daemon stopped before job {job_id!r} reached a final state (it is {state})",
+        {"id": job_id, "job": job_view(job) if job else None},
+    )  # fmt: skip
