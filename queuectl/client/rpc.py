@@ -12,8 +12,8 @@ import json
 import os
 import socket
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import zmq
