@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,36 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _UnixConnection(HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class _UnixHandler(urllib.request.HTTPHandler):  # a subclass: build_opener then drops the TCP one
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = str(path)
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(lambda host, timeout=10, **kw: _UnixConnection(self.path, timeout), req)
+
+
 def http(url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 10) -> Response:  # fmt: skip
-    """One request, no redirects followed, any status returned (not raised)."""
+         timeout: float = 10, unix: Path | None = None) -> Response:  # fmt: skip
+    """One request, no redirects followed, any status returned (not raised).
+    unix: send it to this Unix socket (the URL's host is then only the Host header)."""
     body = urllib.parse.urlencode(data).encode() if data is not None else None
     req = urllib.request.Request(url, data=body, headers=headers or {})
-    opener = urllib.request.build_opener(_NoRedirect)
+    handlers: list[Any] = [_NoRedirect]
+    if unix is not None:
+        handlers.append(_UnixHandler(unix))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(req, timeout=timeout) as res:
             return Response(res.status, res.headers, res.read())
@@ -60,20 +85,26 @@ def http(url: str, data: dict[str, str] | None = None, headers: dict[str, str] |
 
 
 class Dashboard:
-    """`queuectl dashboard` for a test daemon, on a free port."""
+    """`queuectl dashboard` for a test daemon, on a free port (or on the Unix socket given
+    with `--bind unix:PATH` in extra)."""
 
-    def __init__(self, daemon: Daemon, host: str = "127.0.0.1", *extra: str):
+    def __init__(self, daemon: Daemon, host: str = "127.0.0.1", *extra: str, env: dict[str, str] | None = None):
         self.daemon = daemon
         self.host = host
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        bind = extra[extra.index("--bind") + 1] if "--bind" in extra else None
+        self.unix = None
+        if bind and bind.startswith("unix:"):  # `unix:` alone: beside the control socket
+            self.unix = Path(bind[len("unix:") :] or daemon.paths.socket.parent / "dashboard.sock")
+        # Over a Unix socket the host is only the Host header (what a proxy would send).
+        self.url = "http://localhost" if self.unix else f"http://127.0.0.1:{self.port}"
         self.log_path = daemon.home.parent / f"dashboard-{self.port}.log"
         self.daemon.home.mkdir(parents=True, exist_ok=True)
+        where = [] if bind else ["--host", host, "--port", str(self.port)]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "queuectl", "--home", str(daemon.home), "dashboard",
-                 "--host", host, "--port", str(self.port), *extra],
-                stdout=log, stderr=log, env=daemon.env,
+                [sys.executable, "-m", "queuectl", "--home", str(daemon.home), "dashboard", *where, *extra],
+                stdout=log, stderr=log, env={**daemon.env, **(env or {})},
             )  # fmt: skip
         self.token: str | None = None
 
@@ -84,17 +115,29 @@ class Dashboard:
             if self.token is None and (m := re.search(r"\?token=([\w-]+)", self.log())):
                 self.token = m.group(1)
             try:
-                res = http(self.url + "/healthz", headers=self.auth(), timeout=2)
+                res = self.http("/healthz", headers=self.auth(), timeout=2)
             except OSError:
                 return False
+            if res.status == 401 and self.token is None and re.search(r"\?token=[\w-]", self.log()):
+                return False  # printed just before it began to listen: ask again with it
             # Up means the dashboard follows the daemon's events: nothing a test does is missed.
             return res.status == 401 or (res.status == 200 and res.json()["daemon_up"] == daemon_up)
 
         wait_for(ready, timeout, interval=0.05, what="the dashboard to come up")
         return self
 
+    def http(self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             timeout: float = 10) -> Response:  # fmt: skip
+        return http(self.url + path, data, headers, timeout, unix=self.unix)
+
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def login(self, page: Any) -> None:
+        """What a person does: open the URL printed at start once (the browser keeps a cookie)."""
+        assert self.token, self.log()
+        page.goto(f"{self.url}/?token={self.token}")
+        page.wait_for_url(f"{self.url}/")  # the exchange page moves on without the token
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -9,4 +9,6 @@ security (token, CSRF, headers), views (formatting, chart, log tails),
 app (routes), server (uvicorn).
 """
 
+# The token for a service (see docs/dashboard.md); here so the CLI needs no extra to name it.
+TOKEN_ENV = "QUEUECTL_DASHBOARD_TOKEN"
 INSTALL_HINT = "the dashboard needs its extra: pip install 'queuectl[dashboard]'"

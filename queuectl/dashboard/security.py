@@ -1,32 +1,43 @@
 """Who may use the dashboard, and what a browser may do with its pages.
 
-- Token: required when the dashboard listens beyond loopback (and whenever one
-  is given). A browser presents it once as `?token=...` (the URL printed at
-  start); it is then kept in an HttpOnly cookie. Scripts send
-  `Authorization: Bearer <token>`. Checked on every request, static files included.
+- Token: required on every address, loopback included (other local users are the
+  attacker), unless `--no-auth` with a Unix socket. A browser presents it once as
+  `?token=...` (the URL printed at start) and gets an HttpOnly, SameSite=Strict
+  cookie in exchange, with a page that moves on to the same URL without the token.
+  Scripts send `Authorization: Bearer <token>`. Checked on every request: pages,
+  fragments, the event stream, actions, static files.
 - Host check on loopback: only Host: 127.0.0.1 / localhost / [::1], so a web page
   elsewhere cannot reach the dashboard through DNS rebinding.
 - CSRF: every change is a POST carrying a token derived (HMAC) from the
   browser's session cookie; a cross-site form cannot know it. SameSite=Strict
-  cookies and an Origin check come on top.
+  cookies and an Origin check come on top. A request authenticated by its
+  Authorization header needs none: a browser never adds that header on its own.
 - Headers: a strict Content-Security-Policy (scripts only from our own files),
   no framing, no sniffing, no referrer.
+
+Secrets are compared as bytes in constant time: hmac.compare_digest raises on a
+non-ASCII str, and whatever a client sends must end in 401/403, never in a 500.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import ipaddress
+import os
 import secrets
-from http.cookies import SimpleCookie
+import stat
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
+
+from queuectl.dashboard import TOKEN_ENV
 
 SESSION_COOKIE = "queuectl_session"
 TOKEN_COOKIE = "queuectl_token"
+MIN_TOKEN_LENGTH = 16
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
@@ -42,6 +53,28 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# Says what to do and nothing else: no version, no socket path, no hint of the token.
+UNAUTHORIZED_TEXT = (
+    "This queuectl dashboard needs its access token.\n"
+    "Open the URL that `queuectl dashboard` printed when it started (it ends in ?token=...),\n"
+    "or ask whoever runs it. Scripts send the header `Authorization: Bearer TOKEN`.\n"
+)
+UNAUTHORIZED_HTML = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Token required · queuectl</title>"
+    "<h1>This dashboard needs its access token</h1>"
+    "<p>Open the URL that <code>queuectl dashboard</code> printed when it started "
+    "(it ends in <code>?token=…</code>), or ask whoever runs it.</p>"
+    "<p>Scripts send the header <code>Authorization: Bearer TOKEN</code>.</p></html>\n"
+)
+
+
+class TokenError(ValueError):
+    """A token that cannot be used; the message is one line for the user."""
+
+
+def same(presented: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets, whatever characters the client sent."""
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
 def is_loopback(host: str) -> bool:
@@ -57,12 +90,49 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def read_token_file(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        token = f.read().strip()
-    if len(token) < 16:
-        raise ValueError(f"the token in {path} is shorter than 16 characters")
+def check_token(token: str, source: str) -> str:
+    # Printable ASCII without spaces: it goes into a URL, a header and a cookie unchanged.
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise TokenError(f"the token in {source} is shorter than {MIN_TOKEN_LENGTH} characters")
+    if not all("!" <= c <= "~" for c in token):
+        raise TokenError(f"the token in {source} must be printable ASCII without spaces")
     return token
+
+
+def read_token_file(path: str) -> str:
+    """The first line of FILE, which only its owner (us or root) may read or change."""
+    try:
+        # O_NONBLOCK: a FIFO in its place must not hang us; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise TokenError(f"cannot read the token file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())  # of what was opened, not of what the name points to now
+        if not stat.S_ISREG(st.st_mode):
+            raise TokenError(f"the token file {path} is not a regular file")
+        if st.st_uid not in (os.geteuid(), 0):
+            raise TokenError(f"the token file {path} belongs to uid {st.st_uid}, not to you or root")
+        if st.st_mode & 0o077:
+            mode = stat.S_IMODE(st.st_mode)
+            raise TokenError(f"the token file {path} is readable or writable by others (mode {mode:04o}); chmod 600 it")
+        raw = f.read(4096)
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise TokenError(f"the token in {path} must be printable ASCII without spaces") from None
+    return check_token(lines[0].strip() if lines else "", path)
+
+
+def token_from_env() -> str | None:
+    """$QUEUECTL_DASHBOARD_TOKEN, for a service; unset or empty: none."""
+    value = os.environ.get(TOKEN_ENV, "").strip()
+    return check_token(value, f"${TOKEN_ENV}") if value else None
+
+
+def cookie_value(token: str) -> str:
+    """What the browser keeps: derived from the token, so the token itself (perhaps also in
+    a proxy's or a script's configuration) never sits in a cookie jar."""
+    return hmac.new(token.encode(), b"queuectl dashboard cookie", hashlib.sha256).hexdigest()
 
 
 class Csrf:
@@ -72,9 +142,11 @@ class Csrf:
         self._secret = secrets.token_bytes(32)
 
     def token_for(self, session: str) -> str:
-        return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self._secret, session.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
     async def check(self, request: Request) -> bool:
+        if request.scope["state"].get("auth") == "bearer":
+            return True  # not an ambient credential: a cross-site form cannot send it
         session = request.cookies.get(SESSION_COOKIE)
         if not session:
             return False
@@ -87,31 +159,43 @@ class Csrf:
             form = await request.form()  # cached by Starlette for the handler
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-        return bool(sent) and hmac.compare_digest(sent, self.token_for(session))
+        return bool(sent) and same(sent, self.token_for(session))
 
 
 def _cookie(name: str, value: str) -> bytes:
     return f"{name}={value}; Path=/; HttpOnly; SameSite=Strict".encode()
 
 
-async def _plain(send: Any, status: int, text: str, extra: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+async def _plain(send: Any, status: int, text: str, extra: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+                 content_type: bytes = b"text/plain; charset=utf-8") -> None:  # fmt: skip
     body = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-               *SECURITY_HEADERS, *extra]  # fmt: skip
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+               (b"cache-control", b"no-store"), *SECURITY_HEADERS, *extra]  # fmt: skip
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
+def _same_path(path: str) -> str:
+    # "//host" would be read as another site by the browser: keep the way on to our own pages.
+    return quote("/" + path.lstrip("/"), safe="/:@!$&'()*+,;=-._~")
+
+
 class SecurityMiddleware:
-    """Pure ASGI (so the event stream is not buffered): host, token, session, headers."""
+    """Pure ASGI (so the event stream is not buffered): host, token, session, headers.
+
+    token None: no authentication (only `--no-auth` on a Unix socket gets here)."""
 
     def __init__(self, app: Any, token: str | None, check_host: bool):
         self.app = app
         self.token = token
+        self.cookie = cookie_value(token) if token is not None else None
         self.check_host = check_host
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":  # we serve none; refuse before anything could
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":  # lifespan
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -121,26 +205,38 @@ class SecurityMiddleware:
             if name not in LOOPBACK_HOSTS:
                 await _plain(send, 400, "unexpected Host header")
                 return
-        cookies = {k: m.value for k, m in SimpleCookie(headers.get("cookie", "")).items()}
-        if self.token is not None:
-            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-            if "token" in query and hmac.compare_digest(query["token"], self.token):
-                # Keep it in a cookie and take it out of the address bar (and history).
-                rest = urlencode({k: v for k, v in query.items() if k != "token"})
-                location = scope["path"] + ("?" + rest if rest else "")
-                await _plain(send, 303, "see other", [(b"location", location.encode()),
-                                                      (b"set-cookie", _cookie(TOKEN_COOKIE, self.token))])  # fmt: skip
+        cookies = cookie_parser(headers.get("cookie", ""))
+        state = scope.setdefault("state", {})
+        if self.token is not None and self.cookie is not None:
+            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            if any(k == "token" and same(v, self.token) for k, v in query):
+                # Keep it in a cookie and take it out of the address bar. Not with a redirect:
+                # after a click on another site (a chat, a mail) the redirected request is
+                # still cross-site, the SameSite=Strict cookie is not sent and the person
+                # lands on "token required". A refresh from our own page is same-site.
+                rest = urlencode([(k, v) for k, v in query if k != "token"])
+                target = html.escape(_same_path(scope["path"]) + ("?" + rest if rest else ""))
+                page = (f'<!doctype html><html lang=en><meta charset=utf-8><meta http-equiv="refresh" '
+                        f'content="0;url={target}"><title>queuectl</title><a href="{target}">Continue</a></html>\n')  # fmt: skip
+                await _plain(send, 200, page, [(b"set-cookie", _cookie(TOKEN_COOKIE, self.cookie))],
+                             b"text/html; charset=utf-8")  # fmt: skip
                 return
             auth = headers.get("authorization", "")
-            presented = auth[7:] if auth.lower().startswith("bearer ") else cookies.get(TOKEN_COOKIE, "")
-            if not hmac.compare_digest(presented, self.token):
-                await _plain(send, 401, "a token is required: open the URL printed by `queuectl dashboard`")
+            if auth[:7].lower() == "bearer " and same(auth[7:].strip(), self.token):
+                state["auth"] = "bearer"
+            elif same(cookies.get(TOKEN_COOKIE, ""), self.cookie):
+                state["auth"] = "cookie"
+            else:
+                wants_html = "text/html" in headers.get("accept", "")
+                await _plain(send, 401, UNAUTHORIZED_HTML if wants_html else UNAUTHORIZED_TEXT,
+                             [(b"www-authenticate", b'Bearer realm="queuectl"')],
+                             b"text/html; charset=utf-8" if wants_html else b"text/plain; charset=utf-8")  # fmt: skip
                 return
         session = cookies.get(SESSION_COOKIE)
         new_session = None
         if not session:
             session = new_session = secrets.token_urlsafe(24)
-        scope.setdefault("state", {})["session"] = session
+        state["session"] = session
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
