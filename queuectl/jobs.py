@@ -77,9 +77,9 @@ TIME_MAX_TEXT = "9999-12-31T23:59:59.999999Z"
 
 def _format_exact(ts: float) -> str:
     """Raises (ValueError, OverflowError, OSError) for what a datetime cannot hold."""
-    dt = datetime.fromtimestamp(ts, UTC)
-    # isoformat pads the year to four digits (strftime's %Y does not below 1000).
-    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # isoformat pads the year to four digits (strftime's %Y does not below 1000), and
+    # is the quicker of the two; [:-6] drops its "+00:00".
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def format_time(ts: float | None) -> str | None:
@@ -88,13 +88,11 @@ def format_time(ts: float | None) -> str | None:
     something else) is shown clamped to that range, and a non-number as None."""
     if ts is None:
         return None
-    if isinstance(ts, bool) or not isinstance(ts, int | float):
-        return None
     try:
-        if math.isnan(ts):
-            return None
         return _format_exact(ts)
-    except (ValueError, OverflowError, OSError):
+    except (ValueError, OverflowError, OSError, TypeError):
+        if not isinstance(ts, int | float) or isinstance(ts, bool) or math.isnan(ts):
+            return None
         return TIME_MAX_TEXT if ts > 0 else TIME_MIN_TEXT
 
 
@@ -329,7 +327,9 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
             raise ValidationError("cwd must be an absolute path", "cwd")
         spec.cwd = cwd
     spec.env = validate_env(raw.get("env"), limits)
-    total = exec_bytes(spec.command) + sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())
+    total = exec_bytes(spec.command)
+    if spec.env:
+        total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())
     if total > limits.max_total:
         raise ValidationError(
             f"command and env take {total:,} bytes for execve(); at most {limits.max_total:,} "

@@ -235,3 +235,10 @@ def test_a_global_timeout_that_is_not_a_sane_number(daemon: Daemon, value: str) 
     p = daemon.cli("--timeout", value, "status")
     assert p.returncode == out.USAGE and "Traceback" not in p.stderr, p.stderr
     assert "--timeout" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf"])
+def test_a_wait_timeout_that_is_not_a_sane_number(daemon: Daemon, value: str) -> None:
+    one_line_error(daemon.cli("enqueue", "--wait", "--wait-timeout", value, "--", "true"), out.USAGE)
+    assert daemon.call("job.list")["total"] == 0
+    one_line_error(daemon.cli("wait", "--timeout", value, "nope"), out.USAGE)

@@ -93,6 +93,11 @@ def _check_seconds(**flags: float | None) -> None:
                 out.fail(f"--{exc}", out.USAGE)
 
 
+def _check_wait_timeout(option: str, value: float | None) -> None:
+    if value is not None and not 0 <= value < math.inf:  # NaN fails this too
+        out.fail(f"{option} must be a number of seconds >= 0", out.USAGE)
+
+
 def _current_dir() -> str:
     try:
         return os.getcwd()
@@ -192,6 +197,7 @@ def enqueue(
         return
     if skip_invalid:
         out.fail("--skip-invalid goes with --file", out.USAGE)
+    _check_wait_timeout("--wait-timeout", wait_timeout)
     if (show_output or wait_timeout is not None) and not wait_:
         out.fail("--output and --wait-timeout go with --wait", out.USAGE)
     if show_output and as_json:
@@ -638,6 +644,7 @@ def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, sho
     """
     if show_output and as_json:
         out.fail("--output prints the jobs' own output; it cannot be combined with --json", out.USAGE)
+    _check_wait_timeout("--timeout", wait_timeout)
     code = out.OK
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     results = []
