@@ -6,7 +6,9 @@ Pure code: no I/O, no sockets, no database. The daemon and the CLI both use it
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import random
 import secrets
 import time
@@ -32,7 +34,6 @@ CANCELLABLE_STATES = frozenset({SCHEDULED, PENDING, FAILED, PROCESSING})
 DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, PENDING})
 
 MAX_ID_LENGTH = 200
-MAX_COMMAND_BYTES = 128 * 1024
 MAX_PRIORITY = 1_000_000
 MAX_TIMEOUT = 365 * 24 * 3600.0
 MAX_RETRIES = 1000
@@ -66,19 +67,43 @@ class JobSpec:
 
 
 # --- time on the wire -------------------------------------------------------------
+# Times are ISO 8601 UTC with microseconds and a Z: 2026-01-31T12:00:00.123456Z.
+# Every time a client may give (run_at, delay) must be one that formats back, so that
+# no stored value can break a reader; format_time itself never raises either.
+
+TIME_MIN_TEXT = "0001-01-01T00:00:00.000000Z"
+TIME_MAX_TEXT = "9999-12-31T23:59:59.999999Z"
+
+
+def _format_exact(ts: float) -> str:
+    """Raises (ValueError, OverflowError, OSError) for what a datetime cannot hold."""
+    # isoformat pads the year to four digits (strftime's %Y does not below 1000), and
+    # is the quicker of the two; [:-6] drops its "+00:00".
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def format_time(ts: float | None) -> str | None:
-    """Unix seconds -> ISO 8601 UTC with microseconds and a Z suffix."""
+    """Unix seconds -> ISO 8601 UTC with microseconds and a Z suffix. Never raises:
+    a stored time outside years 1..9999 (only possible in a database written by
+    something else) is shown clamped to that range, and a non-number as None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return _format_exact(ts)
+    except (ValueError, OverflowError, OSError, TypeError):
+        if not isinstance(ts, int | float) or isinstance(ts, bool) or math.isnan(ts):
+            return None
+        return TIME_MAX_TEXT if ts > 0 else TIME_MIN_TEXT
 
 
-def parse_time(text: str) -> float:
-    """ISO 8601 -> unix seconds. A time without a zone is taken as UTC (documented)."""
+def parse_time(text: str, name: str = "run_at") -> float:
+    """ISO 8601 -> unix seconds. A time without a zone is taken as UTC (documented).
+
+    The time must lie in years 1 to 9999 once converted to UTC (what the wire format
+    can show), e.g. 9999-12-31T23:59:59-14:00 is refused: it is in the year 10000.
+    """
     if not isinstance(text, str) or not text.strip():
-        raise ValidationError("run_at must be an ISO 8601 time string", "run_at")
+        raise ValidationError(f"{name} must be an ISO 8601 time string", name)
     raw = text.strip()
     if raw.endswith(("Z", "z")):
         raw = raw[:-1] + "+00:00"
@@ -86,11 +111,33 @@ def parse_time(text: str) -> float:
         dt = datetime.fromisoformat(raw)
     except ValueError:
         raise ValidationError(
-            f"run_at {text!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)", "run_at"
+            f"{name} {text!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)", name
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    try:
+        ts = dt.timestamp()
+        check_time(ts, name)
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"{name} {text!r} is outside the times queuectl can show: from "
+            f"{TIME_MIN_TEXT} to {TIME_MAX_TEXT} in UTC", name
+        ) from None  # fmt: skip
+    return ts
+
+
+def check_time(ts: float, name: str = "run_at") -> float:
+    """A unix time that formats back to ISO 8601 in UTC, or ValidationError."""
+    try:
+        if not math.isfinite(ts):
+            raise ValueError(ts)
+        _format_exact(ts)
+    except (ValueError, OverflowError, OSError):
+        raise ValidationError(
+            f"{name} is outside the times queuectl can show: from {TIME_MIN_TEXT} to "
+            f"{TIME_MAX_TEXT} in UTC", name
+        ) from None  # fmt: skip
+    return ts
 
 
 # --- validation -------------------------------------------------------------------
@@ -101,9 +148,67 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)) and math.isfinite(
-        value
-    )
+    """A finite int or float (an int too large for a float is not: it overflows)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def validate_seconds(value: Any, name: str, what: str = "") -> float:
+    """A finite number of seconds from 0 to MAX_TIMEOUT, or ValidationError."""
+    if not _is_number(value) or not 0 <= value <= MAX_TIMEOUT:
+        raise ValidationError(
+            f"{name} must be a number of seconds from 0 to {MAX_TIMEOUT:,.0f} (a year){what}", name
+        )
+    return float(value)
+
+
+# --- what the kernel lets a job's `sh -c COMMAND` take ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExecLimits:
+    """execve() limits for a job, in bytes.
+
+    max_string: one argv or environment string without its NUL (the kernel's
+    MAX_ARG_STRLEN, 32 pages, counts the NUL). max_total: what a job's command and env
+    together may take, each string counted as the kernel counts it (bytes + NUL + a
+    pointer); half of what the kernel allows for argv + envp, the other half is left
+    for the daemon's own environment, which every job inherits.
+    """
+
+    max_string: int
+    max_total: int
+
+
+KERNEL_ARG_CAP = 6 * 1024 * 1024  # 3/4 of _STK_LIM: the most the kernel takes, whatever the rlimit
+LEGACY_ARG_MAX = 128 * 1024  # the least it takes, whatever the rlimit
+
+
+@functools.cache
+def exec_limits() -> ExecLimits:
+    """The limits of this process (the daemon's, which its worker children inherit).
+
+    SC_ARG_MAX is a quarter of the stack rlimit (glibc); Linux caps it at 6 MiB and
+    grants at least 128 KiB.
+    """
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        arg_max = os.sysconf("SC_ARG_MAX")
+    except (ValueError, OSError):
+        arg_max = LEGACY_ARG_MAX
+    if arg_max <= 0:
+        arg_max = LEGACY_ARG_MAX
+    kernel = max(min(arg_max, KERNEL_ARG_CAP), LEGACY_ARG_MAX)
+    return ExecLimits(max_string=32 * page - 1, max_total=kernel // 2)
+
+
+def exec_bytes(text: str) -> int:
+    """What one argv/envp string costs the kernel: its bytes, the NUL and a pointer."""
+    return len(text.encode()) + 1 + 8
 
 
 def validate_id(value: Any) -> str:
@@ -120,7 +225,7 @@ def validate_id(value: Any) -> str:
     return value
 
 
-def validate_command(value: Any) -> str:
+def validate_command(value: Any, limits: ExecLimits | None = None) -> str:
     if not isinstance(value, str):
         raise ValidationError("command must be a string", "command")
     if not value.strip():
@@ -131,8 +236,12 @@ def validate_command(value: Any) -> str:
         size = len(value.encode())
     except UnicodeEncodeError:
         raise ValidationError("command must be valid unicode text", "command") from None
-    if size > MAX_COMMAND_BYTES:
-        raise ValidationError(f"command is larger than {MAX_COMMAND_BYTES} bytes", "command")
+    limit = (limits or exec_limits()).max_string
+    if size > limit:
+        raise ValidationError(
+            f"command is {size:,} bytes; the kernel runs at most {limit:,} bytes in one "
+            "argument of `sh -c` (for more, put the script in a file and run that)", "command"
+        )  # fmt: skip
     return value
 
 
@@ -148,9 +257,7 @@ def validate_timeout(value: Any, name: str = "timeout") -> float | None:
     """A timeout in seconds; 0 or null means none."""
     if value is None:
         return None
-    if not _is_number(value) or value < 0 or value > MAX_TIMEOUT:
-        raise ValidationError(f"{name} must be a number of seconds >= 0", name)
-    return float(value) or None
+    return validate_seconds(value, name, "; 0 means none") or None
 
 
 def validate_max_retries(value: Any) -> int:
@@ -159,26 +266,38 @@ def validate_max_retries(value: Any) -> int:
     return value
 
 
-def validate_env(value: Any) -> dict[str, str]:
+def validate_env(value: Any, limits: ExecLimits | None = None) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValidationError("env must be an object of string values", "env")
     if len(value) > MAX_ENV_ENTRIES:
         raise ValidationError(f"env has more than {MAX_ENV_ENTRIES} entries", "env")
+    limit = (limits or exec_limits()).max_string
     for key, val in value.items():
         if not key or "=" in key or "\x00" in key:
             raise ValidationError(f"env name {key!r} is not a valid variable name", "env")
         if not isinstance(val, str) or "\x00" in val:
             raise ValidationError(f"env value of {key!r} must be a string without NUL", "env")
+        try:
+            size = len(f"{key}={val}".encode())
+        except UnicodeEncodeError:
+            raise ValidationError(f"env {key!r} must be valid unicode text", "env") from None
+        if size > limit:
+            raise ValidationError(
+                f"env {key!r} is {size:,} bytes as NAME=VALUE; the kernel takes at most "
+                f"{limit:,} bytes in one variable", "env"
+            )  # fmt: skip
     return dict(value)
 
 
-def validate_spec(raw: Any, now: float) -> JobSpec:
+def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> JobSpec:
     """Check a job object from a client and turn it into a JobSpec.
 
     Unknown fields are rejected so a typo ("priorty") is not silently ignored.
+    limits: what execve() takes (default: this process's, see exec_limits).
     """
+    limits = limits or exec_limits()
     if not isinstance(raw, dict):
         raise ValidationError("a job must be a JSON object")
     unknown = sorted(set(raw) - SPEC_FIELDS)
@@ -186,7 +305,7 @@ def validate_spec(raw: Any, now: float) -> JobSpec:
         raise ValidationError(f"unknown job field(s): {', '.join(map(str, unknown))}", unknown[0])
     if "command" not in raw:
         raise ValidationError("a job needs a command", "command")
-    spec = JobSpec(command=validate_command(raw["command"]))
+    spec = JobSpec(command=validate_command(raw["command"], limits))
     if raw.get("id") is not None:
         spec.id = validate_id(raw["id"])
     if raw.get("priority") is not None:
@@ -201,16 +320,22 @@ def validate_spec(raw: Any, now: float) -> JobSpec:
     if raw.get("run_at") is not None:
         spec.run_at = parse_time(raw["run_at"])
     elif raw.get("delay") is not None:
-        delay = raw["delay"]
-        if not _is_number(delay) or delay < 0 or delay > MAX_TIMEOUT:
-            raise ValidationError("delay must be a number of seconds >= 0", "delay")
-        spec.run_at = now + float(delay)
+        spec.run_at = check_time(now + validate_seconds(raw["delay"], "delay"), "delay")
     if raw.get("cwd") is not None:
         cwd = raw["cwd"]
         if not isinstance(cwd, str) or not cwd.startswith("/") or "\x00" in cwd:
             raise ValidationError("cwd must be an absolute path", "cwd")
         spec.cwd = cwd
-    spec.env = validate_env(raw.get("env"))
+    spec.env = validate_env(raw.get("env"), limits)
+    total = exec_bytes(spec.command)
+    if spec.env:
+        total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())
+    if total > limits.max_total:
+        raise ValidationError(
+            f"command and env take {total:,} bytes for execve(); at most {limits.max_total:,} "
+            "are allowed (half of what the kernel takes for a command line and its "
+            "environment)", "env" if spec.env else "command"
+        )  # fmt: skip
     return spec
 
 

@@ -14,6 +14,7 @@ from typing import Any
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 HARD_MAX_MESSAGE_BYTES = 4 * MAX_REQUEST_BYTES
 MAX_BATCH = 1000
+MAX_DEPTH = 1000  # nesting json.loads takes (the recursion limit, less the stack in use)
 
 # Standard JSON-RPC error codes.
 PARSE_ERROR = -32700
@@ -93,12 +94,20 @@ def decode_payload(payload: bytes) -> Any:
         )
     try:
         text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RpcError(PARSE_ERROR, f"request is not valid UTF-8 (byte {exc.start})") from None
+    try:
         doc = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RpcError(PARSE_ERROR, f"request is not valid UTF-8 JSON: {exc}") from None
-    # Nesting is bounded by json itself (RecursionError at about 1,000 levels, a parse
-    # error above); every handler checks the shape of what it takes, so deep values
-    # elsewhere are refused there without walking the whole document here.
+    except RecursionError:
+        # Valid JSON perhaps, but deeper than json.loads goes (Python's recursion limit,
+        # about 1,000 levels): not a request we take.
+        raise RpcError(
+            INVALID_REQUEST, f"request is nested too deeply (more than about {MAX_DEPTH:,} levels)"
+        ) from None
+    except ValueError as exc:
+        raise RpcError(PARSE_ERROR, f"request is not valid JSON: {exc}") from None
+    # Every handler checks the shape of what it takes, so deep values that did parse are
+    # refused there without walking the whole document here.
     return doc
 
 

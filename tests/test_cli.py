@@ -156,12 +156,18 @@ def test_every_documented_exit_code_is_in_one_table_in_cli_md() -> None:
     text = DOCS.read_text()
     table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
-    assert codes == {out.OK, out.FAILURE, out.USAGE, out.UNREACHABLE, out.NOT_FOUND,
-                     out.INVALID_STATE, out.CONFLICT, out.WAIT_TIMEOUT, out.JOB_DEAD,
-                     out.JOB_CANCELLED}  # fmt: skip
+    assert codes == set(out.EXIT_CODES)
     assert (out.OK, out.FAILURE, out.USAGE, out.UNREACHABLE, out.NOT_FOUND, out.INVALID_STATE,
-            out.CONFLICT, out.WAIT_TIMEOUT, out.JOB_DEAD, out.JOB_CANCELLED) == (
-        0, 1, 2, 3, 4, 5, 6, 124, 125, 126)  # fmt: skip
+            out.CONFLICT, out.ALREADY_RUNNING, out.BAD_DATABASE, out.WAIT_TIMEOUT, out.JOB_DEAD,
+            out.JOB_CANCELLED) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 124, 125, 126)  # fmt: skip
+    # Every code is its own: none is reused for two meanings.
+    assert len(set(out.EXIT_CODES.values())) == len(out.EXIT_CODES)
+    # The short lists in `queuectl --help` and the README name every code below 124 too.
+    readme = (DOCS.parent.parent / "README.md").read_text()
+    for name, text in (("--help", cli.help or ""), ("README.md", readme)):
+        flat = " ".join(text.split())
+        for code, meaning in out.EXIT_CODES.items():
+            assert code >= 124 or f"{code} {meaning}" in flat, (name, code, meaning)
 
 
 def test_exit_codes_provoked_for_real(daemon: Daemon, tmp_path: Path) -> None:

@@ -132,3 +132,53 @@ def test_bad_input_on_the_cli_is_one_line_and_nonzero(daemon: Daemon) -> None:
     r = daemon.cli("enqueue", '{"id": "dup", "command": "true"}')
     assert r.returncode == 6 and "exists already" in r.stderr
     assert daemon.call("job.list")["total"] == 1
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_flow() -> list[list[str]]:
+    """The commands of the README's "flow of the original QueueCTL", as argv lists."""
+    import shlex
+
+    text = README.read_text()
+    block = text.split("The flow of the original QueueCTL", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("  #", 1)[0])[1:] for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_flow_runs_as_written_and_every_step_succeeds(tmp_path: Path) -> None:
+    """Each command of the README's flow, in order, exits 0 (it used to end with
+    `dlq retry job1` on a completed job: exit 5)."""
+    home = tmp_path / "home"
+    flow = readme_flow()
+    assert flow[-1][:2] == ["dlq", "retry"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUEUECTL_")}
+    fg = None
+    try:
+        for args in flow:
+            if args[:2] == ["worker", "start"]:  # the foreground one: "from another terminal" below
+                fg = subprocess.Popen([sys.executable, "-m", "queuectl", "--home", str(home), *args],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                # A person reads the events for a while: until every job is final.
+                wait_for(lambda: not any(json.loads(run_cli(home, "status", "--json").stdout)["counts"][s]
+                                         for s in ("scheduled", "pending", "processing", "failed")),
+                         timeout=60, interval=0.2, what="every job of the flow to be final")  # fmt: skip
+                continue
+            r = run_cli(home, *args)
+            assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
+            if args[:2] == ["dlq", "list"]:
+                assert flow[-1][2] in r.stdout  # the job the flow retries is in the DLQ
+            if args[:2] == ["dlq", "retry"]:
+                assert "retried 1" in r.stdout
+                job = json.loads(run_cli(home, "show", "--json", args[2]).stdout)
+                assert job["state"] == "pending"  # the workers were stopped above
+            if args[0] == "logs":
+                assert r.stdout == "Hello World\n"
+        assert fg is not None
+        fg.communicate(timeout=30)
+        assert fg.returncode == 0
+    finally:
+        if fg is not None and fg.poll() is None:
+            fg.kill()
+            fg.wait(10)
+        shutdown(home)

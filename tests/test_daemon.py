@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from queuectl.client.output import ALREADY_RUNNING
 from queuectl.client.rpc import RemoteError
 from tests.conftest import Daemon, pids_with_marker, process_alive, wait_for
 
@@ -65,9 +66,13 @@ def test_a_second_daemon_on_the_same_home_is_refused(daemon: Daemon, home: Path)
     second.log_path = home / "second.log"
     second.start(wait=False)
     assert second.proc is not None
-    assert second.proc.wait(20) == 3
-    assert "already running" in second.log()
+    # Its own exit code: 3 means "no daemon answers", the opposite of what happened.
+    assert second.proc.wait(20) == ALREADY_RUNNING == 7
+    assert "already running" in second.log() and "Traceback" not in second.log()
     assert daemon.call("daemon.status")["daemon"]["pid"] == daemon.proc.pid  # untouched
+    p = daemon.cli("daemon", "--detach")
+    assert p.returncode == ALREADY_RUNNING and "already running" in p.stderr, p.stderr
+    assert daemon.call("daemon.status")["daemon"]["pid"] == daemon.proc.pid
 
 
 def test_sigterm_lets_a_short_job_finish(make_daemon) -> None:

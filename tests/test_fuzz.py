@@ -157,10 +157,11 @@ def test_deeply_nested_json(fuzz_daemon: Daemon) -> None:
     # Shallow enough to parse: a batch of one invalid request.
     reply = json.loads(send_raw(fuzz_daemon, b"[" * 100 + b"]" * 100))
     assert [r["error"]["code"] for r in reply] == [P.INVALID_REQUEST]
-    # Deeper than json goes: a parse error, not a crashed daemon.
+    # Deeper than json goes: invalid_request (docs/rpc.md), not a crashed daemon.
     for depth in (10_000, 1_000_000):
         reply = json.loads(send_raw(fuzz_daemon, b"[" * depth + b"]" * depth))
-        assert reply["error"]["code"] == P.PARSE_ERROR
+        assert reply["error"]["code"] == P.INVALID_REQUEST
+        assert "nested too deeply" in reply["error"]["message"]
     alive(fuzz_daemon)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import re
 
 import pytest
 
@@ -108,3 +110,102 @@ def test_describe_failure() -> None:
     assert J.describe_failure(3, None, False) == "exit code 3"
     assert J.describe_failure(None, 9, False) == "killed by signal 9"
     assert J.describe_failure(None, 15, True) == "timed out"
+
+
+# --- run_at: one rule for every way in; no stored time breaks a reader (issue 12, item 10) ---
+
+
+@pytest.mark.parametrize(
+    "run_at",
+    [
+        "9999-12-31T23:59:59-14:00",  # year 10000 in UTC
+        "9999-12-31T23:59:59.999999Z",  # rounds to year 10000 as a float
+        "0001-01-01T00:00:00+14:00",  # year 0 in UTC
+    ],
+)
+def test_run_at_that_cannot_be_shown_in_utc_is_refused(run_at: str) -> None:
+    with pytest.raises(J.ValidationError) as info:
+        J.validate_spec({"command": "x", "run_at": run_at}, now=0.0)
+    assert info.value.field == "run_at"
+    assert "9999" in str(info.value)
+
+
+@pytest.mark.parametrize("run_at", ["9999-12-31T23:59:59Z", "9999-12-31T09:59:59-14:00",
+                                    "0001-01-01T00:00:00Z", "1969-07-20T20:17:40Z"])  # fmt: skip
+def test_run_at_at_the_edges_is_accepted_and_formats_back(run_at: str) -> None:
+    spec = J.validate_spec({"command": "x", "run_at": run_at}, now=0.0)
+    assert spec.run_at is not None
+    assert J.parse_time(J.format_time(spec.run_at)) == spec.run_at
+
+
+@pytest.mark.parametrize(
+    "value", [1e20, -1e20, float("inf"), float("-inf"), float("nan"), 253402387199.0, 2**63, "junk", b"x"]
+)
+def test_format_time_never_raises(value: object) -> None:
+    text = J.format_time(value)  # type: ignore[arg-type]
+    assert text is None or re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", text), text
+
+
+def test_format_time_clamps_what_it_cannot_show() -> None:
+    assert J.format_time(1e20) == "9999-12-31T23:59:59.999999Z"
+    assert J.format_time(float("-inf")) == "0001-01-01T00:00:00.000000Z"
+    assert J.format_time(float("nan")) is None
+
+
+@pytest.mark.parametrize("name", ["delay", "timeout"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e308, 10**400,
+                                   J.MAX_TIMEOUT + 1, "5", True, -0.5])  # fmt: skip
+def test_delay_and_timeout_must_be_finite_and_bounded(name: str, value: object) -> None:
+    with pytest.raises(J.ValidationError) as info:
+        J.validate_spec({"command": "x", name: value}, now=1000.0)
+    assert info.value.field == name
+    assert "seconds" in str(info.value)
+
+
+def test_the_largest_delay_is_accepted() -> None:
+    spec = J.validate_spec({"command": "x", "delay": J.MAX_TIMEOUT}, now=1000.0)
+    assert spec.run_at == 1000.0 + J.MAX_TIMEOUT
+
+
+# --- what the kernel lets `sh -c COMMAND` take (issue 12, item 11) ---------------------------
+
+
+def test_exec_limits_follow_the_kernel() -> None:
+    limits = J.exec_limits()
+    page = os.sysconf("SC_PAGE_SIZE")
+    assert limits.max_string == 32 * page - 1  # MAX_ARG_STRLEN counts the NUL
+    arg_max = os.sysconf("SC_ARG_MAX")
+    kernel = max(min(arg_max, 6 * 1024 * 1024), 128 * 1024)
+    assert limits.max_total == kernel // 2
+
+
+def test_a_command_one_byte_over_max_arg_strlen_is_refused() -> None:
+    limits = J.exec_limits()
+    assert J.validate_spec({"command": "x" * limits.max_string}, 0).command
+    with pytest.raises(J.ValidationError) as info:
+        J.validate_spec({"command": "x" * (limits.max_string + 1)}, 0)
+    assert info.value.field == "command"
+    assert f"{limits.max_string:,} bytes" in str(info.value)
+    # bytes, not characters
+    with pytest.raises(J.ValidationError):
+        J.validate_spec({"command": "é" * (limits.max_string // 2 + 1)}, 0)
+
+
+def test_an_env_entry_is_limited_like_a_command() -> None:
+    limits = J.exec_limits()
+    value = "v" * (limits.max_string - len("K="))
+    assert J.validate_spec({"command": "x", "env": {"K": value}}, 0).env
+    with pytest.raises(J.ValidationError) as info:
+        J.validate_spec({"command": "x", "env": {"K": value + "v"}}, 0)
+    assert info.value.field == "env" and "K" in str(info.value)
+
+
+def test_command_and_env_together_stay_within_a_share_of_arg_max() -> None:
+    limits = J.ExecLimits(max_string=1000, max_total=4000)
+    env = {f"V{i}": "x" * 900 for i in range(3)}
+    J.validate_spec({"command": "c" * 900, "env": env}, 0, limits)  # about 3,700 bytes
+    env["V3"] = "x" * 900
+    with pytest.raises(J.ValidationError) as info:
+        J.validate_spec({"command": "c" * 900, "env": env}, 0, limits)
+    assert info.value.field == "env"
+    assert "4,000" in str(info.value)

@@ -27,10 +27,23 @@ def test_too_large_and_too_deep() -> None:
     with pytest.raises(P.RpcError) as info:
         P.decode_payload(b" " * (P.MAX_REQUEST_BYTES + 1))
     assert info.value.code == P.REQUEST_TOO_LARGE
-    deep = b"[" * 5000 + b"]" * 5000
+    # Valid JSON, too deep to take: invalid_request (as docs/rpc.md lists it), and a message
+    # that says so, not "not valid UTF-8".
+    for deep in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+        with pytest.raises(P.RpcError) as info:
+            P.decode_payload(deep)
+        assert info.value.code == P.INVALID_REQUEST
+        assert "nested too deeply" in info.value.message and "UTF-8" not in info.value.message
+
+
+def test_parse_error_messages_say_what_is_wrong() -> None:
     with pytest.raises(P.RpcError) as info:
-        P.decode_payload(deep)
-    assert info.value.code in (P.INVALID_REQUEST, P.PARSE_ERROR)
+        P.decode_payload(b'{"a": "\xff"}')
+    assert info.value.code == P.PARSE_ERROR and "not valid UTF-8" in info.value.message
+    with pytest.raises(P.RpcError) as info:
+        P.decode_payload(b'{"a": }')
+    assert info.value.code == P.PARSE_ERROR
+    assert "not valid JSON" in info.value.message and "UTF-8" not in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -86,3 +86,20 @@ def test_a_running_daemon_discovers_the_same_methods(daemon) -> None:
     doc = daemon.call("rpc.discover")
     assert doc == json.loads(json.dumps(rpc.describe()))
     assert {m["name"] for m in doc["methods"]} == set(_sections())
+
+
+def test_times_are_documented_as_they_are_sent() -> None:
+    """Microseconds, as format_time sends them (issue 12: the page said milliseconds)."""
+    from queuectl import jobs as J
+
+    text = DOC.read_text()
+    shape = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+    assert shape.match(J.format_time(1.5) or "")
+    transport = text.split("## Transport", 1)[1].split("\n## ", 1)[0]
+    times = transport.split("- **Times**", 1)[1].split("\n- ", 1)[0]
+    assert "microseconds" in times and "with milliseconds" not in times
+    documented = re.findall(r"`(\d{4}-[^`]*Z)`", times)
+    assert documented and all(shape.match(t) for t in documented), documented
+    # Every time in an example request or reply has that shape too.
+    examples = re.findall(r'"(\d{4}-\d\d-\d\dT[0-9:.]+Z)"', text)
+    assert examples and [t for t in examples if not shape.match(t)] == []

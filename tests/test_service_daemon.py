@@ -47,6 +47,7 @@ from click.testing import CliRunner
 
 from queuectl.client.cli import cli
 from queuectl.client.commands import register_all
+from queuectl.client.output import ALREADY_RUNNING
 from queuectl.client.rpc import RpcClient
 from tests.conftest import Daemon, process_alive, wait_for
 from tests.journal import entry_dict
@@ -739,7 +740,7 @@ def test_detach_is_found_without_flags_and_shutdown_stops_it(tmp_path: Path) -> 
         assert absent.returncode == 3 and str(tmp_path / "nothing.sock") in absent.stderr
 
         again = q("daemon", "--detach")
-        assert again.returncode == 3 and "already running" in again.stderr
+        assert again.returncode == ALREADY_RUNNING and "already running" in again.stderr
 
         stopped = q("shutdown")
         assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout

@@ -101,6 +101,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _client_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # NaN passes any range check; a ZeroMQ poll takes whole milliseconds up to about 24 days.
+    if not 0 < value <= 86400 * 24:
+        raise click.BadParameter("must be a number of seconds above 0 and at most 24 days")
+    return value
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (one document) for scripts.")
 
 
@@ -128,7 +135,7 @@ class Group(click.Group):
               help="Keep everything (database, logs, sockets) under DIR. Env: QUEUECTL_HOME.")
 @click.option("--socket", "socket_", envvar="QUEUECTL_SOCKET", metavar="PATH",
               help="Talk to the daemon at this control socket. Env: QUEUECTL_SOCKET.")
-@click.option("--timeout", default=10.0, show_default=True, metavar="SECONDS",
+@click.option("--timeout", default=10.0, show_default=True, metavar="SECONDS", callback=_client_timeout,
               help="Give up on a daemon that does not answer within this time.")
 @click.version_option(__version__, prog_name="queuectl")
 @click.pass_context
@@ -148,7 +155,8 @@ def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: floa
       queuectl status                        # counts and workers
 
     Exit codes: 0 ok, 1 failed, 2 invalid input, 3 daemon unreachable,
-    4 not found, 5 invalid state, 6 duplicate id (see docs/cli.md).
+    4 not found, 5 invalid state, 6 duplicate id, 7 daemon already running,
+    8 database damaged (see docs/cli.md).
     """
     ctx.obj = Context(home, socket_, timeout)
 

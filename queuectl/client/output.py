@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-# Exit codes, documented in docs/cli.md.
+# Exit codes, the one place they are defined (the CLI's and `queuectl daemon`'s);
+# every one is in the table in docs/cli.md (tests/test_cli.py checks EXIT_CODES against it).
 OK = 0
 FAILURE = 1  # the thing asked for failed (a job failed for --wait, an internal error)
 USAGE = 2  # bad arguments or invalid input (click uses 2 for usage errors too)
@@ -16,9 +17,26 @@ UNREACHABLE = 3  # no daemon answers
 NOT_FOUND = 4
 INVALID_STATE = 5
 CONFLICT = 6  # a duplicate id
+ALREADY_RUNNING = 7  # `daemon`, `daemon --detach`: a daemon already runs on this state dir
+BAD_DATABASE = 8  # `daemon`, `init`: the database is damaged, newer, or cannot be opened
 WAIT_TIMEOUT = 124  # `wait`/`enqueue --wait`: the wait timed out (as timeout(1) does)
 JOB_DEAD = 125  # the job is dead without an exit code of its own (timed out, lost)
 JOB_CANCELLED = 126
+
+EXIT_CODES = {
+    OK: "ok",
+    FAILURE: "failed",
+    USAGE: "invalid input",
+    UNREACHABLE: "daemon unreachable",
+    NOT_FOUND: "not found",
+    INVALID_STATE: "invalid state",
+    CONFLICT: "duplicate id",
+    ALREADY_RUNNING: "daemon already running",
+    BAD_DATABASE: "database damaged",
+    WAIT_TIMEOUT: "wait timed out",
+    JOB_DEAD: "job dead",
+    JOB_CANCELLED: "job cancelled",
+}
 
 ERROR_EXIT = {
     "job_not_found": NOT_FOUND,

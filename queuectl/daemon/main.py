@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from queuectl.client import output as out
 from queuectl.paths import PathError, Paths
 
 
@@ -13,12 +14,18 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
     configure_logging(log_level, log_format, buffered=True)
     import structlog
 
-    from queuectl.daemon.supervisor import StartupError, Supervisor
+    from queuectl.daemon.store import UnusableDatabase
+    from queuectl.daemon.supervisor import AlreadyRunning, StartupError, Supervisor
 
     log = structlog.get_logger("queuectl")
     try:
         return Supervisor(paths, workers).run()
+    except AlreadyRunning as exc:
+        code, error = out.ALREADY_RUNNING, exc
+    except UnusableDatabase as exc:
+        code, error = out.BAD_DATABASE, exc
     except (StartupError, PathError) as exc:
-        log.error("daemon.refused", error=str(exc))
-        print(f"queuectl daemon: {exc}", file=sys.stderr)
-        return 3
+        code, error = out.UNREACHABLE, exc
+    log.error("daemon.refused", error=str(error), exit_code=code)
+    print(f"queuectl daemon: {error}", file=sys.stderr)
+    return code

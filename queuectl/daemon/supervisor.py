@@ -56,6 +56,10 @@ class StartupError(Exception):
     """The daemon cannot start (already running, socket path too long, ...)."""
 
 
+class AlreadyRunning(StartupError):
+    """Another daemon holds the lock of this state directory."""
+
+
 @dataclass(slots=True)
 class InFlight:
     job: Runnable
@@ -156,7 +160,7 @@ class Supervisor:
                 pid = os.read(self.lock_fd, 32).decode().strip() or "?"
             except OSError:
                 pid = "?"
-            raise StartupError(
+            raise AlreadyRunning(
                 f"another queuectl daemon (pid {pid}) is already running on {self.paths.state_dir}"
             ) from None
         os.ftruncate(self.lock_fd, 0)

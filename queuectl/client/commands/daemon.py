@@ -30,7 +30,11 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
     if workers is not None and not 0 <= workers <= 256:
         out.fail("--workers must be from 0 to 256", out.USAGE)
     if detach:
+        from queuectl.client.autostart import daemon_answers
         from queuectl.client.autostart import detach as run_detached
+
+        if daemon_answers(ctx.paths.socket):
+            out.fail(f"a daemon is already running at {ctx.paths.socket}", out.ALREADY_RUNNING)
 
         extra = ["--log-level", log_level]
         if workers is not None:
@@ -45,13 +49,17 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
 @json_option
 @click.pass_obj
 def init(ctx: Context, as_json: bool) -> None:
-    """Create the state directory and database, and print where things live."""
-    from queuectl.daemon.store import Store
+    """Create the state directory and database (or check an existing one: a damaged
+    database is refused, exit code 8), and print where things live."""
+    from queuectl.daemon.store import Store, UnusableDatabase
 
     paths = ctx.paths
     paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     paths.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    Store(paths.db).close()
+    try:
+        Store(paths.db).close()
+    except UnusableDatabase as exc:
+        out.fail(str(exc), out.BAD_DATABASE)
     info = {"state_dir": str(paths.state_dir), "database": str(paths.db),
             "logs": str(paths.logs_dir), "socket": str(paths.socket)}  # fmt: skip
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import shlex
 import sys
@@ -19,14 +20,115 @@ CHUNK = 1000
 PROGRESS_FROM = 2000  # jobs in a file; fewer take too short a time for a bar
 
 
+def _looks_like_json(word: str) -> bool:
+    return word.lstrip()[:1] in ("{", "[")
+
+
+def _json_document(word: str) -> Any:
+    """The JSON value of a word that is a complete JSON object or array, else None."""
+    if not _looks_like_json(word):
+        return None
+    try:
+        doc = json.loads(word)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict | list) else None
+
+
+def _refuse_array() -> None:
+    out.fail("the job is a JSON array; enqueue takes one JSON object. For several jobs use "
+             "--file with one JSON object per line (NDJSON), e.g. `jq -c '.[]' jobs.json | "
+             "queuectl enqueue --file -`", out.USAGE)  # fmt: skip
+
+
 def _load_json_job(text: str) -> dict[str, Any]:
     try:
         job = json.loads(text)
     except ValueError as exc:
-        out.fail(f"the job is not valid JSON: {exc}", out.USAGE)
+        out.fail(f"the job is not valid JSON: {exc} (an argument that starts with {{ or [ is a "
+                 "JSON job; to run a shell command that starts with one, put it after `--`)",
+                 out.USAGE)  # fmt: skip
+    if isinstance(job, list):
+        _refuse_array()
     if not isinstance(job, dict):
         out.fail("the job must be a JSON object, e.g. '{\"command\": \"echo hi\"}'", out.USAGE)
     return job
+
+
+def _job_from_words(before: list[str], after: list[str]) -> dict[str, Any]:
+    """The job the positional words describe (see docs/cli.md, "JSON or a command").
+
+    Words before `--` (or without one): a lone word starting with { or [ is a JSON
+    job, and must be one. After `--`: a command, except a lone word that is a complete
+    JSON object (a job) or array (refused), and a first word that is a complete JSON
+    document followed by more (refused: a JSON document is never a command name).
+    """
+    words = before + after
+    several = "enqueue takes one JSON job; for several use --file with one JSON object per " \
+              "line (NDJSON)"  # fmt: skip
+    if before and _looks_like_json(before[0]):
+        if len(words) > 1:
+            out.fail(f"{several} (or put a command after `--`)", out.USAGE)
+        return _load_json_job(before[0])
+    if not before and after:
+        doc = _json_document(after[0])
+        if doc is not None:
+            if len(after) > 1:
+                out.fail(f"{several}; a JSON document is not a command", out.USAGE)
+            if isinstance(doc, list):
+                _refuse_array()
+            return doc
+    return {"command": words[0] if len(words) == 1 else shlex.join(words)}
+
+
+def _check_seconds(**flags: float | None) -> None:
+    """--delay and --timeout as the daemon will check them (NaN is not even JSON)."""
+    from queuectl import jobs as J
+
+    for name, value in flags.items():
+        if value is not None:
+            try:
+                J.validate_seconds(value, name)
+            except J.ValidationError as exc:
+                out.fail(f"--{exc}", out.USAGE)
+
+
+def _check_wait_timeout(option: str, value: float | None) -> None:
+    if value is not None and not 0 <= value < math.inf:  # NaN fails this too
+        out.fail(f"{option} must be a number of seconds >= 0", out.USAGE)
+
+
+def _current_dir() -> str:
+    try:
+        return os.getcwd()
+    except OSError as exc:  # the directory was removed under us
+        out.fail(f"the current directory is gone ({exc.strerror}); a job runs in the directory "
+                 "it was enqueued from: cd elsewhere or give --cwd DIR", out.USAGE)  # fmt: skip
+        raise  # not reached
+
+
+# Options of `enqueue` that take a value, to find the `--` that ends the options.
+_VALUE_OPTIONS = frozenset({"--id", "--priority", "-p", "--timeout", "--max-retries", "--delay",
+                            "--run-at", "--cwd", "--env", "--file", "--wait-timeout"})  # fmt: skip
+
+
+def _words_after_dashdash(raw: list[str]) -> int | None:
+    """How many of the raw arguments come after the `--` that ends the options (None: no `--`)."""
+    i = 0
+    while i < len(raw):
+        word = raw[i]
+        if word == "--":
+            return len(raw) - i - 1
+        i += 2 if word in _VALUE_OPTIONS else 1
+    return None
+
+
+class _EnqueueCommand(click.Command):
+    """Remembers where `--` was: the words after it are a command, not JSON."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["queuectl.after_dashdash"] = _words_after_dashdash(list(args))
+        return super().parse_args(ctx, args)
 
 
 def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -39,7 +141,7 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command(cls=_EnqueueCommand, context_settings={"ignore_unknown_options": False})
 @click.argument("args", nargs=-1)
 @click.option("--id", "job_id", metavar="ID", help="Job id (generated when absent).")
 @click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
@@ -49,7 +151,7 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--run-at", metavar="TIME", help="Run at this ISO 8601 time (no zone = UTC).")
 @click.option("--cwd", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
-@click.option("--file", "file_", type=click.File("r"), metavar="PATH",
+@click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
               help="With --file: skip bad lines (reported on stderr) and enqueue the rest.")
@@ -95,22 +197,28 @@ def enqueue(
         return
     if skip_invalid:
         out.fail("--skip-invalid goes with --file", out.USAGE)
+    _check_wait_timeout("--wait-timeout", wait_timeout)
     if (show_output or wait_timeout is not None) and not wait_:
         out.fail("--output and --wait-timeout go with --wait", out.USAGE)
     if show_output and as_json:
         out.fail("--output prints the job's own output; it cannot be combined with --json", out.USAGE)
     if not args:
         out.fail("nothing to enqueue: give a JSON job or `-- COMMAND ...` (see --help)", out.USAGE)
-    if len(args) == 1 and args[0].lstrip().startswith("{"):
-        job = _load_json_job(args[0])
-    else:
-        job = {"command": args[0] if len(args) == 1 else shlex.join(args)}
+    _check_seconds(delay=delay, timeout=timeout)
+    after = click.get_current_context().meta.get("queuectl.after_dashdash") or 0
+    after = min(after, len(args))
+    job = _job_from_words(list(args[: len(args) - after]), list(args[len(args) - after :]))
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
              "delay": delay, "run_at": run_at, "cwd": cwd}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
     if env_pairs:
-        job["env"] = {**job.get("env", {}), **_parse_env(env_pairs)}
-    job.setdefault("cwd", os.getcwd())
+        given = job.get("env")
+        if given is not None and not isinstance(given, dict):
+            out.fail(f"the job's env must be a JSON object of strings to add --env to, not "
+                     f"{json.dumps(given)[:60]}", out.USAGE)  # fmt: skip
+        job["env"] = {**(given or {}), **_parse_env(env_pairs)}
+    if "cwd" not in job:
+        job["cwd"] = _current_dir()
     result = ctx.call("job.enqueue", job)
     if not wait_:
         if as_json:
@@ -142,8 +250,11 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
     from queuectl import jobs as J
     from queuectl.client.rpc import RemoteError
 
-    cwd = os.getcwd()
+    cwd: str | None = None
     now = time.time()
+    # The daemon's limits decide (its stack rlimit may differ from ours): here only what
+    # no daemon on this machine could take; its dry run names the line of the rest.
+    local_limits = J.ExecLimits(J.exec_limits().max_string, J.KERNEL_ARG_CAP // 2)
     jobs: list[dict[str, Any]] = []
     lines: list[int] = []
     skipped: list[dict[str, Any]] = []
@@ -154,7 +265,12 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
             out.fail(f"line {lineno}: {message}; nothing was enqueued", out.ERROR_EXIT[error])
         skipped.append({"line": lineno, "message": message, "error": error})
 
-    for lineno, line in enumerate(stream, 1):
+    for lineno, raw in enumerate(stream, 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad(lineno, f"not valid UTF-8 (byte {exc.start + 1})", "parse_error")
+            continue
         if not line.strip():
             continue
         try:
@@ -166,7 +282,7 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
             bad(lineno, f"not valid JSON: {exc}", "parse_error")
             continue
         try:
-            spec = J.validate_spec(job, now)
+            spec = J.validate_spec(job, now, local_limits)
         except J.ValidationError as exc:
             bad(lineno, str(exc), "invalid_params")
             continue
@@ -175,7 +291,8 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
                 bad(lineno, f"id {spec.id!r} is also on line {seen[spec.id]}", "duplicate_id")
                 continue
             seen[spec.id] = lineno
-        job.setdefault("cwd", cwd)
+        if isinstance(job, dict) and "cwd" not in job:
+            job["cwd"] = cwd = cwd or _current_dir()
         jobs.append(job)
         lines.append(lineno)
 
@@ -307,7 +424,10 @@ def _json_text(raw: bytes) -> tuple[str, str]:
 @click.option("--stderr", "stream", flag_value="stderr", help="Show stderr instead of stdout.")
 @click.option("--stdout", "stream", flag_value="stdout", default=True, hidden=True)
 @click.option("--attempt", "-a", type=int, help="Which attempt (default: the latest).")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing while the attempt runs.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Follow the job until it is final: each attempt's output in turn, waiting "
+              "(with a note on stderr) while it is scheduled, pending or backing off. "
+              "With --attempt: that attempt only.")
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON document {"id", "attempt", "stream", "data", "encoding"} '
               "(with --follow: one per chunk, NDJSON).")
@@ -315,8 +435,6 @@ def _json_text(raw: bytes) -> tuple[str, str]:
 @handle_errors
 def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool, as_json: bool) -> None:
     """Print a job's stdout (or --stderr), exactly as it wrote it."""
-    offset = 0
-    params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
     collected: list[bytes] = []
 
     def emit(chunk: dict[str, Any]) -> None:
@@ -329,6 +447,26 @@ def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bo
         else:
             collected.append(_chunk_bytes(chunk))
 
+    if follow and attempt is None:
+        _follow_job(ctx, job_id, stream, emit)
+        return
+    shown = _print_attempt(ctx, job_id, stream, attempt, follow, emit)
+    if as_json and not follow:
+        text, encoding = _json_text(b"".join(collected))
+        out.print_json({"id": job_id, "attempt": shown, "stream": stream,
+                        "data": text, "encoding": encoding})  # fmt: skip
+
+
+FOLLOW_POLL = 0.1  # seconds between reads of a running attempt's output
+FOLLOW_RECHECK = 1.0  # seconds between looks at a waiting job (events usually wake us first)
+
+
+def _print_attempt(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool,
+                   emit: Any) -> int:  # fmt: skip
+    """Print one attempt's output (the latest when attempt is None), to its end; with follow,
+    until the attempt has finished. Returns the attempt number shown."""
+    offset = 0
+    params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
     while True:
         chunk = ctx.call("job.logs", {**params, "offset": offset})
         params["attempt"] = chunk["attempt"]  # stay on one attempt while following
@@ -336,19 +474,114 @@ def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bo
             emit(chunk)
         offset = chunk["next_offset"]
         if chunk["eof"] or (not follow and not chunk["data"]):
-            break
+            return chunk["attempt"]
         if not chunk["data"]:
             if not chunk["running"] and chunk["attempt"] == 0:
-                break
-            time.sleep(0.1)
-            if not chunk["running"]:
+                return 0
+            time.sleep(FOLLOW_POLL)
+
+
+def _follow_job(ctx: Context, job_id: str, stream: str, emit: Any) -> None:
+    """Follow a job until it is final: the latest attempt's output, then each new attempt's
+    in turn. While no attempt runs, say on stderr what the job waits for, and wait for its
+    events (or look again every FOLLOW_RECHECK seconds)."""
+    from queuectl.client.events import EventStream
+    from queuectl.client.rpc import RemoteError
+
+    job = ctx.call("job.get", {"id": job_id, "attempts": False})
+    events: EventStream | None = None
+    done = max(job["attempts"] - 1, 0)  # attempts shown in full; we start at the latest
+    first = done + 1
+    said = None
+    try:
+        while True:
+            if job["attempts"] > done:
+                n = done + 1
+                if n > first:  # moving on from an attempt shown above
+                    _note(f"attempt {n} of job {job_id} started")
+                try:
+                    _print_attempt(ctx, job_id, stream, n, True, emit)
+                    done = n
+                except RemoteError as exc:
+                    if exc.name != "job_not_found":
+                        raise
+                    # The attempt was given back before it started (or the job deleted):
+                    # look at the job again below.
                 job = ctx.call("job.get", {"id": job_id, "attempts": False})
-                if job["state"] != "processing":
-                    break
-    if as_json and not follow:
-        text, encoding = _json_text(b"".join(collected))
-        out.print_json({"id": job_id, "attempt": params["attempt"], "stream": stream,
-                        "data": text, "encoding": encoding})  # fmt: skip
+                said = None
+                continue
+            state = job["state"]
+            if state in ("completed", "dead", "cancelled"):
+                if state != "completed":
+                    _note(_final_note(job))
+                return
+            note = _waiting_note(job, done)
+            if note is not None and note[0] != said:
+                said = note[0]
+                _note(note[1])
+            if events is None:
+                events = EventStream(ctx.socket_path(), ("job.",))
+            _wait_for_event(events, job_id, FOLLOW_RECHECK)
+            job = ctx.call("job.get", {"id": job_id, "attempts": False})
+    finally:
+        if events is not None:
+            events.close()
+
+
+def _wait_for_event(events: Any, job_id: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        event = events.next(left)
+        if event is None or event.get("job_id") == job_id:
+            return
+
+
+def _note(text: str) -> None:
+    click.echo(f"queuectl: {text}", err=True)
+
+
+def _in(iso: str | None) -> str:
+    """ "in 4s" for an ISO time from the daemon (rounded up; "now" once it is past)."""
+    from queuectl import jobs as J
+
+    if not iso:
+        return "now"
+    try:
+        left = J.parse_time(iso) - time.time()
+    except J.ValidationError:
+        return "later"
+    if left <= 0:
+        return "now"
+    if left < 120:
+        return f"in {math.ceil(left)}s"
+    if left < 7200:
+        return f"in {math.ceil(left / 60)}min"
+    return f"in {left / 3600:.1f}h"
+
+
+def _waiting_note(job: dict[str, Any], done: int) -> tuple[Any, str] | None:
+    """(what identifies the situation, the line to say) for a job that runs no attempt."""
+    job_id, state = job["id"], job["state"]
+    if state == "scheduled":
+        return (state, job["run_at"]), f"waiting: job {job_id} is scheduled for {job['run_at']} ({_in(job['run_at'])})"
+    if state == "failed":
+        why = job.get("last_error") or "failed"
+        return (state, job["attempts"], job["run_at"]), (
+            f"attempt {job['attempts']} failed ({why}); retry {_in(job['run_at'])}"
+            f" (at {job['run_at']})"
+        )
+    if state == "pending":
+        ran = f" (attempt {done + 1})" if done else ""
+        return (state, done), f"waiting: job {job_id} is pending{ran}, for a free worker"
+    return None  # processing: its attempt is about to show
+
+
+def _final_note(job: dict[str, Any]) -> str:
+    if job["state"] == "cancelled":
+        return f"job {job['id']} was cancelled"
+    code = job.get("exit_code")
+    why = f"exit code {code}" if code is not None else (job.get("last_error") or "no exit code")
+    return f"job {job['id']} is dead ({why})"
 
 
 def _print_output(ctx: Context, job: dict[str, Any]) -> None:
@@ -411,6 +644,7 @@ def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, sho
     """
     if show_output and as_json:
         out.fail("--output prints the jobs' own output; it cannot be combined with --json", out.USAGE)
+    _check_wait_timeout("--timeout", wait_timeout)
     code = out.OK
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     results = []

@@ -352,9 +352,9 @@ def logs(
     row = sup.store.attempt(job["seq"], n)
     if row is None:
         raise P.RpcError(P.JOB_NOT_FOUND, f"job {id!r} has no attempt {n}", {"id": id, "attempt": n})
-    if row["segment"] is None:
-        return empty
     running = row["finished_at"] is None
+    if row["segment"] is None:  # never started: given to a worker (more may come), or could not start
+        return {**empty, "running": running, "eof": not running}
     ext, start, length = (
         ("out", row["out_off"], row["out_len"]) if stream == "stdout"
         else ("err", row["err_off"], row["err_len"])
