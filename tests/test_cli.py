@@ -157,11 +157,11 @@ def test_every_documented_exit_code_is_in_one_table_in_cli_md() -> None:
     table = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
     assert codes == {out.OK, out.FAILURE, out.USAGE, out.UNREACHABLE, out.NOT_FOUND,
-                     out.INVALID_STATE, out.CONFLICT, out.WAIT_TIMEOUT, out.JOB_DEAD,
+                     out.INVALID_STATE, out.CONFLICT, out.UNSAFE, out.WAIT_TIMEOUT, out.JOB_DEAD,
                      out.JOB_CANCELLED}  # fmt: skip
     assert (out.OK, out.FAILURE, out.USAGE, out.UNREACHABLE, out.NOT_FOUND, out.INVALID_STATE,
-            out.CONFLICT, out.WAIT_TIMEOUT, out.JOB_DEAD, out.JOB_CANCELLED) == (
-        0, 1, 2, 3, 4, 5, 6, 124, 125, 126)  # fmt: skip
+            out.CONFLICT, out.UNSAFE, out.WAIT_TIMEOUT, out.JOB_DEAD, out.JOB_CANCELLED) == (
+        0, 1, 2, 3, 4, 5, 6, 7, 124, 125, 126)  # fmt: skip
 
 
 def test_exit_codes_provoked_for_real(daemon: Daemon, tmp_path: Path) -> None:

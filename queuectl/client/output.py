@@ -16,6 +16,7 @@ UNREACHABLE = 3  # no daemon answers
 NOT_FOUND = 4
 INVALID_STATE = 5
 CONFLICT = 6  # a duplicate id
+UNSAFE = 7  # a directory or file refused: a symlink, someone else's, writable by others, unusable
 WAIT_TIMEOUT = 124  # `wait`/`enqueue --wait`: the wait timed out (as timeout(1) does)
 JOB_DEAD = 125  # the job is dead without an exit code of its own (timed out, lost)
 JOB_CANCELLED = 126

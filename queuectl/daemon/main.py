@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from queuectl.client.output import UNSAFE
+from queuectl.fsguard import UnsafePath
 from queuectl.paths import PathError, Paths
 
 
@@ -18,7 +20,11 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
     log = structlog.get_logger("queuectl")
     try:
         return Supervisor(paths, workers).run()
-    except (StartupError, PathError) as exc:
+    except StartupError as exc:
         log.error("daemon.refused", error=str(exc))
         print(f"queuectl daemon: {exc}", file=sys.stderr)
         return 3
+    except (UnsafePath, PathError) as exc:
+        log.error("daemon.refused", error=str(exc), path=getattr(exc, "path", None))
+        print(f"queuectl daemon: {exc}", file=sys.stderr)
+        return UNSAFE
