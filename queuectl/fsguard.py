@@ -24,7 +24,6 @@ import socket
 import stat
 import struct
 from collections.abc import Callable, Collection
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -440,18 +439,3 @@ def check_state_files(paths: Paths) -> None:
     for path in (db, db + "-wal", db + "-shm", paths.lock, paths.children_lock, paths.pidfile):
         check_file(path)
 
-
-def check_path_exists(path: Path) -> bool:
-    """Path.exists() that does not raise on a directory we may not enter."""
-    try:
-        os.lstat(path)
-        return True
-    except OSError:
-        return False
-
-
-__all__ = [
-    "UnsafePath", "check_file", "check_listener", "check_socket", "dir_problem", "ensure_dir",
-    "file_problem", "open_nofollow", "open_private_log", "prepare_runtime_dir", "prepare_state_dirs",
-    "walk", "write_file",
-]  # fmt: skip

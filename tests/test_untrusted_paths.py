@@ -484,6 +484,9 @@ def test_unusable_homes_get_one_line_and_a_documented_code(
         (("init",), (UNSAFE, "queuectl: refusing /root/x: permission denied (cannot look into /root)\n")),
     ):  # fmt: skip
         assert cli_as(attacker, "--home", "/root/x", *args, env=fallback_env(attacker)) == expected
+    code, text = cli_as(attacker, "--home", "/root/x", "daemon", env=fallback_env(attacker))
+    assert code == UNSAFE and "Traceback" not in text, text
+    assert "queuectl daemon: refusing /root/x: permission denied (cannot look into /root)\n" in text
     # A home that is a regular file.
     afile = private_tmp / "afile"
     afile.write_text("")
