@@ -6,7 +6,9 @@ Resolution order for the daemon and the CLI alike:
    per-user runtime dir under a name derived from DIR).
 2. Under systemd: `$STATE_DIRECTORY` and `$RUNTIME_DIRECTORY`.
 3. A user's own: `$XDG_STATE_HOME/queuectl` (default ~/.local/state/queuectl) and
-   `$XDG_RUNTIME_DIR/queuectl` (default /tmp/queuectl-UID).
+   `$XDG_RUNTIME_DIR/queuectl` (default /tmp/queuectl-UID: a predictable name in a
+   directory everyone can write, so the daemon and the client accept it only if it is
+   exactly ours and 0700; see queuectl.fsguard).
 The CLI additionally falls back to the system service's socket
 (/run/queuectl/control.sock) when the user has no daemon of their own.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 MAX_SOCKET_PATH = 107
 SYSTEM_RUNTIME_DIR = Path("/run/queuectl")
 SYSTEM_STATE_DIR = Path("/var/lib/queuectl")
+SYSTEM_USER = "queuectl"  # the system unit's User=: clients trust its socket in SYSTEM_RUNTIME_DIR
 SOCKET_NAME = "control.sock"
 EVENTS_NAME = "events.sock"
 
@@ -91,11 +94,16 @@ class Paths:
         return "ipc://" + str(path)
 
 
+def tmp_runtime_base() -> Path:
+    """The runtime directory when there is no $XDG_RUNTIME_DIR (checked strictly: fsguard)."""
+    return Path(f"/tmp/queuectl-{os.getuid()}")
+
+
 def _user_runtime_base() -> Path:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg:
         return Path(xdg) / "queuectl"
-    return Path(f"/tmp/queuectl-{os.getuid()}")
+    return tmp_runtime_base()
 
 
 def _fits(runtime_dir: Path) -> bool:
@@ -126,7 +134,12 @@ def resolve(home: str | None = None) -> Paths:
         state = Path(state_env.split(":")[0])
         runtime = Path(runtime_env.split(":")[0])
         return Paths(state, runtime, is_system=(runtime == SYSTEM_RUNTIME_DIR))
-    xdg_state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    xdg_state = os.environ.get("XDG_STATE_HOME")
+    if not xdg_state:
+        try:
+            xdg_state = str(Path.home() / ".local" / "state")
+        except RuntimeError:  # no $HOME and no passwd entry
+            raise PathError("cannot find a home directory: set --home, QUEUECTL_HOME or XDG_STATE_HOME") from None
     return Paths(Path(xdg_state) / "queuectl", _user_runtime_base())
 
 

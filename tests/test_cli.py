@@ -158,8 +158,8 @@ def test_every_documented_exit_code_is_in_one_table_in_cli_md() -> None:
     codes = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.M)}
     assert codes == set(out.EXIT_CODES)
     assert (out.OK, out.FAILURE, out.USAGE, out.UNREACHABLE, out.NOT_FOUND, out.INVALID_STATE,
-            out.CONFLICT, out.ALREADY_RUNNING, out.BAD_DATABASE, out.WAIT_TIMEOUT, out.JOB_DEAD,
-            out.JOB_CANCELLED) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 124, 125, 126)  # fmt: skip
+            out.CONFLICT, out.ALREADY_RUNNING, out.BAD_DATABASE, out.UNSAFE, out.WAIT_TIMEOUT, out.JOB_DEAD,
+            out.JOB_CANCELLED) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 124, 125, 126)  # fmt: skip
     # Every code is its own: none is reused for two meanings.
     assert len(set(out.EXIT_CODES.values())) == len(out.EXIT_CODES)
     # The short lists in `queuectl --help` and the README name every code below 124 too.

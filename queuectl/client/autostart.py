@@ -39,19 +39,22 @@ def daemon_answers(sock: Path) -> bool:
 
 
 def spawn_daemon(paths: Any, home: str | None, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Raises fsguard.UnsafePath (exit 9) for a state directory or log we must not use."""
+    from queuectl import fsguard
+
+    fsguard.prepare_state_dirs(paths)  # checked and made as the daemon does, for daemon.log
     cmd = [sys.executable, "-m", "queuectl"]
     if home:
         cmd += ["--home", str(home)]
     cmd += ["daemon", "--log-format", "json", *(extra or [])]
-    log = open(paths.daemon_log, "ab")  # noqa: SIM115 (handed to the child)
+    log = fsguard.open_private_log(paths.daemon_log)  # 0600 whatever the umask; never via a link
     try:
         return subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             close_fds=True,
         )  # fmt: skip
     finally:
-        log.close()
+        os.close(log)
 
 
 def wait_until_up(proc: subprocess.Popen[bytes], sock: Path, paths: Any) -> None:
@@ -82,6 +85,12 @@ def ensure_daemon(paths: Any, home: str | None) -> None:
 
 
 def detach(paths: Any, home: str | None, extra: list[str]) -> int:
+    from queuectl import fsguard
+
+    try:  # what the daemon would refuse (exit 9), before we even probe the socket
+        fsguard.check_socket(paths.socket, fsguard.our_owners())
+    except PermissionError:
+        raise fsguard.UnsafePath(paths.socket, "permission denied") from None
     if daemon_answers(paths.socket):
         click.echo(f"queuectl: a daemon is already running at {paths.socket}", err=True)
         return 3

@@ -48,12 +48,12 @@ class Context:
         if env:
             return Path(env)
         own = self.paths.socket
-        if self.home or os.environ.get("QUEUECTL_HOME") or own.exists():
+        if self.home or os.environ.get("QUEUECTL_HOME") or _lexists(own):
             return own
         from queuectl import paths
 
         system = paths.system_paths().socket
-        return system if system.exists() else own
+        return system if _lexists(system) else own
 
     def client(self, autostart: bool = True) -> Any:
         if self._client is None:
@@ -73,12 +73,22 @@ class Context:
         if self.paths.is_system or sock != self.paths.socket:
             return False  # never for the system service
         from queuectl.client.autostart import probe
+        from queuectl.client.rpc import verify_socket
 
+        verify_socket(sock)  # never into a directory someone else controls (UntrustedSocket)
         # Not when it is someone else's daemon we may not reach: that is an error to show.
         return probe(sock) in ("absent", "stale")
 
     def call(self, method: str, params: Any = None, autostart: bool = True, timeout: float | None = None) -> Any:
         return self.client(autostart).call(method, params, timeout)
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+        return True
+    except OSError:  # not there, or a directory we may not enter: not ours to use
+        return False
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,11 +97,15 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from queuectl.client.rpc import DaemonUnreachable, RemoteError
+        from queuectl.fsguard import UnsafePath
+        from queuectl.paths import PathError
 
         try:
             return fn(*args, **kwargs)
         except DaemonUnreachable as exc:
             out.fail(str(exc), out.UNREACHABLE)
+        except (UnsafePath, PathError) as exc:
+            out.fail(str(exc), out.UNSAFE)
         except RemoteError as exc:
             out.fail(exc.message, out.ERROR_EXIT.get(exc.name, out.FAILURE))
         except KeyboardInterrupt:
@@ -156,7 +170,7 @@ def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: floa
 
     Exit codes: 0 ok, 1 failed, 2 invalid input, 3 daemon unreachable,
     4 not found, 5 invalid state, 6 duplicate id, 7 daemon already running,
-    8 database damaged (see docs/cli.md).
+    8 database damaged, 9 unsafe path (see docs/cli.md).
     """
     ctx.obj = Context(home, socket_, timeout)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ def events_socket_for(control_socket: Path) -> Path:
 
 class EventStream:
     def __init__(self, control_socket: Path, topics: tuple[str, ...] = ("",)):
+        from queuectl.client.rpc import DaemonUnreachable, verify_socket
+
+        path = events_socket_for(control_socket)
+        # Checked like the control socket before we connect (UntrustedSocket otherwise). A
+        # socket not there yet may appear later: only in a directory we checked is ours.
+        if not verify_socket(path) and not os.path.isdir(path.parent):
+            raise DaemonUnreachable(path, "no such directory")
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)

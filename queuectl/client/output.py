@@ -19,6 +19,7 @@ INVALID_STATE = 5
 CONFLICT = 6  # a duplicate id
 ALREADY_RUNNING = 7  # `daemon`, `daemon --detach`: a daemon already runs on this state dir
 BAD_DATABASE = 8  # `daemon`, `init`: the database is damaged, newer, or cannot be opened
+UNSAFE = 9  # a directory or file refused: a symlink, someone else's, writable by others, unusable
 WAIT_TIMEOUT = 124  # `wait`/`enqueue --wait`: the wait timed out (as timeout(1) does)
 JOB_DEAD = 125  # the job is dead without an exit code of its own (timed out, lost)
 JOB_CANCELLED = 126
@@ -33,6 +34,7 @@ EXIT_CODES = {
     CONFLICT: "duplicate id",
     ALREADY_RUNNING: "daemon already running",
     BAD_DATABASE: "database damaged",
+    UNSAFE: "unsafe path",
     WAIT_TIMEOUT: "wait timed out",
     JOB_DEAD: "job dead",
     JOB_CANCELLED: "job cancelled",

@@ -3,10 +3,15 @@
 A request that gets no answer within its timeout raises DaemonUnreachable naming
 the socket path; the socket is then thrown away (a REQ socket that missed a
 reply cannot be reused).
+
+Nothing is sent to a socket that was not checked first (`verify_socket`): it and
+every directory above it must belong to the expected user (ourselves or root; for
+the system service's socket also its account), and nobody else may write them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -31,6 +36,48 @@ class DaemonUnreachable(ClientError):
         self.socket_path = str(socket_path)
 
 
+class UntrustedSocket(DaemonUnreachable):
+    """The socket (or a directory on its way) is not the expected user's: never talked to."""
+
+    def __init__(self, socket_path: Path | str, problem: Any):
+        where = "" if str(getattr(problem, "path", socket_path)) == str(socket_path) else f"{problem.path}: "
+        reason = getattr(problem, "reason", str(problem))
+        ClientError.__init__(self, f"not talking to a daemon at {socket_path}: {where}{reason}")
+        self.socket_path = str(socket_path)
+
+
+def expected_owners(socket_path: Path | str) -> frozenset[int]:
+    """Who may own the socket and its directories: ourselves and root; for the system
+    service's socket (/run/queuectl) also the service's account."""
+    from queuectl.paths import SYSTEM_RUNTIME_DIR, SYSTEM_USER
+
+    owners = {os.geteuid(), 0}
+    if Path(socket_path).parent == SYSTEM_RUNTIME_DIR:
+        import pwd
+
+        with contextlib.suppress(KeyError):
+            owners.add(pwd.getpwnam(SYSTEM_USER).pw_uid)
+    return frozenset(owners)
+
+
+def verify_socket(socket_path: Path | str, owners: frozenset[int] | None = None) -> bool:
+    """Check the socket before anything is sent to it (or a daemon is started for it).
+
+    False when it does not exist; raises UntrustedSocket when it or a directory above it
+    is someone else's or writable by others, DaemonUnreachable when we may not look."""
+    from queuectl import fsguard
+
+    try:
+        st = fsguard.check_socket(socket_path, owners or expected_owners(socket_path))
+    except fsguard.UnsafePath as exc:
+        raise UntrustedSocket(socket_path, exc) from None
+    except PermissionError:
+        raise DaemonUnreachable(socket_path, "permission denied") from None
+    except OSError as exc:
+        raise DaemonUnreachable(socket_path, exc.strerror or str(exc)) from None
+    return st is not None
+
+
 class RemoteError(ClientError):
     """The daemon answered with a JSON-RPC error."""
 
@@ -46,21 +93,19 @@ class RemoteError(ClientError):
 
 
 class RpcClient:
-    def __init__(self, socket_path: Path | str, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, socket_path: Path | str, timeout: float = DEFAULT_TIMEOUT,
+                 owners: frozenset[int] | None = None):  # fmt: skip
         self.socket_path = Path(socket_path)
         self.timeout = timeout
+        self.owners = owners  # None: expected_owners(socket_path)
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
         self._ids = itertools.count(1)
 
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
-            try:
-                os.stat(self.socket_path)
-            except FileNotFoundError:
-                raise DaemonUnreachable(self.socket_path, "no socket file") from None
-            except PermissionError:
-                raise DaemonUnreachable(self.socket_path, "permission denied") from None
+            if not verify_socket(self.socket_path, self.owners):
+                raise DaemonUnreachable(self.socket_path, "no socket file")
             if not os.access(self.socket_path, os.W_OK):
                 # zmq would connect in the background and hide EACCES until the timeout.
                 raise DaemonUnreachable(self.socket_path, "permission denied")

@@ -29,9 +29,11 @@ from typing import Any
 import msgpack
 import zmq
 
+from queuectl import fsguard
 from queuectl import protocol as P
 
 HEARTBEAT_SECONDS = 2.0
+REFUSED = 9  # exit status when a socket or file is not the daemon's (as the CLI's code 9)
 PR_SET_PDEATHSIG = 1
 
 
@@ -80,9 +82,10 @@ class LogSegments:
             self.close()
         self.n += 1
         self.name = f"{self.prefix}-{self.n}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        self.out_fd = os.open(os.path.join(self.logs_dir, self.name + ".out"), flags, 0o600)
-        self.err_fd = os.open(os.path.join(self.logs_dir, self.name + ".err"), flags, 0o600)
+        # Never through a link, never into a file that is not our own (fsguard).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        self.out_fd = fsguard.open_nofollow(os.path.join(self.logs_dir, self.name + ".out"), flags)
+        self.err_fd = fsguard.open_nofollow(os.path.join(self.logs_dir, self.name + ".err"), flags)
 
     def sizes(self) -> tuple[int, int]:
         return os.fstat(self.out_fd).st_size, os.fstat(self.err_fd).st_size
@@ -93,7 +96,7 @@ class LogSegments:
             old = (self.name, self.out_fd, self.err_fd, self.n)
             try:
                 self._open_next(close_old=False)
-            except OSError:
+            except (OSError, fsguard.UnsafePath):
                 # Disk full or the like: keep appending to the current segment.
                 self.name, self.out_fd, self.err_fd, self.n = old
                 return out, err
@@ -351,11 +354,19 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(args.umask)  # the daemon's own is 077; jobs get the one it was started with
     if os.getppid() != args.parent:
         return 1  # the daemon died before we could ask to be told
-    # A shared lock held for our whole life: a new daemon takes it exclusively before
-    # dispatching, so it never runs a job while a previous daemon's child still runs one.
-    lock_fd = os.open(args.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(lock_fd, fcntl.LOCK_SH)
-    child = Child(args)
+    try:
+        # Talk only to the daemon that started us: its sockets are in a directory only our
+        # user can write, owned by us, and listened on by that very process (SO_PEERCRED).
+        for endpoint in (args.assign, args.results):
+            fsguard.check_listener(endpoint.removeprefix("ipc://"), args.parent)
+        # A shared lock held for our whole life: a new daemon takes it exclusively before
+        # dispatching, so it never runs a job while a previous daemon's child still runs one.
+        lock_fd = fsguard.open_nofollow(args.lock, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(lock_fd, fcntl.LOCK_SH)
+        child = Child(args)  # opens its first log segments, checked the same way
+    except fsguard.UnsafePath as exc:
+        print(f"queuectl child {args.id}: {exc}", file=sys.stderr, flush=True)
+        return REFUSED
     try:
         return child.run()
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from queuectl.client import output as out
+from queuectl.fsguard import UnsafePath
 from queuectl.paths import PathError, Paths
 
 
@@ -24,8 +25,10 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
         code, error = out.ALREADY_RUNNING, exc
     except UnusableDatabase as exc:
         code, error = out.BAD_DATABASE, exc
-    except (StartupError, PathError) as exc:
+    except (UnsafePath, PathError) as exc:
+        code, error = out.UNSAFE, exc
+    except StartupError as exc:
         code, error = out.UNREACHABLE, exc
-    log.error("daemon.refused", error=str(error), exit_code=code)
+    log.error("daemon.refused", error=str(error), exit_code=code, path=getattr(error, "path", None))
     print(f"queuectl daemon: {error}", file=sys.stderr)
     return code

@@ -28,9 +28,9 @@ import msgpack
 import structlog
 import zmq
 
+from queuectl import fsguard, settings
 from queuectl import jobs as J
 from queuectl import protocol as P
-from queuectl import settings
 from queuectl.daemon import methods as _methods  # noqa: F401  (registers the handlers)
 from queuectl.daemon import rpc
 from queuectl.daemon.logsetup import flush_logs
@@ -136,23 +136,22 @@ class Supervisor:
     # --- start-up ------------------------------------------------------------------------
 
     def _prepare_dirs(self) -> None:
-        for d in (self.paths.state_dir, self.paths.logs_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Trust nothing on disk another user could have made (fsguard; docs/operations.md,
+        # "Threat model"): a refusal raises fsguard.UnsafePath, exit code 9.
+        fsguard.prepare_state_dirs(self.paths)
         runtime = self.paths.runtime_dir
-        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Whoever reaches the control socket can run commands as us. A directory made by
         # systemd (RuntimeDirectory=) keeps its RuntimeDirectoryMode=: with group access
         # (the system unit's 0750) the sockets are for that group too; else only for us.
         given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")
         managed = self.paths.is_system or str(runtime) in {os.path.normpath(p) for p in given if p}
-        if not managed:
-            os.chmod(runtime, 0o700)
-        st = os.stat(runtime)
+        st = fsguard.prepare_runtime_dir(self.paths, managed)
         self.socket_group = st.st_gid if managed and st.st_mode & stat.S_IXGRP else None
         check_socket_path(self.paths.socket)
+        fsguard.check_state_files(self.paths)
 
     def _lock(self) -> None:
-        self.lock_fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.lock_fd = fsguard.open_nofollow(self.paths.lock, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -169,7 +168,7 @@ class Supervisor:
     def _wait_for_old_children(self, timeout: float = 15.0) -> None:
         """Children of a killed daemon kill their jobs and exit on their own; wait for that
         (they hold a shared lock on children.lock) before running anything."""
-        fd = os.open(self.paths.children_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = fsguard.open_nofollow(self.paths.children_lock, os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -279,7 +278,7 @@ class Supervisor:
             socket=str(self.paths.socket), workers=self.target_workers,
             recovered=len(recovered), counts=self.store.counts,
         )  # fmt: skip
-        self.paths.pidfile.write_text(f"{os.getpid()}\n")
+        fsguard.write_file(self.paths.pidfile, f"{os.getpid()}\n".encode())
         self.notifier.ready()
         self.update_status()
         flush_logs()

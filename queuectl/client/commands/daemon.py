@@ -20,6 +20,7 @@ from queuectl.client.cli import Context, handle_errors, json_option
 @click.option("--log-format", type=click.Choice(["json", "console"]),
               help="Default: console on a terminal, JSON lines otherwise.")
 @click.pass_obj
+@handle_errors
 def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_format: str | None) -> None:
     """Run the daemon in the foreground (what systemd runs).
 
@@ -48,14 +49,18 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
 @click.command()
 @json_option
 @click.pass_obj
+@handle_errors
 def init(ctx: Context, as_json: bool) -> None:
     """Create the state directory and database (or check an existing one: a damaged
     database is refused, exit code 8), and print where things live."""
+    from queuectl import fsguard
     from queuectl.daemon.store import Store, UnusableDatabase
 
     paths = ctx.paths
-    paths.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    paths.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fsguard.prepare_state_dirs(paths)  # the daemon's own checks (exit 9 when refused)
+    db = str(paths.db)
+    for path in (db, db + "-wal", db + "-shm"):
+        fsguard.check_file(path)
     try:
         Store(paths.db).close()
     except UnusableDatabase as exc:
