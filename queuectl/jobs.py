@@ -33,6 +33,11 @@ RETRYABLE_STATES = frozenset({FAILED, DEAD})
 CANCELLABLE_STATES = frozenset({SCHEDULED, PENDING, FAILED, PROCESSING})
 DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, PENDING})
 
+# The errors of attempts that ended without an outcome of their own (docs/lifecycle.md).
+WORKER_LOST = "worker lost: its child process died"
+LOST_UNCONFIRMED = "worker lost before it confirmed the start; the command may have run"
+INTERRUPTED = "interrupted: the daemon stopped while it ran"
+
 MAX_ID_LENGTH = 200
 MAX_PRIORITY = 1_000_000
 MAX_TIMEOUT = 365 * 24 * 3600.0

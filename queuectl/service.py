@@ -44,8 +44,14 @@ RuntimeDirectoryMode=0750
 # SIGTERM to the daemon only: it drains its workers (10 s grace by default), then
 # systemd SIGKILLs whatever is left after TimeoutStopSec.
 KillMode=mixed
+# Our own cgroup subtree: each worker child and its jobs get a group of their own, so
+# nothing a job starts outlives it (docs/lifecycle.md, "Containment").
+Delegate=yes
 TimeoutStopSec=30
 Restart=on-failure
+# Not for refusals a restart cannot fix: already running, a damaged database, an
+# unsafe path (docs/cli.md, exit codes).
+RestartPreventExitStatus=7 8 9
 RestartSec=2
 WatchdogSec=30
 # A job killed by the kernel OOM killer must fail that job, not stop the service.
@@ -58,7 +64,7 @@ PrivateTmp=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectKernelLogs=yes
-ProtectControlGroups=yes
+# (No ProtectControlGroups=: it would make the delegated cgroup subtree read-only.)
 RestrictSUIDSGID=yes
 RestrictRealtime=yes
 
@@ -82,8 +88,11 @@ ExecReload=/bin/kill -HUP $MAINPID
 RuntimeDirectory=queuectl
 RuntimeDirectoryMode=0700
 KillMode=mixed
+# A cgroup per worker child and its jobs (docs/lifecycle.md, "Containment").
+Delegate=yes
 TimeoutStopSec=30
 Restart=on-failure
+RestartPreventExitStatus=7 8 9
 RestartSec=2
 WatchdogSec=30
 OOMPolicy=continue

@@ -24,6 +24,7 @@ from typing import Any
 import zmq
 
 DEFAULT_TIMEOUT = 10.0
+NO_RECONNECT_MS = 3_600_000  # an hour: longer than any request waits
 
 
 class ClientError(Exception):
@@ -100,9 +101,21 @@ class RpcClient:
         self.owners = owners  # None: expected_owners(socket_path)
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
+        self._sock_file: tuple[int, int] | None = None  # (device, inode) we connected to
         self._ids = itertools.count(1)
 
+    def _socket_file(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.socket_path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
     def _socket(self) -> zmq.Socket:
+        if self._sock is not None and self._socket_file() != self._sock_file:
+            # Another daemon has bound the path since (or none now): whatever this socket
+            # still holds must not reach it. Start over, checks included.
+            self._drop_socket()
         if self._sock is None:
             if not verify_socket(self.socket_path, self.owners):
                 raise DaemonUnreachable(self.socket_path, "no socket file")
@@ -113,13 +126,15 @@ class RpcClient:
                 raise DaemonUnreachable(self.socket_path, "not running (a stale socket file)")
             if self._ctx is None:
                 self._ctx = zmq.Context()
+            self._sock_file = self._socket_file()
             sock = self._ctx.socket(zmq.REQ)
             sock.setsockopt(zmq.LINGER, 0)
-            # Never reconnect: a request queued for this daemon must not be delivered to
-            # the next one on the same path (a `daemon.shutdown` would stop it). No
-            # ZMQ_IMMEDIATE either: with it, a reply that arrives just before the daemon
-            # closes the connection (its last answers at shutdown) is thrown away unread.
-            sock.setsockopt(zmq.RECONNECT_IVL, -1)
+            # No reconnect within any request's life: a request queued for this daemon must
+            # not be delivered to the next one on the same path (a `daemon.shutdown` would
+            # stop it). Not -1, and no ZMQ_IMMEDIATE: with either, a reply that arrives
+            # just before the daemon closes the connection (its last answers at shutdown)
+            # is thrown away unread.
+            sock.setsockopt(zmq.RECONNECT_IVL, NO_RECONNECT_MS)
             sock.connect("ipc://" + str(self.socket_path))
             self._sock = sock
         return self._sock
@@ -128,6 +143,7 @@ class RpcClient:
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
+            self._sock_file = None
 
     def _listening(self) -> bool:
         """False when nothing listens on the socket file (a daemon killed with -9 leaves it)."""

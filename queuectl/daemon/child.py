@@ -31,6 +31,7 @@ import zmq
 
 from queuectl import fsguard
 from queuectl import protocol as P
+from queuectl.daemon.containment import JobProcesses
 
 HEARTBEAT_SECONDS = 2.0
 REFUSED = 9  # exit status when a socket or file is not the daemon's (as the CLI's code 9)
@@ -137,6 +138,7 @@ class Child:
         self.push.setsockopt(zmq.LINGER, 2000)
         self.push.connect(args.results)
         self.logs = LogSegments(args.logs, args.epoch, args.id, args.segment_size)
+        self.procs = JobProcesses(args.cgroup)
         self.queue: deque[Assignment] = deque()
         self.running: Running | None = None
         self.exiting = False
@@ -226,6 +228,9 @@ class Child:
         self.poller.unregister(run.pidfd)
         os.close(run.pidfd)
         self.running = None
+        # Then whatever left the group (setsid, double forks): nothing of this job may
+        # run on, or write into the next job's range of our segments.
+        self.procs.clear()
         out_size, err_size = self.logs.sizes()
         exit_code, sig = (code, None) if code >= 0 else (None, -code)
         msg = P.Finished(
@@ -240,7 +245,7 @@ class Child:
             return
         run.timed_out = timed_out
         run.aborted = reason
-        _killpg(run.pid, signal.SIGTERM)
+        self.procs.signal_all(signal.SIGTERM, run.pid)
         run.kill_at = time.monotonic() + run.job.kill_grace
 
     def check_timers(self) -> None:
@@ -250,7 +255,7 @@ class Child:
         now = time.monotonic()
         if run.kill_at is not None:
             if now >= run.kill_at:
-                _killpg(run.pid, signal.SIGKILL)
+                self.procs.signal_all(signal.SIGKILL, run.pid)
                 run.kill_at = float("inf")  # sent; wait for the exit
         elif run.deadline is not None and now >= run.deadline:
             self.kill_running(None, timed_out=True)
@@ -294,13 +299,13 @@ class Child:
         self.poller = zmq.Poller()
         self.poller.register(self.pull, zmq.POLLIN)
         self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
-        self.send([P.HELLO, self.id, os.getpid()])
+        self.send([P.HELLO, self.id, os.getpid(), self.procs.mode])
         last_beat = time.monotonic()
         while True:
             if self.terminated:
                 # The daemon is gone (or we were told to die): no job may outlive us.
-                if self.running is not None:
-                    _killpg(self.running.pid, signal.SIGKILL)
+                self.procs.signal_all(signal.SIGKILL, self.running.pid if self.running else None)
+                self.procs.clear()
                 self.flush()
                 return 0
             if self.exiting and self.running is None:
@@ -344,6 +349,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--lock", required=True)
     parser.add_argument("--segment-size", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--umask", type=int, default=None, help="the umask jobs run with")
+    parser.add_argument("--cgroup", default=None, help="our cgroup v2 group (jobs inherit it)")
     return parser.parse_args(argv)
 
 

@@ -16,11 +16,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgpack
 import zmq
 
+from queuectl.daemon import containment
 from queuectl.paths import Paths
 
 
@@ -37,6 +39,9 @@ class ChildHandle:
     last_seen: float = 0.0
     spawned_at: float = 0.0
     segment: str | None = None  # its current log segment
+    cgroup: str | None = None  # its cgroup v2 group (None: containment by subreaper)
+    containment: str | None = None  # as it reported in its hello
+    left_processes: bool = False  # once dead: whether its job's processes were still running
 
     @property
     def pid(self) -> int:
@@ -44,8 +49,10 @@ class ChildHandle:
 
 
 class Pool:
-    def __init__(self, ctx: zmq.Context, paths: Paths, epoch: int, segment_size: int, job_umask: int):
+    def __init__(self, ctx: zmq.Context, paths: Paths, epoch: int, segment_size: int, job_umask: int,
+                 cgroup_base: Path | None = None):  # fmt: skip
         self.job_umask = job_umask
+        self.cgroup_base = cgroup_base
         self.ctx = ctx
         self.paths = paths
         self.epoch = epoch
@@ -78,13 +85,16 @@ class Pool:
             "--segment-size", str(self.segment_size),
             "--umask", str(self.job_umask),
         ]  # fmt: skip
+        cgroup = str(self.cgroup_base / f"child-{child_id}") if self.cgroup_base else None
+        if cgroup:
+            cmd += ["--cgroup", cgroup]
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True
         )
         pidfd = os.pidfd_open(proc.pid)
         now = time.monotonic()
         child = ChildHandle(child_id, proc, pidfd, push, str(sock_path), last_seen=now,
-                            spawned_at=now)  # fmt: skip
+                            spawned_at=now, cgroup=cgroup)  # fmt: skip
         self.children[child_id] = child
         self.by_pidfd[pidfd] = child
         return child
@@ -97,7 +107,8 @@ class Pool:
             return False  # its queue is full: it is wedged; the heartbeat check will see
 
     def reap(self, child: ChildHandle) -> int | None:
-        """Forget a child that exited; returns its exit status."""
+        """Forget a child that exited, and kill what its job left running (a child killed
+        mid-job cannot); returns its exit status."""
         code = child.proc.wait()
         self.by_pidfd.pop(child.pidfd, None)
         self.children.pop(child.id, None)
@@ -108,6 +119,11 @@ class Pool:
         child.push.close(linger=0)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(child.socket_path)
+        if child.cgroup:
+            child.left_processes = containment.kill_cgroup(Path(child.cgroup))
+        else:
+            known = {c.pid for c in self.children.values()}
+            child.left_processes = containment.kill_adopted(known) > 0
         return code
 
     def kill(self, child: ChildHandle) -> None:

@@ -539,10 +539,9 @@ class Store:
         with self.transaction():
             for seq, _id, attempt in rows:
                 self.db.execute(
-                    "UPDATE attempts SET finished_at = ?, charged = 0, "
-                    "error = 'interrupted: the daemon stopped while it ran' "
+                    "UPDATE attempts SET finished_at = ?, charged = 0, error = ? "
                     "WHERE job_seq = ? AND n = ? AND finished_at IS NULL",
-                    (now, seq, attempt),
+                    (now, J.INTERRUPTED, seq, attempt),
                 )
                 # An attempt that never started leaves no trace.
                 self.db.execute(

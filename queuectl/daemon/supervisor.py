@@ -31,8 +31,8 @@ import zmq
 from queuectl import fsguard, settings
 from queuectl import jobs as J
 from queuectl import protocol as P
+from queuectl.daemon import containment, rpc
 from queuectl.daemon import methods as _methods  # noqa: F401  (registers the handlers)
-from queuectl.daemon import rpc
 from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.pool import ChildHandle, Pool
@@ -198,6 +198,8 @@ class Supervisor:
             self.control.setsockopt(zmq.MAXMSGSIZE, P.HARD_MAX_MESSAGE_BYTES)
             self.control.setsockopt(zmq.SNDHWM, 10000)
             self.control.setsockopt(zmq.RCVHWM, 10000)
+            # Clients do not retry a refused connect soon (see client/rpc.py): room for bursts.
+            self.control.setsockopt(zmq.BACKLOG, 1024)
             self.control.bind(self.paths.endpoint(self.paths.socket))
             # XPUB, not PUB: it tells us about subscriptions, so events nobody listens to
             # are not even built.
@@ -254,6 +256,20 @@ class Supervisor:
         self.store.start_checkpointer()
         self.epoch = self.store.next_epoch()
         self._wait_for_old_children()
+        # Contain jobs before any runs: a cgroup per child where we may write the cgroup
+        # tree (this also kills what a crashed predecessor's jobs left), else by subreaper.
+        containment.set_child_subreaper()
+        wanted = os.environ.get("QUEUECTL_CONTAINMENT", "auto")
+        if wanted not in ("auto", containment.CGROUP, containment.SUBREAPER):
+            raise StartupError(f"QUEUECTL_CONTAINMENT must be auto, cgroup or subreaper, not {wanted!r}")
+        self.cgroup_base = (
+            containment.prepare_cgroup_base(self.paths.state_dir)
+            if wanted != containment.SUBREAPER else None
+        )  # fmt: skip
+        if wanted == containment.CGROUP and self.cgroup_base is None:
+            raise StartupError("QUEUECTL_CONTAINMENT=cgroup, but no cgroup v2 tree we may write "
+                               "(under systemd: Delegate=yes)")  # fmt: skip
+        self.containment = containment.CGROUP if self.cgroup_base else containment.SUBREAPER
         now = time.time()
         recovered = self.store.requeue_interrupted(now)
         for _seq, job_id, attempt in recovered:
@@ -266,7 +282,7 @@ class Supervisor:
         self.poller.register(self.results, zmq.POLLIN)
         self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
         self.poller.register(self.events, zmq.POLLIN)
-        self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE, self.job_umask)
+        self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE, self.job_umask, self.cgroup_base)
         self.refill_window()
         self.refill_timers()
         self.target_workers = (
@@ -275,7 +291,7 @@ class Supervisor:
         self.scale_to(self.target_workers)
         log.info(
             "daemon.started", pid=os.getpid(), home=str(self.paths.state_dir),
-            socket=str(self.paths.socket), workers=self.target_workers,
+            socket=str(self.paths.socket), workers=self.target_workers, containment=self.containment,
             recovered=len(recovered), counts=self.store.counts,
         )  # fmt: skip
         fsguard.write_file(self.paths.pidfile, f"{os.getpid()}\n".encode())
@@ -602,6 +618,7 @@ class Supervisor:
             self.on_returned(child, msg[2], msg[3], now)
         elif kind == P.HELLO and child_id in self.pool.children:
             child.ready = True
+            child.containment = msg[3] if len(msg) > 3 else None
             self.spawn_failures = 0
             log.info("child.ready", child=child.id, pid=child.pid)
             if self.shutting_down or child.stopping:
@@ -627,13 +644,29 @@ class Supervisor:
         self.unassign(child, seq)
         self.give_back(flight, now)
 
-    def give_back(self, flight: InFlight, now: float) -> None:
+    def give_back(self, flight: InFlight, now: float, maybe_ran: bool = False) -> None:
         """An assigned job that never started: pending again as if never assigned (or
-        cancelled, if that was asked for meanwhile)."""
+        cancelled, if that was asked for meanwhile).
+
+        `maybe_ran`: its child died before confirming the start, and nothing of the job
+        was found running. It most likely never started, but it may have run and exited:
+        the attempt is kept, not counted, and says so."""
         seq = flight.job.seq
-        self.store.return_unstarted(seq, flight.attempt, now)
-        if flight.abort == "cancel":
-            self.store.cancel(seq, J.PENDING, now)
+        cancel = flight.abort == "cancel"
+        if maybe_ran:
+            self.store.finish_attempt(
+                seq, flight.attempt, now, exit_code=None, signal=None, timed_out=False,
+                error=J.LOST_UNCONFIRMED, out_len=None, err_len=None, charged=False,
+                new_state=J.CANCELLED if cancel else J.PENDING, run_at=None,
+                last_error="cancelled" if cancel else J.LOST_UNCONFIRMED,
+            )  # fmt: skip
+            log.warning("job.lost_unconfirmed", job_id=flight.job.id, attempt=flight.attempt,
+                        child=flight.child)  # fmt: skip
+        else:
+            self.store.return_unstarted(seq, flight.attempt, now)
+            if cancel:
+                self.store.cancel(seq, J.PENDING, now)
+        if cancel:
             self.job_settled(seq, flight.job.id, J.CANCELLED)
         else:
             self.add_runnable(self.store.runnable(seq))
@@ -666,7 +699,7 @@ class Supervisor:
             self.job_settled(seq, job.id, J.CANCELLED)
             return
         if fin.aborted == "shutdown":
-            error = "interrupted: the daemon stopped while it ran"
+            error = J.INTERRUPTED
             self.store.finish_attempt(seq, flight.attempt, now, **common, error=error,
                                       charged=False, new_state=J.PENDING, run_at=None,
                                       last_error=error)  # fmt: skip
@@ -736,7 +769,11 @@ class Supervisor:
     def child_exited(self, child: ChildHandle, now: float) -> None:
         # Reports it sent before dying may still be queued: take them first.
         self.take_child_reports(now)
+        t0 = time.monotonic()
         code = self.pool.reap(child)
+        if child.left_processes:
+            log.warning("child.job_processes_killed", child=child.id,
+                        took_ms=round((time.monotonic() - t0) * 1000, 3))  # fmt: skip
         self.poller.unregister(child.pidfd)
         lost = [self.inflight[seq] for seq in child.assigned if seq in self.inflight]
         for flight in lost:
@@ -754,11 +791,13 @@ class Supervisor:
             self.scale_to(self.target_workers)
 
     def settle_loss(self, flight: InFlight, now: float) -> None:
-        """The child holding this job is gone."""
+        """The child holding this job is gone, and whatever its job left running has been
+        killed (Pool.reap), so a retry never overlaps it."""
         seq = flight.job.seq
         self.inflight.pop(seq, None)
-        if not flight.started:
-            self.give_back(flight, now)
+        dead = self.pool.departed.get(flight.child)
+        if not flight.started and not (dead is not None and dead.left_processes):
+            self.give_back(flight, now, maybe_ran=dead is not None)
             return
         if flight.pgid:
             # Its child can no longer kill the job's process group: we do, so nothing
@@ -769,7 +808,7 @@ class Supervisor:
         # the end of the segment, which no child writes any more).
         fin = P.Finished(flight.child, seq, flight.attempt, now, None, None, False,
                          "shutdown" if self.shutting_down else None, None, None,
-                         "worker lost: its child process died")  # fmt: skip
+                         J.WORKER_LOST)  # fmt: skip
         self.settle_attempt(flight, now, fin)
 
     # --- dispatch ---------------------------------------------------------------------------
@@ -1017,4 +1056,5 @@ class Supervisor:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         self.ctx.destroy(linger=0)
+        containment.remove_cgroup_base(self.cgroup_base)
         os.close(self.lock_fd)

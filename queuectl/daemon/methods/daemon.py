@@ -34,6 +34,7 @@ def status(sup: Supervisor, send: Any) -> dict[str, Any]:
             "uptime_s": round(time.time() - sup.started_at, 3),
             "shutting_down": sup.shutting_down,
             "waiting_clients": sum(len(w) for w in sup.waiters.values()),
+            "containment": sup.containment,
         },
     }
 
