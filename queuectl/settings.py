@@ -40,6 +40,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("kill_grace", float, 5.0, "seconds between SIGTERM and SIGKILL when a job is killed", 0.0, 3600.0),
         Setting("shutdown_grace", float, 10.0, "seconds running jobs get to finish on a graceful stop", 0.0, 86400.0),
         Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, 256),
+        Setting("worker_silence_limit", float, 30.0, "seconds a worker child may send nothing (it sends a heartbeat every 2 s) before it is killed as wedged", 5.0, 3600.0),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
     )
 }

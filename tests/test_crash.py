@@ -79,3 +79,41 @@ def test_stale_socket_after_a_crash_does_not_block_a_restart(make_daemon) -> Non
     assert r.returncode == 3 and str(d.paths.socket) in r.stderr
     d.start()
     assert d.call("daemon.status")["workers"]["target"] == 1
+
+
+def started(d, job_id: str) -> bool:
+    attempts = d.job(job_id)["attempts_detail"]
+    return bool(attempts and attempts[-1]["started_at"])
+
+
+def test_a_paused_daemon_does_not_kill_healthy_workers(make_daemon) -> None:
+    d = make_daemon(workers=2)
+    d.call("config.set", {"key": "worker_silence_limit", "value": 5})
+    d.enqueue("sleep 20", id="a")
+    d.enqueue("sleep 20", id="b")
+    for job_id in ("a", "b"):
+        wait_for(lambda j=job_id: started(d, j), what="both started")
+    children = sorted(d.children_pids())
+    d.proc.send_signal(signal.SIGSTOP)
+    time.sleep(8)  # longer than the silence limit
+    d.proc.send_signal(signal.SIGCONT)
+    time.sleep(3)  # the next housekeeping rounds
+    for job_id in ("a", "b"):
+        job = d.job(job_id)
+        assert job["state"] == "processing" and len(job["attempts_detail"]) == 1, job
+    assert sorted(d.children_pids()) == children
+    assert any(e.get("event") == "daemon.stalled" for e in d.log_events())
+
+
+def test_a_wedged_worker_is_killed_after_the_silence_limit(make_daemon) -> None:
+    d = make_daemon(workers=1)
+    d.call("config.set", {"key": "worker_silence_limit", "value": 5})
+    d.enqueue("sleep 30", id="stuck", max_retries=0)
+    wait_for(lambda: started(d, "stuck"), what="the job started")
+    child = d.children_pids()[0]
+    os.kill(child, signal.SIGSTOP)
+    job = d.wait_state("stuck", "dead", timeout=30)
+    assert job["attempts_detail"][0]["error"].startswith("worker lost")
+    assert any(e.get("event") == "child.unresponsive" for e in d.log_events())
+    wait_for(lambda: child not in d.children_pids() and len(d.children_pids()) == 1,
+             what="a replacement child")  # fmt: skip

@@ -46,7 +46,7 @@ log = structlog.get_logger("queuectl")
 
 WINDOW = 1000  # runnable jobs kept in memory, in dispatch order
 TIMER_WINDOW = 1000  # timed jobs kept in memory, soonest first
-CHILD_SILENCE_LIMIT = 30.0  # seconds without a word before a child is killed as wedged
+STALL_SLACK = 1.0  # the loop ran this much later than it asked to: the daemon itself stalled
 HOUSEKEEPING_SECONDS = 5.0
 STORAGE_RETRY_SECONDS = 1.0  # after a failed commit (disk full), try again this often
 SEGMENT_SIZE = 64 * 1024 * 1024
@@ -131,6 +131,7 @@ class Supervisor:
         self.storage_retry_at = 0.0
         self.turn_requests: list[list[bytes]] = []
         self.respawn_at = 0.0  # monotonic: no child spawns before (a crash-looping child)
+        self.listening_since = 0.0  # monotonic: since when we have been awake to hear children
         self.spawn_failures = 0
 
     # --- start-up ------------------------------------------------------------------------
@@ -389,9 +390,14 @@ class Supervisor:
         watchdog = self.notifier.watchdog_interval()
         next_watchdog = time.monotonic()
         next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+        awake = time.monotonic()  # the last moment we know we were running
         while True:
             timeout = self.poll_timeout(next_housekeeping, next_watchdog if watchdog else None)
+            before = time.monotonic()
+            self.check_stall(awake, before, 0.0)  # the last turn itself
             events = dict(poller.poll(timeout))
+            awake = time.monotonic()
+            self.check_stall(before, awake, timeout / 1000)  # the wait
             if self.wake_r.fileno() in events:
                 with contextlib.suppress(BlockingIOError):
                     self.wake_r.recv(4096)
@@ -404,12 +410,22 @@ class Supervisor:
                 next_watchdog = mono + watchdog
             if mono >= next_housekeeping:
                 next_housekeeping = mono + HOUSEKEEPING_SECONDS
+                self.check_stall(awake, mono, 0.0)
                 self.housekeeping(mono)
                 flush_logs()
             if self.shutting_down and not self.pool.children:
                 break
         self.finish()
         return 0
+
+    def check_stall(self, since: float, now: float, expected: float) -> None:
+        """A stretch of the loop took far longer than it should have: we were stopped
+        (SIGSTOP, a suspended VM, heavy swapping). The children's heartbeats of that
+        time are still on their way in, so their silence is judged from now on only,
+        not by a clock that ran while nobody listened."""
+        if now - since > expected + STALL_SLACK:
+            self.listening_since = now
+            log.warning("daemon.stalled", seconds=round(now - since - expected, 3))
 
     def poll_timeout(self, next_housekeeping: float, next_watchdog: float | None) -> int:
         mono = time.monotonic()
@@ -998,9 +1014,10 @@ class Supervisor:
         self.kill_deadline = time.monotonic() + self.config["kill_grace"] + 5.0
 
     def housekeeping(self, mono: float) -> None:
+        limit = self.config["worker_silence_limit"]
         for child in list(self.pool.children.values()):
-            silent = mono - child.last_seen
-            if silent > CHILD_SILENCE_LIMIT:
+            silent = mono - max(child.last_seen, self.listening_since)
+            if silent > limit:
                 log.error("child.unresponsive", child=child.id, pid=child.pid, silent_s=round(silent))
                 self.pool.kill(child)
         if self.abort_sent and mono > getattr(self, "kill_deadline", float("inf")):
