@@ -102,3 +102,37 @@ def test_a_job_writing_1gb_does_not_take_the_daemon_down(make_daemon) -> None:
     daemon.call("job.delete", {"id": "huge"})
     # Its segment is gone once nothing points into it and its child writes elsewhere.
     assert sum(p.stat().st_size for p in daemon.paths.logs_dir.iterdir()) < 10_000_000
+
+
+def test_delete_works_on_a_full_disk_and_frees_the_space(small_fs: Path) -> None:
+    d = Daemon(small_fs / "home", workers=1)
+    d.start()
+    try:
+        d.enqueue("head -c 6000000 /dev/urandom", id="bulky")
+        d.wait_state("bulky", "completed", timeout=30)
+        for i in range(30):
+            d.enqueue("true", id=f"small-{i}")
+        d.wait_all_final(30)
+        d.call("workers.scale", {"count": 0})  # its segment is no longer written
+        wait_for(lambda: not d.children_pids(), what="the child to exit")
+        filler = fill(small_fs)
+        # Nothing new fits...
+        with pytest.raises(RemoteError) as full:
+            for i in range(200):
+                d.enqueue("true", id=f"no-room-{i}")
+        assert full.value.code == -32006
+        # ...but deleting does, and gives the space back.
+        p = d.cli("delete", "bulky")
+        assert p.returncode == 0, p.stderr
+        with pytest.raises(RemoteError):
+            d.job("bulky")
+        free = subprocess.run(["df", "--output=avail", "-B1", str(small_fs)], capture_output=True,
+                              text=True).stdout.split()[-1]  # fmt: skip
+        assert int(free) > 5_000_000, free
+        for i in range(10):
+            p = d.cli("delete", f"small-{i}")
+            assert p.returncode == 0, p.stderr
+        filler.unlink()
+        d.enqueue("true", id="after")
+    finally:
+        d.stop()

@@ -8,8 +8,12 @@ whatever its method does afterwards, so a REQ client never reads a stale reply.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
+
+# Methods that free disk space: on a full disk they may use the space held in reserve.
+FREES_SPACE = frozenset({"job.delete"})
 
 # Sends (routing envelope, JSON document or None for an empty frame) after commit.
 SendReply = Callable[[list[bytes], Any], None]
@@ -70,3 +74,14 @@ class Waiter:
         if not self.done:
             self.done = True
             self._abandoned(job)
+
+
+def frees_space(frames: list[bytes]) -> bool:
+    """Whether a request message (its last frame: one request or a batch) only asks for
+    methods that free space."""
+    try:
+        doc = json.loads(frames[-1])
+    except (ValueError, IndexError, RecursionError):
+        return False
+    items = doc if isinstance(doc, list) else [doc]
+    return bool(items) and all(isinstance(i, dict) and i.get("method") in FREES_SPACE for i in items)

@@ -514,11 +514,14 @@ class Store:
         reset_charged: bool = False,
     ) -> None:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy)."""
+        # An attempt that wrote nothing points into no segment: it must not keep one alive.
         self.db.execute(
             "UPDATE attempts SET finished_at = ?, exit_code = ?, signal = ?, timed_out = ?, "
-            "charged = ?, error = ?, out_len = ?, err_len = ? WHERE job_seq = ? AND n = ?",
+            "charged = ?, error = ?, out_len = ?, err_len = ?, "
+            "segment = CASE WHEN ? = 0 AND ? = 0 THEN NULL ELSE segment END "
+            "WHERE job_seq = ? AND n = ?",
             (now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len,
-             seq, attempt),
+             out_len, err_len, seq, attempt),
         )  # fmt: skip
         final = new_state in J.FINAL_STATES or new_state == J.FAILED
         self.db.execute(

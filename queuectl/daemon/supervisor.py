@@ -36,7 +36,8 @@ from queuectl.daemon import methods as _methods  # noqa: F401  (registers the ha
 from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.pool import ChildHandle, Pool
-from queuectl.daemon.requests import PendingReply, Waiter
+from queuectl.daemon.requests import PendingReply, Waiter, frees_space
+from queuectl.daemon.reserve import SpaceReserve
 from queuectl.daemon.store import Runnable, Store
 from queuectl.daemon.throughput import Throughput
 from queuectl.jobs import ValidationError
@@ -255,6 +256,8 @@ class Supervisor:
         )
         self.store.set_synchronous(self.config["synchronous"])
         self.store.start_checkpointer()
+        self.reserve = SpaceReserve(self.paths.state_dir / "reserve")
+        self.reserve.ensure()
         self.epoch = self.store.next_epoch()
         self._wait_for_old_children()
         # Contain jobs before any runs: a cgroup per child where we may write the cgroup
@@ -493,14 +496,28 @@ class Supervisor:
         except sqlite3.Error as exc:
             self.reports_failed(exc)
         for frames in requests:
-            mark = len(self.out.replies)
+            self.run_request_alone(frames, now)
+
+    def run_request_alone(self, frames: list[bytes], now: float) -> None:
+        """One request in a transaction of its own (after its turn failed to commit). A
+        request that frees space may use the space held in reserve: on a full disk,
+        `delete` must still work, or queuectl could not free what it filled."""
+        for may_retry in (True, False):
+            out = self.out
+            marks = (len(out.replies), len(out.assignments), len(out.events), len(out.after_commit))
             try:
                 with self.store.transaction():
                     self.handle_frames(frames, now)
+                return
             except sqlite3.Error as err:
-                del self.out.replies[mark:]
+                del out.replies[marks[0]:], out.assignments[marks[1]:]
+                del out.events[marks[2]:], out.after_commit[marks[3]:]
                 self.resync_after_failure()
+                if may_retry and frees_space(frames) and self.reserve.release():
+                    log.warning("store.reserve_released", error=str(err))
+                    continue
                 self.reply_storage_error(frames, err)
+                return
 
     def take_child_world(self, events: dict[Any, int], now: float) -> None:
         if self.replay_reports and self.current_mono < self.storage_retry_at:
@@ -1014,6 +1031,7 @@ class Supervisor:
         self.kill_deadline = time.monotonic() + self.config["kill_grace"] + 5.0
 
     def housekeeping(self, mono: float) -> None:
+        self.reserve.ensure()
         limit = self.config["worker_silence_limit"]
         for child in list(self.pool.children.values()):
             silent = mono - max(child.last_seen, self.listening_since)
