@@ -37,6 +37,7 @@ DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, PEN
 WORKER_LOST = "worker lost: its child process died"
 LOST_UNCONFIRMED = "worker lost before it confirmed the start; the command may have run"
 INTERRUPTED = "interrupted: the daemon stopped while it ran"
+INTERRUPTED_UNCONFIRMED = "interrupted: the daemon stopped before the start was confirmed; the command may have run"
 
 MAX_ID_LENGTH = 200
 MAX_PRIORITY = 1_000_000

@@ -163,7 +163,7 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
     if integrity != "ok":
         violations.append(f"integrity_check: {integrity}")
     all_attempts = [a for rows in attempts.values() for a in rows]
-    lost = sum(1 for a in all_attempts if a[5] and a[5].startswith("worker lost"))
+    lost = sum(1 for a in all_attempts if a[4] and a[5] and a[5].startswith("worker lost"))
     interrupted = sum(1 for a in all_attempts if not a[4])
     db.close()
     with contextlib.suppress(AssertionError):

@@ -35,8 +35,8 @@ def test_a_job_never_waits_behind_a_running_one_while_a_worker_is_idle(make_daem
 def test_a_high_priority_job_overtakes_low_ones_handed_out_earlier(make_daemon) -> None:
     daemon = make_daemon(workers=2)
     daemon.call("job.enqueue_many", {"jobs": [
-        {"id": "busy1", "command": "sleep 1.5"},
-        {"id": "busy2", "command": "sleep 1.5"},
+        {"id": "busy1", "command": "sleep 1"},
+        {"id": "busy2", "command": "sleep 3"},  # frees later: the first free worker decides
         {"id": "low1", "command": "true"},
         {"id": "low2", "command": "true"},
         {"id": "low3", "command": "true"},

@@ -535,26 +535,23 @@ class Store:
 
     def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]:
         """After a crash: every `processing` job back to pending, its attempt recorded as
-        interrupted and not charged. Returns (seq, id, attempt) of each."""
+        interrupted and not charged. Returns (seq, id, attempt) of each.
+
+        An attempt whose start was never confirmed may still have run (its worker had
+        spawned it, then died with the daemon before reporting): it is kept too, saying so."""
         rows = self.db.execute(
             "SELECT seq, id, attempts FROM jobs WHERE state = 'processing'"
         ).fetchall()
         with self.transaction():
             for seq, _id, attempt in rows:
                 self.db.execute(
-                    "UPDATE attempts SET finished_at = ?, charged = 0, error = ? "
+                    "UPDATE attempts SET finished_at = ?, charged = 0, "
+                    "error = CASE WHEN started_at IS NULL THEN ? ELSE ? END "
                     "WHERE job_seq = ? AND n = ? AND finished_at IS NULL",
-                    (now, J.INTERRUPTED, seq, attempt),
-                )
-                # An attempt that never started leaves no trace.
-                self.db.execute(
-                    "DELETE FROM attempts WHERE job_seq = ? AND n = ? AND started_at IS NULL",
-                    (seq, attempt),
+                    (now, J.INTERRUPTED_UNCONFIRMED, J.INTERRUPTED, seq, attempt),
                 )
                 self.db.execute(
-                    "UPDATE jobs SET state = 'pending', updated_at = ?, attempts = "
-                    "(SELECT count(*) FROM attempts WHERE job_seq = ?) WHERE seq = ?",
-                    (now, seq, seq),
+                    "UPDATE jobs SET state = 'pending', updated_at = ? WHERE seq = ?", (now, seq)
                 )
                 self._move(J.PROCESSING, J.PENDING)
         return rows
