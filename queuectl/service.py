@@ -52,6 +52,9 @@ Restart=on-failure
 # Not for refusals a restart cannot fix: already running, a damaged database, an
 # unsafe path (docs/cli.md, exit codes).
 RestartPreventExitStatus=7 8 9
+# One descriptor per connected client: systemd's default soft limit (1,024) is too
+# few for a busy host (the daemon also raises its soft limit to the hard one).
+LimitNOFILE=65536
 RestartSec=2
 WatchdogSec=30
 # A job killed by the kernel OOM killer must fail that job, not stop the service.
@@ -93,6 +96,9 @@ Delegate=yes
 TimeoutStopSec=30
 Restart=on-failure
 RestartPreventExitStatus=7 8 9
+# One descriptor per connected client: systemd's default soft limit (1,024) is too
+# few for a busy host (the daemon also raises its soft limit to the hard one).
+LimitNOFILE=65536
 RestartSec=2
 WatchdogSec=30
 OOMPolicy=continue

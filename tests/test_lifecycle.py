@@ -118,6 +118,31 @@ def test_a_due_job_is_announced_on_the_event_stream(make_daemon) -> None:
         stream.close()
 
 
+def test_events_are_numbered_so_a_subscriber_sees_what_it_missed(make_daemon) -> None:
+    from queuectl.client.events import EventStream
+
+    d = make_daemon(workers=1)
+    stream = EventStream(d.paths.socket, ("job.",))
+    try:
+        time.sleep(0.2)
+        d.enqueue("true", id="one")
+        d.wait_state("one", "completed")
+        seen = [stream.next(5.0) for _ in range(3)]
+        assert [e["event"] for e in seen] == ["job.enqueued", "job.started", "job.completed"]
+        assert [e["seq"] for e in seen] == [seen[0]["seq"], seen[0]["seq"] + 1, seen[0]["seq"] + 2]
+        # A burst larger than what is queued for a subscriber that does not read:
+        # the events beyond it are dropped, and the numbers show the gap.
+        d.call("job.enqueue_many", {"jobs": [{"command": "true", "delay": 3600} for _ in range(3000)]})
+        time.sleep(1.0)
+        burst = []
+        while (event := stream.next(0.5)) is not None:
+            burst.append(event["seq"])
+        assert 0 < len(burst) < 3000
+        assert burst[-1] - burst[0] + 1 > len(burst)  # a gap, visible
+    finally:
+        stream.close()
+
+
 def test_delay_and_naive_run_at(daemon: Daemon) -> None:
     job = daemon.enqueue("true", id="delayed", delay=30)
     assert job["state"] == "scheduled"

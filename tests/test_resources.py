@@ -136,3 +136,102 @@ def test_delete_works_on_a_full_disk_and_frees_the_space(small_fs: Path) -> None
         d.enqueue("true", id="after")
     finally:
         d.stop()
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def test_a_client_that_never_reads_its_replies_cannot_grow_the_daemon(daemon: Daemon) -> None:
+    import json
+
+    import zmq
+
+    daemon.enqueue("head -c 1000000 /dev/urandom", id="noisy")  # base64 in replies: 1.3 MB each
+    daemon.wait_state("noisy", "completed")
+    before = rss_mb(daemon.proc.pid)
+    ctx = zmq.Context()
+    greedy = ctx.socket(zmq.DEALER)
+    greedy.setsockopt(zmq.LINGER, 0)
+    greedy.setsockopt(zmq.RCVHWM, 1)  # and it reads nothing: replies pile up on the daemon's side
+    greedy.connect("ipc://" + str(daemon.paths.socket))
+    try:
+        request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.logs",
+                              "params": {"id": "noisy", "max_bytes": 1048576}}).encode()  # fmt: skip
+        for _ in range(600):
+            greedy.send_multipart([b"", request])
+        wait_for(lambda: any(e.get("event") == "client.reply_dropped" for e in daemon.log_events()),
+                 timeout=30, what="the daemon to drop replies nobody reads")  # fmt: skip
+        time.sleep(2)  # the rest of the 600 are answered (and dropped) too
+        assert daemon.call("daemon.status")["counts"]["completed"] == 1  # others are served
+        grown = rss_mb(daemon.proc.pid) - before
+        print(f"daemon grew by {grown:.1f} MB")
+        assert grown < 120, f"the daemon grew by {grown:.0f} MB"
+    finally:
+        greedy.close(0)
+        ctx.term()
+
+
+def test_more_connections_than_file_descriptors_are_refused_not_fatal(tmp_path: Path) -> None:
+    import resource
+    import sys
+
+    home = tmp_path / "home"
+    d = Daemon(home, workers=1)
+
+    def small_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    home.mkdir()
+    log = open(d.log_path, "ab")  # noqa: SIM115
+    d.proc = subprocess.Popen(
+        [sys.executable, "-m", "queuectl", "--home", str(home), "daemon", "--workers", "1",
+         "--log-format", "json"], stdout=log, stderr=log, env=d.env, preexec_fn=small_fd_limit,
+    )  # fmt: skip
+    log.close()
+    try:
+        d.wait_ready()
+        assert d.call("daemon.status")["daemon"]["fd_limit"] == 256
+        crowd = subprocess.Popen(
+            [sys.executable, "-c", CROWD, str(d.paths.socket), "400"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert crowd.stdout is not None and crowd.stdout.readline().strip() == "connected"
+        wait_for(lambda: any(e.get("event") == "daemon.connections_refused" for e in d.log_events()),
+                 what="the daemon to refuse connections")  # fmt: skip
+        assert d.proc.poll() is None, d.log()[-2000:]
+        crowd.kill()
+        crowd.wait()
+        # Once they are gone it accepts again, by itself.
+        d.close_client()
+        wait_for(lambda: try_status(d), timeout=30, what="the daemon to accept again")
+        assert d.proc.poll() is None
+    finally:
+        d.stop(timeout=30)
+
+
+CROWD = """
+import sys, time, zmq
+ctx = zmq.Context()
+ctx.set(zmq.MAX_SOCKETS, 10000)
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = ctx.socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect("ipc://" + sys.argv[1])
+    socks.append(s)
+time.sleep(1)
+print("connected", flush=True)
+time.sleep(120)
+"""
+
+
+def try_status(d: Daemon) -> bool:
+    from queuectl.client.rpc import ClientError, RpcClient
+
+    try:
+        with RpcClient(d.paths.socket, timeout=2) as client:
+            return client.call("daemon.status")["daemon"]["accepting"]
+    except ClientError:
+        return False

@@ -74,7 +74,36 @@ def wait_until_up(proc: subprocess.Popen[bytes], sock: Path, paths: Any) -> None
                             + (f": {tail}" if tail else ""))
 
 
+def running_daemon_pid(paths: Any) -> str | None:
+    """The pid of a daemon holding the state directory's lock (it runs, though its socket
+    may not answer: it stopped accepting, or is starting), or None."""
+    import fcntl
+
+    try:
+        fd = os.open(paths.lock, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None  # nobody holds it
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    finally:
+        os.close(fd)
+
+
 def ensure_daemon(paths: Any, home: str | None) -> None:
+    pid = running_daemon_pid(paths)
+    if pid is not None:  # starting (another command started it just now), or not accepting
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and running_daemon_pid(paths) is not None:
+            if daemon_answers(paths.socket):
+                return
+            time.sleep(0.02)
+        from queuectl.client.rpc import DaemonUnreachable
+
+        raise DaemonUnreachable(paths.socket, f"the daemon (pid {pid}) is running but does not accept "
+                                "connections now (too many clients?)")
     proc = spawn_daemon(paths, home)
     wait_until_up(proc, paths.socket, paths)
     click.echo(

@@ -22,6 +22,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -31,7 +32,7 @@ import zmq
 from queuectl import fsguard, settings
 from queuectl import jobs as J
 from queuectl import protocol as P
-from queuectl.daemon import containment, rpc
+from queuectl.daemon import clients, containment, rpc
 from queuectl.daemon import methods as _methods  # noqa: F401  (registers the handlers)
 from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.notify import Notifier, scrub_environ
@@ -77,6 +78,7 @@ class TurnOutput:
     """What a loop turn sends once its transaction has committed."""
 
     replies: list[tuple[list[bytes], bytes]] = field(default_factory=list)
+    reply_bytes: int = 0
     assignments: list[tuple[ChildHandle, list[Any]]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -120,6 +122,7 @@ class Supervisor:
         self.target_workers = 0
         self.throughput = Throughput()
         self.subscriptions = 0  # live subscriptions on the event socket
+        self.event_seq = 0
         # job.wait timeouts: heap of (monotonic deadline, token, callback).
         self.wait_deadlines: list[tuple[float, int, Callable[[], None]]] = []
         self.current_now = time.time()
@@ -190,41 +193,68 @@ class Supervisor:
 
     def _bind(self) -> None:
         self.ctx = zmq.Context()
+        self.ctx.set(zmq.MAX_SOCKETS, 65536)
         for path in (self.paths.socket, self.paths.events_socket, self.paths.results_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # left by a crashed daemon; we hold the lock, so it is stale
-        old_umask = os.umask(0o077 if self.socket_group is None else 0o007)
-        try:
-            self.control = self.ctx.socket(zmq.ROUTER)
-            self.control.setsockopt(zmq.LINGER, 0)
-            self.control.setsockopt(zmq.MAXMSGSIZE, P.HARD_MAX_MESSAGE_BYTES)
-            self.control.setsockopt(zmq.SNDHWM, 10000)
-            self.control.setsockopt(zmq.RCVHWM, 10000)
-            # Clients do not retry a refused connect soon (see client/rpc.py): room for bursts.
-            self.control.setsockopt(zmq.BACKLOG, 1024)
-            self.control.bind(self.paths.endpoint(self.paths.socket))
-            # XPUB, not PUB: it tells us about subscriptions, so events nobody listens to
-            # are not even built.
-            self.events = self.ctx.socket(zmq.XPUB)
-            self.events.setsockopt(zmq.LINGER, 0)
-            self.events.setsockopt(zmq.SNDHWM, 10000)
-            self.events.setsockopt(zmq.XPUB_VERBOSER, 1)
-            self.events.bind(self.paths.endpoint(self.paths.events_socket))
-        finally:
-            os.umask(old_umask)
+        self.control = self.ctx.socket(zmq.ROUTER)
+        self.control.setsockopt(zmq.LINGER, 0)
+        self.control.setsockopt(zmq.MAXMSGSIZE, P.HARD_MAX_MESSAGE_BYTES)
+        self.control.setsockopt(zmq.SNDHWM, clients.REPLY_HWM)
+        self.control.setsockopt(zmq.RCVHWM, 10000)
+        # A reply to a client whose queue is full raises instead of vanishing silently,
+        # so ReplySender can say so.
+        self.control.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.control.setsockopt(zmq.BACKLOG, self.guard.backlog)
+        self.replies = clients.ReplySender(self.control)
+        # XPUB, not PUB: it tells us about subscriptions, so events nobody listens to
+        # are not even built.
+        self.events = self.ctx.socket(zmq.XPUB)
+        self.events.setsockopt(zmq.LINGER, 0)
+        self.events.setsockopt(zmq.SNDHWM, clients.EVENTS_HWM)
+        self.events.setsockopt(zmq.XPUB_VERBOSER, 1)
+        self.events.setsockopt(zmq.BACKLOG, self.guard.backlog)
+        # New connections are counted (ConnectionGuard): libzmq dies if accept() runs out
+        # of file descriptors.
+        self.accept_watch = [sock.get_monitor_socket(zmq.EVENT_ACCEPTED)
+                             for sock in (self.control, self.events)]  # fmt: skip
+        self._bind_client_sockets()
         # Children's sockets are for us and our children only (umask 077 since start()).
         self.results = self.ctx.socket(zmq.PULL)
         self.results.setsockopt(zmq.LINGER, 0)
         self.results.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
         self.results.bind(self.paths.endpoint(self.paths.results_socket))
+
+    def _client_endpoints(self) -> list[tuple[zmq.Socket, Path]]:
+        return [(self.control, self.paths.socket), (self.events, self.paths.events_socket)]
+
+    def _bind_client_sockets(self) -> None:
+        old_umask = os.umask(0o077 if self.socket_group is None else 0o007)
+        try:
+            for sock, path in self._client_endpoints():
+                sock.bind(self.paths.endpoint(path))
+        finally:
+            os.umask(old_umask)
         if self.socket_group is not None:  # group members may use the CLI and `events`
-            for path in (self.paths.socket, self.paths.events_socket):
+            for _, path in self._client_endpoints():
                 os.chmod(path, 0o660)
                 try:
                     if os.stat(path).st_gid != self.socket_group:
                         os.chown(path, -1, self.socket_group)
                 except OSError as exc:
                     log.warning("socket.chown_failed", path=str(path), error=str(exc))
+
+    def guard_connections(self) -> None:
+        """Stop accepting clients while file descriptors run short; accept again once
+        enough are free. (Unbinding drops the connections of that moment too: better
+        than libzmq's abort at EMFILE.)"""
+        decision = self.guard.check(clients.open_fds())
+        if decision is True:
+            for sock, path in self._client_endpoints():
+                with contextlib.suppress(zmq.ZMQError):
+                    sock.unbind(self.paths.endpoint(path))
+        elif decision is False:
+            self._bind_client_sockets()
 
     def _signals(self) -> None:
         self.wake_r, wake_w = socket.socketpair()
@@ -279,6 +309,7 @@ class Supervisor:
         for _seq, job_id, attempt in recovered:
             log.warning("job.recovered", job_id=job_id, attempt=attempt,
                         reason="the daemon stopped while it ran")  # fmt: skip
+        self.guard = clients.ConnectionGuard(clients.raise_fd_limit())
         self._bind()
         self._signals()
         self.poller = zmq.Poller()
@@ -286,6 +317,8 @@ class Supervisor:
         self.poller.register(self.results, zmq.POLLIN)
         self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
         self.poller.register(self.events, zmq.POLLIN)
+        for watch in self.accept_watch:
+            self.poller.register(watch, zmq.POLLIN)
         self.pool = Pool(self.ctx, self.paths, self.epoch, SEGMENT_SIZE, self.job_umask, self.cgroup_base)
         self.refill_window()
         self.refill_timers()
@@ -406,6 +439,12 @@ class Supervisor:
                     self.wake_r.recv(4096)
             if self.events in events:
                 self.take_subscriptions()
+            if any(watch in events for watch in self.accept_watch):
+                for watch in self.accept_watch:
+                    with contextlib.suppress(zmq.Again):
+                        while True:
+                            watch.recv_multipart(zmq.NOBLOCK)
+                self.guard_connections()
             self.turn(events)
             mono = time.monotonic()
             if watchdog and mono >= next_watchdog:
@@ -552,8 +591,7 @@ class Supervisor:
         for child, msg in out.assignments:
             self.pool.send(child, msg)
         for routing, payload in out.replies:
-            with contextlib.suppress(zmq.ZMQError):  # a client that went away
-                self.control.send_multipart([*routing, payload], zmq.NOBLOCK)
+            self.replies.send(routing, payload)
         for event in out.events:
             with contextlib.suppress(zmq.ZMQError):
                 self.events.send_multipart(
@@ -895,6 +933,8 @@ class Supervisor:
 
     def take_requests(self, now: float) -> None:
         for _ in range(1000):  # bounded, so children are never starved by a flood
+            if self.out.reply_bytes > clients.TURN_REPLY_BYTES:
+                return  # replies are held until the commit: the rest waits for the next turn
             try:
                 frames = self.control.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -913,6 +953,7 @@ class Supervisor:
     def reply(self, routing: list[bytes], doc: Any) -> None:
         payload = b"" if doc is None else P.encode(doc)
         self.out.replies.append((routing, payload))
+        self.out.reply_bytes += len(payload)
 
     def handle_payload(self, routing: list[bytes], payload: bytes, now: float) -> None:
         try:
@@ -1032,6 +1073,9 @@ class Supervisor:
 
     def housekeeping(self, mono: float) -> None:
         self.reserve.ensure()
+        self.replies.forget_idle()
+        if self.guard.paused:
+            self.guard_connections()
         limit = self.config["worker_silence_limit"]
         for child in list(self.pool.children.values()):
             silent = mono - max(child.last_seen, self.listening_since)
@@ -1069,8 +1113,10 @@ class Supervisor:
     def emit(self, event: str, **fields: Any) -> None:
         if not self.subscriptions:
             return
+        self.event_seq += 1
         fields["event"] = event
         fields["time"] = J.format_time(time.time())
+        fields["seq"] = self.event_seq  # consecutive: a gap tells a subscriber it lost events
         self.out.events.append(fields)
 
     def finish(self) -> None:

@@ -35,6 +35,8 @@ def status(sup: Supervisor, send: Any) -> dict[str, Any]:
             "shutting_down": sup.shutting_down,
             "waiting_clients": sum(len(w) for w in sup.waiters.values()),
             "containment": sup.containment,
+            "fd_limit": sup.guard.limit,
+            "accepting": not sup.guard.paused,
         },
     }
 
