@@ -70,6 +70,9 @@ class JobSpec:
     max_retries: int | None = None  # None: the configured max_retries applies
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # run_at came from a delay ("in 10 minutes"), not a time of day: it moves with a
+    # step of the wall clock, so the wait stays as long as asked.
+    relative: bool = False
 
 
 # --- time on the wire -------------------------------------------------------------
@@ -327,6 +330,7 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
         spec.run_at = parse_time(raw["run_at"])
     elif raw.get("delay") is not None:
         spec.run_at = check_time(now + validate_seconds(raw["delay"], "delay"), "delay")
+        spec.relative = True
     if raw.get("cwd") is not None:
         cwd = raw["cwd"]
         if not isinstance(cwd, str) or not cwd.startswith("/") or "\x00" in cwd:

@@ -20,7 +20,7 @@ from typing import Any
 from queuectl import jobs as J
 from queuectl.jobs import JobSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -71,6 +71,12 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX attempts_segment ON attempts(segment);
     CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    2: """
+    -- 1: run_at is "now + a wait" (a delay, a backoff), which a step of the wall clock
+    -- must not lengthen or shorten; 0: a time of day the user gave.
+    ALTER TABLE jobs ADD COLUMN run_at_relative INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET run_at_relative = 1 WHERE state = 'failed';
     """,
 }
 
@@ -334,7 +340,7 @@ class Store:
             retries = spec.max_retries if spec.max_retries is not None else max_retries
             rows.append((
                 spec.id, spec.command, state, spec.priority, retries, timeout,
-                spec.run_at if state == J.SCHEDULED else None,
+                spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
             ))  # fmt: skip
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
@@ -342,7 +348,7 @@ class Store:
         with self.transaction():
             cur = self.db.executemany(
                 "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                "cwd, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "run_at_relative, cwd, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
@@ -525,7 +531,7 @@ class Store:
         )  # fmt: skip
         final = new_state in J.FINAL_STATES or new_state == J.FAILED
         self.db.execute(
-            "UPDATE jobs SET state = ?, run_at = ?, exit_code = ?, last_error = ?, "
+            "UPDATE jobs SET state = ?, run_at = ?, run_at_relative = 1, exit_code = ?, last_error = ?, "
             "charged = CASE WHEN ? THEN 0 ELSE charged + ? END, "
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, updated_at = ? WHERE seq = ?",
             (new_state, run_at, exit_code, last_error, int(reset_charged), int(charged),
@@ -555,6 +561,16 @@ class Store:
                 )
                 self._move(J.PROCESSING, J.PENDING)
         return rows
+
+    def shift_relative_waits(self, step: float) -> int:
+        """The wall clock stepped by `step` seconds: move every wait that was given as a
+        duration along with it (absolute times of day stay). Returns how many moved."""
+        cur = self.db.execute(
+            "UPDATE jobs SET run_at = run_at + ? "
+            "WHERE state IN ('scheduled', 'failed') AND run_at_relative = 1",
+            (step,),
+        )
+        return cur.rowcount
 
     def retry(self, seq: int, state: str, now: float) -> None:
         """failed/dead -> pending now, with a fresh set of retries."""

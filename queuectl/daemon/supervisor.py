@@ -49,6 +49,7 @@ log = structlog.get_logger("queuectl")
 WINDOW = 1000  # runnable jobs kept in memory, in dispatch order
 TIMER_WINDOW = 1000  # timed jobs kept in memory, soonest first
 STALL_SLACK = 1.0  # the loop ran this much later than it asked to: the daemon itself stalled
+CLOCK_STEP = 1.0  # seconds the wall clock must jump (against CLOCK_BOOTTIME) to count as a step
 HOUSEKEEPING_SECONDS = 5.0
 STORAGE_RETRY_SECONDS = 1.0  # after a failed commit (disk full), try again this often
 SEGMENT_SIZE = 64 * 1024 * 1024
@@ -136,6 +137,7 @@ class Supervisor:
         self.turn_requests: list[list[bytes]] = []
         self.respawn_at = 0.0  # monotonic: no child spawns before (a crash-looping child)
         self.listening_since = 0.0  # monotonic: since when we have been awake to hear children
+        self.clock_offset = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
         self.spawn_failures = 0
 
     # --- start-up ------------------------------------------------------------------------
@@ -460,6 +462,24 @@ class Supervisor:
         self.finish()
         return 0
 
+    def follow_clock_steps(self, now: float) -> float:
+        """Notice a step of the wall clock (an administrator's `date -s`, a VM restored
+        from a snapshot, NTP correcting a large error): a job's run_at is a wall-clock
+        time, right for a time of day the user gave, but a wait given as a duration (a
+        delay, a backoff) must stay as long as it was. Those move with the step.
+        CLOCK_BOOTTIME counts suspend too, so a laptop's sleep is not a step."""
+        offset = now - time.clock_gettime(time.CLOCK_BOOTTIME)  # follows slewing too
+        step = offset - self.clock_offset
+        if abs(step) < CLOCK_STEP:
+            return offset
+        moved = self.store.shift_relative_waits(step)
+        log.warning("clock.stepped", seconds=round(step, 3), waits_moved=moved)
+        self.timers.clear()
+        self.timer_at.clear()
+        self.timers_complete = False
+        self.refill_timers()
+        return offset
+
     def check_stall(self, since: float, now: float, expected: float) -> None:
         """A stretch of the loop took far longer than it should have: we were stopped
         (SIGSTOP, a suspended VM, heavy swapping). The children's heartbeats of that
@@ -504,8 +524,10 @@ class Supervisor:
         self.turn_requests = []
         try:
             with self.store.transaction():
+                clock_offset = self.follow_clock_steps(now)
                 self.take_child_world(events, now)
                 self.take_requests_and_dispatch(events, now)
+            self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
         except sqlite3.Error as exc:
             log.error("store.error", error=str(exc))
             self.recover_turn(events, now)
