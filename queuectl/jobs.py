@@ -12,6 +12,7 @@ import os
 import random
 import secrets
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -412,6 +413,23 @@ def after_failure(
     if attempts > max_retries:
         return FailureOutcome(DEAD, None)
     return FailureOutcome(FAILED, now + backoff_delay(attempts, base, cap, jitter))
+
+
+def duplicate_ids(ids: Sequence[str | None], taken: Collection[str]) -> list[tuple[int, str, str]]:
+    """(index, id, why) of every id in a batch that appears a second time or exists
+    already (`taken`), in batch order: the one rule for duplicate ids, whatever the
+    path in (job.enqueue_many with or without dry_run or skip_invalid, the store)."""
+    seen: set[str] = set()
+    found = []
+    for index, job_id in enumerate(ids):
+        if job_id is None:
+            continue
+        if job_id in seen:
+            found.append((index, job_id, f"id {job_id!r} appears twice"))
+        elif job_id in taken:
+            found.append((index, job_id, f"a job with id {job_id!r} exists already"))
+        seen.add(job_id)
+    return found
 
 
 def describe_failure(exit_code: int | None, signal: int | None, timed_out: bool) -> str:

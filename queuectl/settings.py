@@ -25,6 +25,9 @@ class Setting:
     choices: tuple[str, ...] = ()
 
 
+MAX_WORKERS = 256  # the one home of this limit: config `workers`, workers.scale, --workers
+
+
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -39,7 +42,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("default_timeout", float, 0.0, "timeout in seconds for jobs that set none (0: no timeout)", 0.0, 365 * 86400.0),
         Setting("kill_grace", float, 5.0, "seconds between SIGTERM and SIGKILL when a job is killed", 0.0, 3600.0),
         Setting("shutdown_grace", float, 10.0, "seconds running jobs get to finish on a graceful stop", 0.0, 86400.0),
-        Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, 256),
+        Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, MAX_WORKERS),
         Setting("worker_silence_limit", float, 30.0, "seconds a worker child may send nothing (it sends a heartbeat every 2 s) before it is killed as wedged", 5.0, 3600.0),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
     )

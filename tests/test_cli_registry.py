@@ -25,6 +25,6 @@ def test_a_command_imports_only_what_it_uses() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = out.split("\n")[-2].split()
     assert "queuectl.client.commands.daemon" in loaded
-    for heavy in ("queuectl.client.commands.job", "queuectl.daemon.supervisor", "structlog",
+    for heavy in ("queuectl.client.commands.job", "queuectl.daemon.loop", "structlog",
                   "msgpack", "sqlite3", "queuectl.dashboard"):  # fmt: skip
         assert heavy not in loaded, heavy

@@ -138,7 +138,11 @@ def test_events_are_numbered_so_a_subscriber_sees_what_it_missed(make_daemon) ->
         while (event := stream.next(0.5)) is not None:
             burst.append(event["seq"])
         assert 0 < len(burst) < 3000
-        assert burst[-1] - burst[0] + 1 > len(burst)  # a gap, visible
+        d.enqueue("true", id="after", delay=3600)
+        after = stream.next(5.0)
+        assert after is not None and after["job_id"] == "after"
+        seqs = [*burst, after["seq"]]
+        assert seqs[-1] - seqs[0] + 1 > len(seqs)  # a gap, visible
     finally:
         stream.close()
 

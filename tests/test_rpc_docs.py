@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-import queuectl.daemon.methods  # noqa: F401  (registers every method)
 from queuectl import protocol as P
-from queuectl.daemon import rpc
+from queuectl.daemon.methods import REGISTRY
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "rpc.md"
 
@@ -41,7 +40,7 @@ def _doc_type(schema_type: Any) -> str:
 
 @pytest.fixture(scope="module")
 def described() -> dict[str, dict[str, Any]]:
-    return {m["name"]: m for m in rpc.describe()["methods"]}
+    return {m["name"]: m for m in REGISTRY.describe()["methods"]}
 
 
 def test_every_method_is_documented_and_nothing_else(described: dict[str, Any]) -> None:
@@ -84,7 +83,7 @@ def test_every_error_code_is_in_the_table() -> None:
 
 def test_a_running_daemon_discovers_the_same_methods(daemon) -> None:
     doc = daemon.call("rpc.discover")
-    assert doc == json.loads(json.dumps(rpc.describe()))
+    assert doc == json.loads(json.dumps(REGISTRY.describe()))
     assert {m["name"] for m in doc["methods"]} == set(_sections())
 
 

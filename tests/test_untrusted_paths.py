@@ -361,8 +361,8 @@ def warm_up() -> None:
     import queuectl.client.commands.daemon  # noqa: F401
     import queuectl.client.commands.job  # noqa: F401
     import queuectl.client.rpc  # noqa: F401
+    import queuectl.daemon.loop  # noqa: F401
     import queuectl.daemon.main  # noqa: F401
-    import queuectl.daemon.supervisor  # noqa: F401
 
     for args in (["enqueue", "--help"], ["status", "--help"], ["daemon", "--help"]):
         CliRunner().invoke(cli, args)

@@ -26,11 +26,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 import zmq
 
 from queuectl import fsguard
-from queuectl import protocol as P
+from queuectl.daemon import wire
 from queuectl.daemon.containment import JobProcesses
 
 HEARTBEAT_SECONDS = 2.0
@@ -39,20 +38,8 @@ PR_SET_PDEATHSIG = 1
 
 
 @dataclass(slots=True)
-class Assignment:
-    seq: int
-    attempt: int
-    job_id: str
-    command: str
-    timeout: float | None
-    cwd: str | None
-    env: dict[str, str] | None
-    kill_grace: float
-
-
-@dataclass(slots=True)
 class Running:
-    job: Assignment
+    job: wire.Run
     pid: int  # the job's shell; also its process group id (it leads a new session)
     pidfd: int
     started_at: float
@@ -139,7 +126,7 @@ class Child:
         self.push.connect(args.results)
         self.logs = LogSegments(args.logs, args.epoch, args.id, args.segment_size)
         self.procs = JobProcesses(args.cgroup)
-        self.queue: deque[Assignment] = deque()
+        self.queue: deque[wire.Run] = deque()
         self.running: Running | None = None
         self.exiting = False
         self.terminated = False
@@ -159,10 +146,10 @@ class Child:
     def _on_term(self, signum: int, frame: Any) -> None:
         self.terminated = True
 
-    def send(self, msg: list[Any]) -> None:
+    def send(self, msg: wire.FromChild) -> None:
         # Reports of one loop turn (a job finished, the next started) travel as the frames
         # of one message: one wake-up of the daemon instead of two.
-        self.outbox.append(msgpack.packb(msg))
+        self.outbox.append(wire.encode(msg))
 
     def flush(self) -> None:
         if self.outbox:
@@ -185,20 +172,19 @@ class Child:
                 pid = self.spawn(job, env)
             except OSError as exc:
                 # Could not even start (a missing cwd, say): a failed attempt, reported as such.
-                self.send([P.STARTED, self.id, job.seq, job.attempt, now, 0, self.logs.name,
-                           out_off, err_off])  # fmt: skip
-                msg = P.Finished(self.id, job.seq, job.attempt, time.time(), None, None, False,
-                                 None, 0, 0, f"could not start: {exc.strerror or exc}")  # fmt: skip
-                self.send(msg.to_msg())
+                self.send(wire.Started(self.id, job.seq, job.attempt, now, 0, self.logs.name,
+                                       out_off, err_off))  # fmt: skip
+                self.send(wire.Finished(self.id, job.seq, job.attempt, time.time(), None, None, False,
+                                        None, 0, 0, f"could not start: {exc.strerror or exc}"))  # fmt: skip
                 continue
             pidfd = os.pidfd_open(pid)
             deadline = time.monotonic() + job.timeout if job.timeout else None
             self.running = Running(job, pid, pidfd, now, deadline, out_off, err_off)
             self.poller.register(pidfd, zmq.POLLIN)
-            self.send([P.STARTED, self.id, job.seq, job.attempt, now, pid, self.logs.name,
-                       out_off, err_off])  # fmt: skip
+            self.send(wire.Started(self.id, job.seq, job.attempt, now, pid, self.logs.name,
+                                   out_off, err_off))  # fmt: skip
 
-    def spawn(self, job: Assignment, env: dict[str, str]) -> int:
+    def spawn(self, job: wire.Run, env: dict[str, str]) -> int:
         """`sh -c COMMAND` in a new session, stdout/stderr straight into our segments.
 
         posix_spawn (vfork + exec) costs less than subprocess.Popen; the working
@@ -233,11 +219,11 @@ class Child:
         self.procs.clear()
         out_size, err_size = self.logs.sizes()
         exit_code, sig = (code, None) if code >= 0 else (None, -code)
-        msg = P.Finished(
+        msg = wire.Finished(
             self.id, run.job.seq, run.job.attempt, time.time(), exit_code, sig, run.timed_out,
             run.aborted, out_size - run.out_off, err_size - run.err_off, None,
         )  # fmt: skip
-        self.send(msg.to_msg())
+        self.send(msg)
 
     def kill_running(self, reason: str | None, timed_out: bool = False) -> None:
         run = self.running
@@ -273,33 +259,30 @@ class Child:
 
     # --- messages from the daemon --------------------------------------------------------
 
-    def handle(self, msg: list[Any]) -> None:
-        kind = msg[0]
-        if kind == P.RUN:
-            _, seq, attempt, job_id, command, timeout, cwd, env, kill_grace = msg
-            self.queue.append(Assignment(seq, attempt, job_id, command, timeout, cwd, env, kill_grace))
-        elif kind == P.ABORT:
-            _, seq, reason = msg
-            if self.running is not None and self.running.job.seq == seq:
-                self.kill_running(reason)
+    def handle(self, msg: wire.Message) -> None:
+        if isinstance(msg, wire.Run):
+            self.queue.append(msg)
+        elif isinstance(msg, wire.Abort):
+            if self.running is not None and self.running.job.seq == msg.seq:
+                self.kill_running(msg.reason)
             else:
                 for job in list(self.queue):
-                    if job.seq == seq:
+                    if job.seq == msg.seq:
                         self.queue.remove(job)
-                        self.send([P.RETURNED, self.id, job.seq, job.attempt])
-        elif kind == P.EXIT:
+                        self.send(wire.Returned(self.id, job.seq, job.attempt))
+        elif isinstance(msg, wire.Exit):
             self.exiting = True
 
     def return_queued(self) -> None:
         while self.queue:
             job = self.queue.popleft()
-            self.send([P.RETURNED, self.id, job.seq, job.attempt])
+            self.send(wire.Returned(self.id, job.seq, job.attempt))
 
     def run(self) -> int:
         self.poller = zmq.Poller()
         self.poller.register(self.pull, zmq.POLLIN)
         self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
-        self.send([P.HELLO, self.id, os.getpid(), self.procs.mode])
+        self.send(wire.Hello(self.id, os.getpid(), self.procs.mode))
         last_beat = time.monotonic()
         while True:
             if self.terminated:
@@ -310,7 +293,7 @@ class Child:
                 return 0
             if self.exiting and self.running is None:
                 self.return_queued()
-                self.send([P.BYE, self.id])
+                self.send(wire.Bye(self.id))
                 self.flush()
                 return 0
             self.start_next()
@@ -325,7 +308,10 @@ class Child:
                         raw = self.pull.recv(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self.handle(msgpack.unpackb(raw))
+                    try:
+                        self.handle(wire.decode(raw))
+                    except wire.WireError:
+                        continue  # only the daemon can write this socket; never from it
             if self.running is not None and self.running.pidfd in events:
                 self.reap()
             self.check_timers()
@@ -335,7 +321,7 @@ class Child:
                 if os.getppid() != self.parent:
                     self.terminated = True
                     continue
-                self.send([P.HEARTBEAT, self.id])
+                self.send(wire.Heartbeat(self.id))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -1,4 +1,4 @@
-"""`queuectl daemon`: set up logging, run the supervisor, map failures to exit codes."""
+"""`queuectl daemon`: set up logging, run the loop, map failures to exit codes."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
     configure_logging(log_level, log_format, buffered=True)
     import structlog
 
+    from queuectl.daemon.daemon import Daemon
+    from queuectl.daemon.loop import Loop
+    from queuectl.daemon.startup import AlreadyRunning, StartupError
     from queuectl.daemon.store import UnusableDatabase
-    from queuectl.daemon.supervisor import AlreadyRunning, StartupError, Supervisor
 
     log = structlog.get_logger("queuectl")
     try:
-        return Supervisor(paths, workers).run()
+        return Loop(Daemon(paths, workers)).run()
     except AlreadyRunning as exc:
         code, error = out.ALREADY_RUNNING, exc
     except UnusableDatabase as exc:

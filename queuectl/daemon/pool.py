@@ -15,14 +15,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import msgpack
 import zmq
 
-from queuectl.daemon import containment
+from queuectl.daemon import containment, wire
 from queuectl.paths import Paths
 
 
@@ -35,7 +33,7 @@ class ChildHandle:
     socket_path: str
     ready: bool = False  # said hello: its PULL is connected
     stopping: bool = False  # told to exit: no new work
-    assigned: list[int] = field(default_factory=list)  # job seqs, first is running/next
+    said_bye: bool = False  # exiting on its own terms (told to)
     last_seen: float = 0.0
     spawned_at: float = 0.0
     segment: str | None = None  # its current log segment
@@ -99,9 +97,9 @@ class Pool:
         self.by_pidfd[pidfd] = child
         return child
 
-    def send(self, child: ChildHandle, msg: list[Any]) -> bool:
+    def send(self, child: ChildHandle, msg: wire.ToChild) -> bool:
         try:
-            child.push.send(msgpack.packb(msg), zmq.NOBLOCK)
+            child.push.send(wire.encode(msg), zmq.NOBLOCK)
             return True
         except zmq.Again:
             return False  # its queue is full: it is wedged; the heartbeat check will see

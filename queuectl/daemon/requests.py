@@ -1,9 +1,15 @@
-"""One request message, one reply message: the answers of a request (or a batch) are
-collected here and sent together once every one of them is in.
+"""Control requests: envelopes, batches, and running each request against the method
+table, one reply message per request message.
 
-A handler may answer later (`job.wait`, `job.cancel` of a running job); the reply
-to its message then waits for it. A notification is answered with nothing at once,
-whatever its method does afterwards, so a REQ client never reads a stale reply.
+The answers of a request (or of every request in a batch) are collected and sent
+together once every one of them is in: a handler may answer later (`job.wait`,
+`job.cancel` of a running job), and the reply to its message then waits for it.
+A notification is answered with nothing at once, whatever its method does
+afterwards, so a REQ client never reads a stale reply.
+
+Each request runs inside a SAVEPOINT and a journal mark: a request that fails
+(an error it answers with, or a bug) leaves neither the database nor memory
+changed. A request read after its `expires_at` is refused, not run.
 """
 
 from __future__ import annotations
@@ -12,11 +18,40 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
+from queuectl import protocol as P
+from queuectl.daemon import rpc
+from queuectl.daemon.journal import Journal
+from queuectl.daemon.store.interface import Storage
+
+log = structlog.get_logger("queuectl")
+
 # Methods that free disk space: on a full disk they may use the space held in reserve.
 FREES_SPACE = frozenset({"job.delete"})
 
-# Sends (routing envelope, JSON document or None for an empty frame) after commit.
+# Queues (routing envelope, JSON document or None for an empty frame) to send.
 SendReply = Callable[[list[bytes], Any], None]
+
+
+def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """ROUTER frames -> (routing envelope, body). A REQ client's message is
+    [identity, b"", payload]; a DEALER may send anything."""
+    try:
+        split = frames.index(b"", 1)
+    except ValueError:
+        return frames[:1], frames[1:]
+    return frames[: split + 1], frames[split + 1 :]
+
+
+def frees_space(frames: list[bytes]) -> bool:
+    """Whether a request message only asks for methods that free space."""
+    try:
+        doc = json.loads(frames[-1])
+    except (ValueError, IndexError, RecursionError):
+        return False
+    items = doc if isinstance(doc, list) else [doc]
+    return bool(items) and all(isinstance(i, dict) and i.get("method") in FREES_SPACE for i in items)
 
 
 class PendingReply:
@@ -48,40 +83,90 @@ class PendingReply:
             self.send(self.routing, self.answers[0])
 
 
-class Waiter:
-    """Someone waiting for a job to reach a final state (a `job.wait`, a `job.cancel` of
-    a running job). Exactly one of the two callbacks runs, once."""
+class Requests:
+    def __init__(self, registry: rpc.Registry, api: Any, store: Storage, journal: Journal,
+                 reply: SendReply):  # fmt: skip
+        self.registry = registry
+        self.api = api
+        self.store = store
+        self.journal = journal
+        self.reply = reply
 
-    __slots__ = ("_settled", "_abandoned", "done")
+    def handle(self, frames: list[bytes], now: float) -> None:
+        """One request message from the control socket."""
+        routing, body = split_envelope(frames)
+        if len(body) != 1:
+            err = P.RpcError(P.INVALID_REQUEST, "send one JSON-RPC request per ZeroMQ message (one frame)")
+            self.reply(routing, P.error_response(None, err))
+            return
+        try:
+            doc = P.decode_payload(body[0])
+        except P.RpcError as err:
+            self.reply(routing, P.error_response(None, err))
+            return
+        if not isinstance(doc, list):
+            self.call_one(doc, PendingReply(routing, self.reply, 1, batch=False), 0, now)
+            return
+        if not doc:
+            self.reply(routing, P.error_response(None, P.RpcError(P.INVALID_REQUEST, "empty batch")))
+            return
+        if len(doc) > P.MAX_BATCH:
+            err = P.RpcError(P.INVALID_REQUEST, f"a batch may hold at most {P.MAX_BATCH} requests")
+            self.reply(routing, P.error_response(None, err))
+            return
+        pending = PendingReply(routing, self.reply, len(doc), batch=True)
+        for index, item in enumerate(doc):
+            self.call_one(item, pending, index, now)
 
-    def __init__(
-        self,
-        settled: Callable[[dict[str, Any] | None], None],
-        abandoned: Callable[[dict[str, Any] | None], None],
-    ):
-        self._settled = settled
-        self._abandoned = abandoned
-        self.done = False
+    def call_one(self, obj: Any, pending: PendingReply, index: int, now: float) -> None:
+        """Run one request; its answer goes to `pending` now, or later if deferred."""
+        try:
+            req = P.parse_request(obj)
+        except P.RpcError as err:
+            pending.answer(index, P.error_response(P.request_id_of(obj), err))
+            return
+        if req.expires_at is not None and now > req.expires_at:
+            # Its client has given up (or this daemon was paused): running it now would
+            # do what the client was told had failed.
+            err = P.RpcError(P.REQUEST_EXPIRED, "the request expired before the daemon read it",
+                             {"expires_at": req.expires_at})  # fmt: skip
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            return
 
-    def settled(self, job: dict[str, Any] | None) -> None:
-        """The job is final (or deleted: None)."""
-        if not self.done:
-            self.done = True
-            self._settled(job)
+        def deferred(result: Any = None, error: P.RpcError | None = None) -> None:
+            if not req.is_notification:
+                doc = P.error_response(req.id, error) if error else P.result_response(req.id, result)
+                pending.answer(index, doc)
 
-    def abandoned(self, job: dict[str, Any] | None) -> None:
-        """The daemon stops before the job is final."""
-        if not self.done:
-            self.done = True
-            self._abandoned(job)
+        mark = self.journal.mark()
+        try:
+            with self.store.savepoint():
+                result = self.registry.call(self.api, req.method, req.params, deferred)
+        except P.RpcError as err:
+            self.journal.rollback_to(mark)
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            return
+        except self.store.errors:
+            raise  # the whole turn fails; the loop runs each of its requests again alone
+        except Exception as exc:  # a bug: undo it, answer it, keep serving
+            self.journal.rollback_to(mark)
+            log.exception("rpc.internal_error", method=req.method)
+            err = P.RpcError(P.INTERNAL_ERROR, f"internal error in {req.method}: {exc}")
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            return
+        if req.is_notification:
+            pending.answer(index, None)
+        elif result is not rpc.DEFERRED:
+            pending.answer(index, P.result_response(req.id, result))
 
-
-def frees_space(frames: list[bytes]) -> bool:
-    """Whether a request message (its last frame: one request or a batch) only asks for
-    methods that free space."""
-    try:
-        doc = json.loads(frames[-1])
-    except (ValueError, IndexError, RecursionError):
-        return False
-    items = doc if isinstance(doc, list) else [doc]
-    return bool(items) and all(isinstance(i, dict) and i.get("method") in FREES_SPACE for i in items)
+    def storage_error(self, frames: list[bytes], exc: BaseException) -> None:
+        """Answer a request whose own commit failed."""
+        routing, body = split_envelope(frames)
+        req_id = None
+        try:
+            doc = json.loads(body[0]) if body else None
+            req_id = P.request_id_of(doc)
+        except (ValueError, RecursionError):
+            pass
+        err = P.RpcError(P.STORAGE_ERROR, f"the daemon could not write its database: {exc}")
+        self.reply(routing, P.error_response(req_id, err))

@@ -1,20 +1,19 @@
-"""The RPC method table: registration, parameter checking and `rpc.discover`.
+"""The RPC method table: declaring handlers, checking their params, `rpc.discover`.
 
-Handlers live in queuectl/daemon/methods/<namespace>.py, one module per RPC
-namespace. Each is registered with `@method(...)`, declaring its parameters so
-that type checks happen here once, and `rpc.discover` can describe them.
+A handler is a function `handler(api, send, **params)` declared with `@method(...)`,
+which attaches its description (params, result, errors) to it; nothing is
+registered by importing a module. queuectl/daemon/methods/__init__.py lists every
+handler in one `Registry`. A handler that answers later (job.wait) returns
+`DEFERRED` and calls `send(result)` or `send(error=RpcError)` when it can.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from queuectl import protocol as P
-
-if TYPE_CHECKING:
-    from queuectl.daemon.supervisor import Supervisor
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -24,6 +23,19 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
 }
+
+
+class _Deferred:
+    """The answer comes later, through `send`."""
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED = _Deferred()
+
+# send(result) or send(error=RpcError): a deferred answer.
+Send = Callable[..., None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +58,6 @@ class Method:
     errors: tuple[int, ...] = field(default_factory=tuple)
 
 
-METHODS: dict[str, Method] = {}
-
-
-class Deferred:
-    """Returned by a handler whose answer comes later (e.g. job.wait): the supervisor
-    keeps the request's routing and the handler calls `resolve` / `reject` when ready."""
-
-    __slots__ = ("send", "done")
-
-    def __init__(self, send: Callable[[dict[str, Any]], None]):
-        self.send = send
-        self.done = False
-
-
 def method(
     name: str,
     *params: Param,
@@ -67,11 +65,13 @@ def method(
     result: str,
     errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        METHODS[name] = Method(name, fn, params, description, result, errors)
+    """Declare a handler (it is served once listed in a Registry)."""
+
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.rpc_method = Method(name, fn, params, description, result, errors)  # type: ignore[attr-defined]
         return fn
 
-    return register
+    return declare
 
 
 def _type_ok(value: Any, param: Param) -> bool:
@@ -92,9 +92,7 @@ def bind_params(spec: Method, params: Any) -> dict[str, Any]:
         params = {}
     if isinstance(params, list):
         if len(params) > len(spec.params):
-            raise P.invalid_params(
-                f"{spec.name} takes at most {len(spec.params)} positional params"
-            )
+            raise P.invalid_params(f"{spec.name} takes at most {len(spec.params)} positional params")
         params = {p.name: v for p, v in zip(spec.params, params, strict=False)}
     known = {p.name for p in spec.params}
     unknown = sorted(set(params) - known)
@@ -121,20 +119,29 @@ def bind_params(spec: Method, params: Any) -> dict[str, Any]:
     return bound
 
 
-def call(sup: Supervisor, name: str, params: Any, send: Callable[[dict[str, Any]], None]) -> Any:
-    spec = METHODS.get(name)
-    if spec is None:
-        raise P.RpcError(P.METHOD_NOT_FOUND, f"no such method: {name!r} (see rpc.discover)")
-    bound = bind_params(spec, params)
-    return spec.handler(sup, send=send, **bound)
+class Registry:
+    """Every method the daemon serves, by name."""
 
+    def __init__(self, handlers: Iterable[Callable[..., Any]]):
+        self.methods: dict[str, Method] = {}
+        for fn in handlers:
+            spec: Method = fn.rpc_method  # type: ignore[attr-defined]
+            if spec.name in self.methods:
+                raise ValueError(f"method {spec.name} declared twice")
+            self.methods[spec.name] = spec
 
-def describe() -> dict[str, Any]:
-    """An OpenRPC-style description of every method."""
-    methods = []
-    for spec in sorted(METHODS.values(), key=lambda m: m.name):
-        methods.append(
-            {
+    def call(self, api: Any, name: str, params: Any, send: Send) -> Any:
+        spec = self.methods.get(name)
+        if spec is None:
+            raise P.RpcError(P.METHOD_NOT_FOUND, f"no such method: {name!r} (see rpc.discover)")
+        bound = bind_params(spec, params)
+        return spec.handler(api, send, **bound)
+
+    def describe(self) -> dict[str, Any]:
+        """An OpenRPC-style description of every method."""
+        methods = []
+        for spec in sorted(self.methods.values(), key=lambda m: m.name):
+            methods.append({
                 "name": spec.name,
                 "description": spec.description,
                 "params": [
@@ -149,11 +156,10 @@ def describe() -> dict[str, Any]:
                 ],
                 "result": {"description": spec.result},
                 "errors": [{"code": c, "name": P.ERROR_NAMES[c]} for c in spec.errors],
-            }
-        )
-    return {
-        "openrpc": "1.2.6",
-        "info": {"title": "queuectl control protocol", "version": "1"},
-        "methods": methods,
-        "errors": [{"code": c, "name": n} for c, n in sorted(P.ERROR_NAMES.items())],
-    }
+            })  # fmt: skip
+        return {
+            "openrpc": "1.2.6",
+            "info": {"title": "queuectl control protocol", "version": "1"},
+            "methods": methods,
+            "errors": [{"code": c, "name": n} for c, n in sorted(P.ERROR_NAMES.items())],
+        }

@@ -28,8 +28,10 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
     socket. SIGTERM or Ctrl+C stops it gracefully: running jobs get
     `shutdown_grace` seconds to finish, then are killed and re-queued.
     """
-    if workers is not None and not 0 <= workers <= 256:
-        out.fail("--workers must be from 0 to 256", out.USAGE)
+    from queuectl.settings import MAX_WORKERS
+
+    if workers is not None and not 0 <= workers <= MAX_WORKERS:
+        out.fail(f"--workers must be from 0 to {MAX_WORKERS}", out.USAGE)
     if detach:
         from queuectl.client.autostart import daemon_answers
         from queuectl.client.autostart import detach as run_detached

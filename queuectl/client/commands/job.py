@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from queuectl import protocol as P
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
 
@@ -326,7 +327,7 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
             ids += result["ids"]
             for s in result.get("skipped", []):
                 skipped.append({"line": lines[start + s["index"]], "message": s["message"],
-                                "error": _ERROR_NAME.get(s["code"], "invalid_params")})  # fmt: skip
+                                "error": P.ERROR_NAMES.get(s["code"], "invalid_params")})  # fmt: skip
             bar.update(len(params["jobs"]))
     skipped.sort(key=lambda s: s["line"])
     for s in skipped:
@@ -342,8 +343,6 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
         sys.exit(out.ERROR_EXIT.get(skipped[0]["error"], out.USAGE))
 
 
-# JSON-RPC error code -> name, for the `code` of a line the daemon skipped.
-_ERROR_NAME = {-32602: "invalid_params", -32002: "duplicate_id"}
 
 
 class _NoBar:

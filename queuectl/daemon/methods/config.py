@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import protocol as P
 from queuectl import settings
-from queuectl.daemon.rpc import Param, method
+from queuectl.daemon.rpc import Param, Send, method
 from queuectl.jobs import ValidationError
 
 if TYPE_CHECKING:
-    from queuectl.daemon.supervisor import Supervisor
+    from queuectl.daemon.api import Api
 
 
 def _check(key: str, value: Any) -> Any:
@@ -27,10 +27,10 @@ def _check(key: str, value: Any) -> Any:
     result='{"key", "value", "default", "description"}',
     errors=(P.INVALID_PARAMS,),
 )
-def get(sup: Supervisor, send: Any, key: str) -> dict[str, Any]:
+def get(api: Api, send: Send, key: str) -> dict[str, Any]:
     _check(key, settings.SETTINGS[key].default if key in settings.SETTINGS else None)
     s = settings.SETTINGS[key]
-    return {"key": key, "value": sup.config[key], "default": s.default, "description": s.help}
+    return {"key": key, "value": api.config[key], "default": s.default, "description": s.help}
 
 
 @method(
@@ -41,14 +41,13 @@ def get(sup: Supervisor, send: Any, key: str) -> dict[str, Any]:
     result='{"key", "value"}',
     errors=(P.INVALID_PARAMS,),
 )
-def set_(sup: Supervisor, send: Any, key: str, value: Any) -> dict[str, Any]:
+def set_(api: Api, send: Send, key: str, value: Any) -> dict[str, Any]:
     value = _check(key, value)
-    sup.store.config_save(key, value)
-    sup.apply_setting(key, value)
-    sup.emit("config.changed", key=key, value=value)
+    api.set_config(key, value)
+    api.events.emit("config.changed", key=key, value=value)
     return {"key": key, "value": value}
 
 
 @method("config.list", description="Every setting with its value.", result='{"key": value, ...}')
-def list_(sup: Supervisor, send: Any) -> dict[str, Any]:
-    return dict(sup.config)
+def list_(api: Api, send: Send) -> dict[str, Any]:
+    return dict(api.config)

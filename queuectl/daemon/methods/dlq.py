@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import jobs as J
 from queuectl import protocol as P
-from queuectl.daemon.methods.job import find, job_view, retry_job
-from queuectl.daemon.rpc import Param, method
+from queuectl.daemon.methods.views import find, invalid_state, job_view
+from queuectl.daemon.rpc import Param, Send, method
 
 if TYPE_CHECKING:
-    from queuectl.daemon.supervisor import Supervisor
+    from queuectl.daemon.api import Api
 
 MAX_RETRY_ALL = 10_000
 
@@ -22,11 +22,11 @@ MAX_RETRY_ALL = 10_000
     description="Dead jobs, oldest first.",
     result='{"jobs": [...], "total": n}',
 )
-def dlq_list(sup: Supervisor, send: Any, limit: int, offset: int) -> dict[str, Any]:
+def dlq_list(api: Api, send: Send, limit: int, offset: int) -> dict[str, Any]:
     if not 0 <= limit <= 10_000 or offset < 0:
         raise P.invalid_params("limit must be from 0 to 10000 and offset >= 0", "limit")
-    rows = sup.store.list_jobs(J.DEAD, limit, offset)
-    return {"jobs": [job_view(r) for r in rows], "total": sup.store.counts[J.DEAD]}
+    rows = api.store.list_jobs(J.DEAD, limit, offset)
+    return {"jobs": [job_view(r) for r in rows], "total": api.store.counts[J.DEAD]}
 
 
 @method(
@@ -37,18 +37,16 @@ def dlq_list(sup: Supervisor, send: Any, limit: int, offset: int) -> dict[str, A
     result='{"retried": [ids]}',
     errors=(P.JOB_NOT_FOUND, P.INVALID_STATE, P.INVALID_PARAMS),
 )
-def dlq_retry(sup: Supervisor, send: Any, id: str | None, all: bool) -> dict[str, Any]:
+def dlq_retry(api: Api, send: Send, id: str | None, all: bool) -> dict[str, Any]:
     if (id is None) == (not all):
         raise P.invalid_params("give either id or all=true", "id")
     if id is not None:
-        job = find(sup, id)
+        job = find(api, id)
         if job["state"] != J.DEAD:
-            raise P.RpcError(
-                P.INVALID_STATE, f"job {id!r} is {job['state']}, not dead", {"id": id, "state": job["state"]}
-            )
+            raise invalid_state(job, "not dead")
         jobs = [job]
     else:
-        jobs = sup.store.list_jobs(J.DEAD, MAX_RETRY_ALL)
+        jobs = api.store.list_jobs(J.DEAD, MAX_RETRY_ALL)
     for job in jobs:
-        retry_job(sup, job)
+        api.lifecycle.retry(job, api.now)
     return {"retried": [j["id"] for j in jobs]}

@@ -1,161 +1,29 @@
-"""The SQLite store: one class, one connection, owned by the daemon. All SQL lives here.
-
-Writes happen inside `transaction()`; the supervisor opens one per event-loop
-turn, so everything that arrived together is committed together (group commit).
-Counts per state are kept in memory (the daemon is the only writer), so
-`status` never scans the table.
-"""
+"""The SQLite store: the embedded implementation of interface.Storage. All its SQL
+lives here (the schema in schema.py)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from queuectl import jobs as J
+from queuectl.daemon.store.checkpoint import Checkpointer
+from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
+from queuectl.daemon.store.reads import StoreReads
+from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
-SCHEMA_VERSION = 2
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE jobs (
-        seq INTEGER PRIMARY KEY,          -- enqueue order; the internal key
-        id TEXT NOT NULL UNIQUE,          -- the user's id
-        command TEXT NOT NULL,
-        state TEXT NOT NULL,
-        priority INTEGER NOT NULL DEFAULT 0,
-        attempts INTEGER NOT NULL DEFAULT 0,   -- attempts recorded (numbers 1..attempts)
-        charged INTEGER NOT NULL DEFAULT 0,    -- attempts counted against max_retries
-        max_retries INTEGER NOT NULL,
-        timeout REAL,                     -- seconds; NULL: none
-        run_at REAL,                      -- unix seconds (scheduled, or end of backoff)
-        cwd TEXT,
-        env TEXT,                         -- JSON object or NULL
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        exit_code INTEGER,
-        last_error TEXT
-    );
-    -- The dispatch query: runnable jobs, priority DESC then enqueue order.
-    CREATE INDEX jobs_runnable ON jobs(priority DESC, seq) WHERE state = 'pending';
-    -- Jobs waiting for a time (scheduled, or failed and backing off).
-    CREATE INDEX jobs_timed ON jobs(run_at) WHERE state IN ('scheduled', 'failed');
-    -- Per-state listings, newest or oldest first.
-    CREATE INDEX jobs_state ON jobs(state, seq);
-    CREATE TABLE attempts (
-        job_seq INTEGER NOT NULL,
-        n INTEGER NOT NULL,               -- 1-based attempt number
-        child INTEGER,
-        pid INTEGER,
-        assigned_at REAL NOT NULL,
-        started_at REAL,
-        finished_at REAL,
-        exit_code INTEGER,
-        signal INTEGER,
-        timed_out INTEGER NOT NULL DEFAULT 0,
-        charged INTEGER NOT NULL DEFAULT 1,    -- 0: interrupted by a shutdown or crash
-        error TEXT,
-        segment TEXT,                     -- log segment name (digits and dashes only)
-        out_off INTEGER, out_len INTEGER,
-        err_off INTEGER, err_len INTEGER,
-        PRIMARY KEY (job_seq, n)
-    ) WITHOUT ROWID;
-    CREATE INDEX attempts_segment ON attempts(segment);
-    CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-    """,
-    2: """
-    -- 1: run_at is "now + a wait" (a delay, a backoff), which a step of the wall clock
-    -- must not lengthen or shorten; 0: a time of day the user gave.
-    ALTER TABLE jobs ADD COLUMN run_at_relative INTEGER NOT NULL DEFAULT 0;
-    UPDATE jobs SET run_at_relative = 1 WHERE state = 'failed';
-    """,
-}
+class Store(StoreReads):
+    """The embedded store: one SQLite file in WAL mode, one connection, owned by the
+    daemon (implements interface.Storage)."""
 
-JOB_COLUMNS = (
-    "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
-    "env, created_at, updated_at, started_at, finished_at, exit_code, last_error"
-)
-ATTEMPT_COLUMNS = (
-    "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "
-    "charged, error, segment, out_off, out_len, err_off, err_len"
-)
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
 
-
-class UnusableDatabase(Exception):
-    """The database file cannot be used: damaged, not a database, from a newer queuectl,
-    or not openable. The message is one line for the operator, naming the file."""
-
-    def __init__(self, message: str, damaged: bool = False):
-        super().__init__(message)
-        self.damaged = damaged
-
-
-# SQLite's primary result codes for a file that is not (or no longer) a sound database.
-_DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def damaged_message(path: Path, detail: str) -> str:
-    return (
-        f"the database {path} is damaged ({_one_line(detail)}); the daemon will not use it. "
-        "Stop here: keep the file, then restore a backup or recover what is readable with "
-        "`sqlite3 queue.db .recover` (see 'A damaged database' in docs/operations.md)"
-    )
-
-
-class DuplicateIdError(Exception):
-    def __init__(self, job_id: str, index: int):
-        super().__init__(job_id)
-        self.job_id = job_id
-        self.index = index
-
-
-@dataclass(slots=True)
-class Runnable:
-    """What dispatch needs of a pending job, kept in the in-memory window."""
-
-    seq: int
-    id: str
-    command: str
-    priority: int
-    timeout: float | None
-    cwd: str | None
-    env: dict[str, str] | None
-    max_retries: int
-    attempts: int
-    charged: int
-    state: str = J.PENDING  # as inserted (scheduled or pending)
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (-self.priority, self.seq)
-
-
-def _runnable(row: tuple) -> Runnable:
-    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged = row
-    return Runnable(
-        seq, id_, command, priority, timeout, cwd, json.loads(env) if env else None,
-        max_retries, attempts, charged,
-    )  # fmt: skip
-
-
-_RUNNABLE_COLUMNS = "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged"
-
-
-class Store:
     def __init__(self, path: Path, synchronous: str = "NORMAL"):
         """Open (or create) the database, check it, migrate it forward.
 
@@ -175,7 +43,7 @@ class Store:
             self._open(synchronous)
         except sqlite3.Error as exc:
             self.db.close()
-            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _DAMAGE_CODES:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in DAMAGE_CODES:
                 raise UnusableDatabase(damaged_message(path, str(exc)), damaged=True) from None
             raise UnusableDatabase(f"cannot use the database {path}: {exc}") from None
         except UnusableDatabase:
@@ -190,7 +58,7 @@ class Store:
         self.db.execute("PRAGMA temp_store=MEMORY")
         self.db.execute("PRAGMA cache_size=-32000")  # 32 MB: the hot index pages of 1M jobs
         self.db.execute("PRAGMA journal_size_limit=67108864")
-        self.migrate()
+        migrate(self.db, self.path)
         self.reload_counts()
 
     def check(self) -> None:
@@ -224,27 +92,6 @@ class Store:
 
     # --- schema and transactions ------------------------------------------------------
 
-    def migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise UnusableDatabase(
-                f"the database {self.path} has schema version {version}, newer than this "
-                f"queuectl's ({SCHEMA_VERSION}): run the queuectl that wrote it, or restore a "
-                "backup made before the upgrade"
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                script = "\n".join(line.split("--")[0] for line in _MIGRATIONS[target].splitlines())
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version={target}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction; nested use joins the outer one."""
@@ -269,6 +116,20 @@ class Store:
             self.reload_counts()
             raise
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One request inside the turn's transaction: undone alone if it fails."""
+        self.db.execute("SAVEPOINT request")
+        counts = dict(self.counts)  # (a handful of numbers: cheaper than recounting)
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO request")
+            self.db.execute("RELEASE request")
+            self.counts = counts
+            raise
+        self.db.execute("RELEASE request")
+
     def reload_counts(self) -> None:
         counts = dict.fromkeys(J.STATES, 0)
         for state, n in self.db.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
@@ -287,9 +148,6 @@ class Store:
                 "ON CONFLICT(key) DO UPDATE SET value = value + 1"
             )
             return self.db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()[0]
-
-    def integrity_check(self) -> str:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
 
     # --- config ---------------------------------------------------------------------------
 
@@ -321,17 +179,14 @@ class Store:
 
         Raises DuplicateIdError naming the first id that exists already or twice.
         """
-        seen: dict[str, int] = {}
-        for index, spec in enumerate(specs):
+        for spec in specs:
             if spec.id is None:
                 spec.id = J.new_job_id()
-            if spec.id in seen:
-                raise DuplicateIdError(spec.id, index)
-            seen[spec.id] = index
-        taken = self.ids_taken(list(seen))
-        if taken:
-            first = min(taken, key=seen.__getitem__)
-            raise DuplicateIdError(first, seen[first])
+        ids = [spec.id for spec in specs]
+        duplicates = J.duplicate_ids(ids, self.ids_taken(list(set(ids))))  # type: ignore[arg-type]
+        if duplicates:
+            index, job_id, why = duplicates[0]
+            raise DuplicateIdError(job_id, index, why)
         rows = []
         out = []
         for spec in specs:
@@ -359,95 +214,6 @@ class Store:
                 self.counts[job.state] += 1
             assert cur.rowcount == len(rows)
         return out
-
-    # --- reads ------------------------------------------------------------------------------
-
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _job_dict(row) if row else None
-
-    def get_by_seq(self, seq: int) -> dict[str, Any] | None:
-        row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?", (seq,)).fetchone()
-        return _job_dict(row) if row else None
-
-    def list_jobs(
-        self,
-        state: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        newest_first: bool = False,
-        search: str | None = None,
-        order: str = "created",
-    ) -> list[dict[str, Any]]:
-        where, args = [], []
-        if state:
-            where.append("state = ?")
-            args.append(state)
-        if search:
-            where.append("(instr(id, ?) > 0 OR instr(command, ?) > 0)")
-            args += [search, search]
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        direction = "DESC" if newest_first else "ASC"
-        if order == "priority":
-            order_by = f"priority {'ASC' if newest_first else 'DESC'}, seq ASC"
-        elif order == "run_at":
-            order_by = f"run_at {direction}, seq ASC"
-        else:
-            order_by = f"seq {direction}"
-        sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order_by} LIMIT ? OFFSET ?"
-        return [_job_dict(r) for r in self.db.execute(sql, (*args, limit, offset))]
-
-    def attempts_of(self, seq: int) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE job_seq = ? ORDER BY n", (seq,)
-        )
-        return [dict(zip(_ATTEMPT_KEYS, r, strict=True)) for r in rows]
-
-    def attempt(self, seq: int, n: int) -> dict[str, Any] | None:
-        row = self.db.execute(
-            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE job_seq = ? AND n = ?", (seq, n)
-        ).fetchone()
-        return dict(zip(_ATTEMPT_KEYS, row, strict=True)) if row else None
-
-    def runnable_window(self, limit: int) -> list[Runnable]:
-        rows = self.db.execute(
-            f"SELECT {_RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' "
-            "ORDER BY priority DESC, seq LIMIT ?",
-            (limit,),
-        )
-        return [_runnable(r) for r in rows]
-
-    def runnable(self, seq: int) -> Runnable | None:
-        row = self.db.execute(
-            f"SELECT {_RUNNABLE_COLUMNS} FROM jobs WHERE seq = ? AND state = 'pending'", (seq,)
-        ).fetchone()
-        return _runnable(row) if row else None
-
-    def timed_window(self, limit: int) -> list[tuple[float, int]]:
-        """(run_at, seq) of the jobs waiting for a time, soonest first."""
-        return self.db.execute(
-            "SELECT run_at, seq FROM jobs WHERE state IN ('scheduled', 'failed') "
-            "ORDER BY run_at LIMIT ?",
-            (limit,),
-        ).fetchall()
-
-    def in_flight(self) -> list[tuple[Runnable, int, int | None, float | None, int | None]]:
-        """Every processing job with its current attempt: (job, n, child, started_at, pid),
-        in assignment order (to rebuild the daemon's view after a failed commit)."""
-        cols = ", ".join("j." + c.strip() for c in _RUNNABLE_COLUMNS.split(","))
-        rows = self.db.execute(
-            f"SELECT {cols}, a.n, a.child, a.started_at, a.pid FROM jobs j "
-            "JOIN attempts a ON a.job_seq = j.seq AND a.n = j.attempts "
-            "WHERE j.state = 'processing' ORDER BY a.assigned_at"
-        )
-        return [(_runnable(r[:10]), r[10], r[11], r[12], r[13]) for r in rows]
-
-    def segments_in_use(self, segments: set[str]) -> set[str]:
-        used = set()
-        for seg in segments:
-            if self.db.execute("SELECT 1 FROM attempts WHERE segment = ? LIMIT 1", (seg,)).fetchone():
-                used.add(seg)
-        return used
 
     # --- state changes (each knows the state it leaves, for the counts) ------------------
 
@@ -517,7 +283,6 @@ class Store:
         new_state: str,
         run_at: float | None,
         last_error: str | None,
-        reset_charged: bool = False,
     ) -> None:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy)."""
         # An attempt that wrote nothing points into no segment: it must not keep one alive.
@@ -532,9 +297,9 @@ class Store:
         final = new_state in J.FINAL_STATES or new_state == J.FAILED
         self.db.execute(
             "UPDATE jobs SET state = ?, run_at = ?, run_at_relative = 1, exit_code = ?, last_error = ?, "
-            "charged = CASE WHEN ? THEN 0 ELSE charged + ? END, "
+            "charged = charged + ?, "
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, updated_at = ? WHERE seq = ?",
-            (new_state, run_at, exit_code, last_error, int(reset_charged), int(charged),
+            (new_state, run_at, exit_code, last_error, int(charged),
              int(final), now, now, seq),
         )  # fmt: skip
         self._move(J.PROCESSING, new_state)
@@ -602,47 +367,3 @@ class Store:
         self.db.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
         self.counts[state] -= 1
         return segments
-
-
-class Checkpointer(threading.Thread):
-    """Copies the WAL back into the database file from a second connection, so that
-    work (megabytes at a time) never stalls the event loop, which only appends to
-    the WAL. SQLite lets a checkpoint run beside a writer; this thread shares no
-    state with the loop."""
-
-    INTERVAL = 1.0
-    MIN_WAL_BYTES = 1024 * 1024
-
-    def __init__(self, path: Path):
-        super().__init__(name="queuectl-checkpoint", daemon=True)
-        self.path = path
-        self.wal = Path(str(path) + "-wal")
-        self.stopping = threading.Event()
-        self.errors = 0
-
-    def run(self) -> None:
-        db = sqlite3.connect(str(self.path), isolation_level=None)
-        db.execute("PRAGMA busy_timeout=1000")
-        try:
-            while not self.stopping.wait(self.INTERVAL):
-                try:
-                    if self.wal.exists() and self.wal.stat().st_size >= self.MIN_WAL_BYTES:
-                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except (sqlite3.Error, OSError):
-                    self.errors += 1  # disk full or busy: the next round tries again
-        finally:
-            db.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(timeout=10)
-
-
-_ATTEMPT_KEYS = tuple(c.strip() for c in ATTEMPT_COLUMNS.split(","))
-_JOB_KEYS = tuple(c.strip() for c in JOB_COLUMNS.split(","))
-
-
-def _job_dict(row: tuple) -> dict[str, Any]:
-    job = dict(zip(_JOB_KEYS, row, strict=True))
-    job["env"] = json.loads(job["env"]) if job["env"] else {}
-    return job

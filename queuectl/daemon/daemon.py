@@ -1,0 +1,201 @@
+"""The daemon's parts, made and wired together: what the loop runs, and what the RPC
+methods see (it implements api.Api).
+
+Start-up order matters: the directories are checked, the lock taken, the database
+opened and repaired after a crash, and jobs contained, before a socket is bound
+or a child spawned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from queuectl import jobs as J
+from queuectl import settings
+from queuectl.daemon import clients, containment, startup
+from queuectl.daemon.clock import Clock, SystemClock
+from queuectl.daemon.events import Events
+from queuectl.daemon.inflight import InFlightTable
+from queuectl.daemon.journal import Journal
+from queuectl.daemon.lifecycle import Lifecycle
+from queuectl.daemon.methods import REGISTRY
+from queuectl.daemon.notify import Notifier, scrub_environ
+from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.pool import ChildHandle, Pool
+from queuectl.daemon.requests import Requests
+from queuectl.daemon.reserve import SpaceReserve
+from queuectl.daemon.sockets import Channels, Sockets
+from queuectl.daemon.store import Store
+from queuectl.daemon.store.interface import Storage
+from queuectl.daemon.throughput import Throughput
+from queuectl.daemon.waits import Waits
+from queuectl.daemon.windows import RunnableWindow, TimerWindow
+from queuectl.daemon.workers import Workers
+from queuectl.paths import Paths
+
+log = structlog.get_logger("queuectl")
+
+SEGMENT_SIZE = 64 * 1024 * 1024
+
+
+class Daemon:
+    def __init__(self, paths: Paths, workers: int | None = None, clock: Clock | None = None):
+        self.paths = paths
+        self.workers_override = workers
+        self.clock: Clock = clock or SystemClock()
+        self.notifier = Notifier()
+        self.journal = Journal()
+        self.out = TurnOutput(self.journal)
+        self.events = Events(self.out, self.clock)
+        self.throughput = Throughput()
+        self.registry = REGISTRY
+        self.started_at = self.clock.wall()
+        self.now = self.started_at  # this turn's wall time (what requests see as "now")
+        self.mono = self.clock.mono()
+        self.shutting_down = False
+        self.shutdown_deadline: float | None = None  # monotonic
+        self.kill_deadline: float | None = None  # monotonic: SIGKILL whatever still runs
+        self.config: dict[str, Any] = settings.defaults()
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    def start(self, watch_child: Any, unwatch_child: Any) -> None:
+        """Everything before the loop. `watch_child`/`unwatch_child`: the loop's poller
+        takes each child's pidfd."""
+        scrub_environ(os.environ)  # jobs must not talk to systemd in our name
+        # Our own files (database, logs, sockets) are private whatever the directory's
+        # mode; jobs get the umask we were started with (children restore it).
+        self.job_umask = os.umask(0o077)
+        socket_group = startup.prepare_dirs(self.paths)
+        self.lock_fd = startup.take_lock(self.paths)
+        self.store: Storage = Store(self.paths.db)
+        self.config.update({k: v for k, v in self.store.config_load().items() if k in settings.SETTINGS})
+        self.store.set_synchronous(self.config["synchronous"])
+        self.store.start_checkpointer()
+        self.reserve = SpaceReserve(self.paths.state_dir / "reserve")
+        self.reserve.ensure()
+        self.epoch = self.store.next_epoch()
+        startup.wait_for_old_children(self.paths)
+        self.containment, self.cgroup_base = startup.choose_containment(self.paths.state_dir)
+        recovered = self.store.requeue_interrupted(self.clock.wall())
+        for _seq, job_id, attempt in recovered:
+            log.warning("job.recovered", job_id=job_id, attempt=attempt,
+                        reason="the daemon stopped while it ran")  # fmt: skip
+        self.guard = clients.ConnectionGuard(clients.raise_fd_limit())
+        self.sockets = Sockets(self.paths, socket_group, self.guard)
+        self.signals = startup.Signals()
+        self.pool = Pool(self.sockets.ctx, self.paths, self.epoch, SEGMENT_SIZE, self.job_umask,
+                         self.cgroup_base)  # fmt: skip
+        self.channels = Channels(self.sockets, self.pool, self.events)
+        self.build_core(watch_child, unwatch_child)
+        self.runnable.reload()
+        self.timers.reload()
+        target = self.workers_override if self.workers_override is not None else self.config["workers"]
+        self.workers.scale(target)
+        log.info("daemon.started", pid=os.getpid(), home=str(self.paths.state_dir),
+                 socket=str(self.paths.socket), workers=target, containment=self.containment,
+                 recovered=len(recovered), counts=self.store.counts)  # fmt: skip
+        from queuectl import fsguard
+
+        fsguard.write_file(self.paths.pidfile, f"{os.getpid()}\n".encode())
+
+    def build_core(self, watch_child: Any, unwatch_child: Any) -> None:
+        """The parts that make decisions, given a store (also what unit tests build)."""
+        self.runnable = RunnableWindow(self.store, self.journal)
+        self.timers = TimerWindow(self.store, self.journal)
+        self.inflight = InFlightTable(self.journal)
+        self.waits = Waits(self.journal, self.store.get_by_seq)
+        self.lifecycle = Lifecycle(self.store, self.out, self.events, self.runnable, self.timers,
+                                   self.inflight, self.waits, self.config, self.throughput)  # fmt: skip
+        self.workers = Workers(self.pool, self.journal, self.out, self.events, self.inflight,
+                               self.lifecycle, self.config, watch_child, unwatch_child)  # fmt: skip
+        self.requests = Requests(self.registry, self, self.store, self.journal, self.queue_reply)
+
+    def queue_reply(self, routing: list[bytes], doc: Any) -> None:
+        from queuectl import protocol as P
+
+        self.out.reply(routing, b"" if doc is None else P.encode(doc))
+
+    # --- what RPC methods may ask (api.Api) --------------------------------------------------
+
+    def set_config(self, key: str, value: Any) -> None:
+        """A validated setting: saved now, in force once that commits."""
+        self.store.config_save(key, value)
+        self.out.later(lambda: self.apply_setting(key, value))
+        if key == "workers":
+            self.workers.scale(value)
+
+    def apply_setting(self, key: str, value: Any) -> None:
+        self.config[key] = value
+        if key == "synchronous":
+            self.store.set_synchronous(value)
+
+    def begin_shutdown(self, why: str) -> None:
+        """Stop dispatching; running jobs get shutdown_grace to finish, then are killed
+        and re-queued without using up an attempt."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        grace = self.config["shutdown_grace"]
+        self.shutdown_deadline = self.clock.mono() + (grace if len(self.inflight) else 0.0)
+
+        def undo() -> None:
+            self.shutting_down, self.shutdown_deadline = False, None
+
+        self.journal.record(undo)
+        running = len(self.inflight)
+        self.out.later(self.notifier.stopping)
+        self.out.later(lambda: log.info("daemon.stopping", reason=why, grace_s=grace, running=running))
+        for child in list(self.pool.children.values()):
+            self.workers.retire(child)
+
+    def collect_segments(self, segments: set[str]) -> None:
+        """Remove log segments no attempt points into any more (and no child writes)."""
+        active = {c.segment for c in self.pool.children.values()}
+        candidates = segments - active
+        for seg in candidates - self.store.segments_in_use(candidates):
+            for ext in ("out", "err"):
+                with contextlib.suppress(FileNotFoundError):
+                    (self.paths.logs_dir / f"{seg}.{ext}").unlink()
+
+    def facts(self) -> dict[str, Any]:
+        """daemon.status's `daemon` part."""
+        from queuectl import __version__
+
+        return {
+            "pid": os.getpid(),
+            "version": __version__,
+            "home": str(self.paths.state_dir),
+            "socket": str(self.paths.socket),
+            "started_at": J.format_time(self.started_at),
+            "uptime_s": round(self.clock.wall() - self.started_at, 3),
+            "shutting_down": self.shutting_down,
+            "waiting_clients": len(self.waits),
+            "containment": self.containment,
+            "fd_limit": self.guard.limit,
+            "accepting": not self.guard.paused,
+        }
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def child_of(self, child_id: int) -> ChildHandle | None:
+        return self.pool.children.get(child_id) or self.pool.departed.get(child_id)
+
+    def close(self) -> None:
+        log.info("daemon.stopped", counts=self.store.counts)
+        self.store.close()
+        self.sockets.close()
+        with contextlib.suppress(FileNotFoundError):
+            Path(self.paths.pidfile).unlink()
+        containment.remove_cgroup_base(self.cgroup_base)
+        os.close(self.lock_fd)
+
+    def status_line(self) -> str:
+        c = self.store.counts
+        return (f"{len(self.pool.active())} workers ({self.workers.busy()} busy), {c[J.PENDING]} pending, "
+                f"{c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead")

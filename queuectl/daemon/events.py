@@ -1,0 +1,46 @@
+"""Lifecycle events for subscribers (the dashboard, `queuectl events`).
+
+Built only while someone subscribes (the XPUB socket reports subscriptions), and
+sent with the turn's other output after its commit, so an event never announces a
+change that was rolled back. `seq` is given when it is sent: consecutive numbers,
+so a gap tells a subscriber it missed some.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queuectl import jobs as J
+from queuectl.daemon.clock import Clock
+from queuectl.daemon.output import TurnOutput
+
+
+class Events:
+    def __init__(self, out: TurnOutput, clock: Clock):
+        self.out = out
+        self.clock = clock
+        self.subscriptions = 0  # live subscriptions on the events socket
+        self.seq = 0
+
+    @property
+    def wanted(self) -> bool:
+        return self.subscriptions > 0
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if not self.subscriptions:
+            return
+        fields["event"] = event
+        fields["time"] = J.format_time(self.clock.wall())
+        self.out.event(fields)
+
+    def subscription_message(self, msg: bytes) -> None:
+        """XPUB_VERBOSER: b"\\x01topic" for every subscribe, b"\\x00topic" to leave."""
+        if msg[:1] == b"\x01":
+            self.subscriptions += 1
+        elif msg[:1] == b"\x00":
+            self.subscriptions = max(0, self.subscriptions - 1)
+
+    def number(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        event["seq"] = self.seq
+        return event

@@ -1,0 +1,269 @@
+"""Jobs moving through their states: enqueue, due, claimed, started, settled, given
+back, cancelled, retried, deleted. The retry policy is applied here (the policy
+itself is pure code in queuectl/jobs.py); the store records each change and the
+windows follow it.
+
+Every change happens inside the loop's transaction; what is said about it (log
+lines, waiters' answers, throughput) is said after the commit, so nothing is
+announced that was rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from queuectl import jobs as J
+from queuectl.daemon import wire
+from queuectl.daemon.events import Events
+from queuectl.daemon.inflight import InFlight, InFlightTable
+from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.store.interface import Runnable, Storage
+from queuectl.daemon.throughput import Throughput
+from queuectl.daemon.waits import Waits
+from queuectl.daemon.windows import RunnableWindow, TimerWindow
+from queuectl.jobs import JobSpec
+
+log = structlog.get_logger("queuectl")
+
+
+class Lifecycle:
+    def __init__(self, store: Storage, out: TurnOutput, events: Events, runnable: RunnableWindow,
+                 timers: TimerWindow, inflight: InFlightTable, waits: Waits,
+                 config: Mapping[str, Any], throughput: Throughput):  # fmt: skip
+        self.store = store
+        self.out = out
+        self.events = events
+        self.runnable = runnable
+        self.timers = timers
+        self.inflight = inflight
+        self.waits = waits
+        self.config = config
+        self.throughput = throughput
+
+    def later_log(self, level: str, event: str, **fields: Any) -> None:
+        self.out.later(lambda: getattr(log, level)(event, **fields))
+
+    # --- in ---------------------------------------------------------------------------------
+
+    def enqueue(self, specs: list[JobSpec], now: float) -> list[Runnable]:
+        """Insert validated jobs (all or none; DuplicateIdError names the first taken id)."""
+        jobs = self.store.insert_jobs(specs, now, self.config["max_retries"],
+                                      self.config["default_timeout"] or None)  # fmt: skip
+        for job, spec in zip(jobs, specs, strict=True):
+            if job.state == J.SCHEDULED:
+                assert spec.run_at is not None
+                self.timers.add(job.seq, spec.run_at)
+            else:
+                self.runnable.add(job)
+            self.events.emit("job.enqueued", job_id=job.id, state=job.state)
+        if len(jobs) == 1:
+            self.later_log("info", "job.enqueued", job_id=jobs[0].id, state=jobs[0].state,
+                           priority=jobs[0].priority)  # fmt: skip
+        elif jobs:  # one line per batch: a 1,000-job batch is not worth 1,000 log lines
+            self.later_log("info", "job.enqueued_many", count=len(jobs), first_id=jobs[0].id,
+                           last_id=jobs[-1].id)  # fmt: skip
+        return jobs
+
+    def fire_timers(self, now: float) -> None:
+        """Scheduled and backed-off jobs whose time has come become pending."""
+        for seq in self.timers.pop_due(now):
+            if self.store.make_runnable(seq, now):
+                job = self.store.runnable(seq)
+                if job is not None:
+                    self.runnable.add(job)
+                    self.events.emit("job.due", job_id=job.id)
+
+    def claim(self, job: Runnable, child: int, now: float) -> InFlight:
+        """pending -> processing on `child` (the assignment is sent after commit)."""
+        attempt = self.store.claim(job, child, now)
+        flight = InFlight(job, attempt, child)
+        self.inflight.add(flight)
+        return flight
+
+    # --- what children report -------------------------------------------------------------
+
+    def started(self, msg: wire.Started) -> bool:
+        """The child runs it; False if the report is stale (not the attempt we hold)."""
+        flight = self.inflight.get(msg.seq)
+        if flight is None or flight.attempt != msg.attempt:
+            return False
+        self.inflight.mark_started(flight, msg.at, msg.pid or None)
+        self.store.mark_started(msg.seq, msg.attempt, msg.at, msg.pid, msg.segment, msg.out_off,
+                                msg.err_off)  # fmt: skip
+        self.later_log("info", "job.started", job_id=flight.job.id, attempt=msg.attempt,
+                       child=msg.child, pid=msg.pid)  # fmt: skip
+        self.events.emit("job.started", job_id=flight.job.id, attempt=msg.attempt, child=msg.child)
+        return True
+
+    def finished(self, msg: wire.Finished, now: float) -> None:
+        flight = self.inflight.get(msg.seq)
+        if flight is None or flight.attempt != msg.attempt:
+            return
+        self.inflight.remove(msg.seq)
+        self.settle(flight, msg, now)
+
+    def returned(self, msg: wire.Returned, now: float) -> None:
+        flight = self.inflight.get(msg.seq)
+        if flight is None or flight.attempt != msg.attempt:
+            return
+        self.inflight.remove(msg.seq)
+        self.give_back(flight, now)
+
+    def lost(self, flight: InFlight, now: float, ran: bool, shutting_down: bool) -> None:
+        """The child holding this job is gone, and whatever its job left running has
+        been killed, so a retry never overlaps it. `ran`: something of the job was
+        found running (it had started, even if the start was never reported)."""
+        self.inflight.remove(flight.job.seq)
+        if not flight.started and not ran:
+            self.give_back(flight, now, maybe_ran=True)
+            return
+        # Its output sizes are unknown: the range stays open (`job.logs` reads to the
+        # end of the segment, which no child writes any more).
+        fin = wire.Finished(flight.child, flight.job.seq, flight.attempt, now, None, None, False,
+                            "shutdown" if shutting_down else None, None, None,
+                            J.WORKER_LOST)  # fmt: skip
+        self.settle(flight, fin, now)
+
+    # --- settling ------------------------------------------------------------------------
+
+    def settle(self, flight: InFlight, fin: wire.Finished, now: float) -> None:
+        """Apply the outcome of an attempt: the retry policy lives here."""
+        job, seq = flight.job, flight.job.seq
+        duration_ms = round((fin.ended_at - flight.started_at) * 1000, 3) if flight.started_at else None
+        common: dict[str, Any] = dict(exit_code=fin.exit_code, signal=fin.signal, timed_out=fin.timed_out,
+                                      out_len=fin.out_len, err_len=fin.err_len)  # fmt: skip
+        ident = dict(job_id=job.id, attempt=flight.attempt, child=flight.child)
+        if flight.abort == "cancel" or fin.aborted == "cancel":
+            self.store.finish_attempt(seq, flight.attempt, now, **common, error="cancelled",
+                                      charged=False, new_state=J.CANCELLED, run_at=None,
+                                      last_error="cancelled")  # fmt: skip
+            self.later_log("info", "job.cancelled", **ident)
+            self.settled(seq, job.id, J.CANCELLED)
+            return
+        if fin.aborted == "shutdown":
+            self.store.finish_attempt(seq, flight.attempt, now, **common, error=J.INTERRUPTED,
+                                      charged=False, new_state=J.PENDING, run_at=None,
+                                      last_error=J.INTERRUPTED)  # fmt: skip
+            self.later_log("info", "job.interrupted", **ident)
+            self.events.emit("job.interrupted", job_id=job.id, attempt=flight.attempt)
+            return
+        if fin.error is None and fin.exit_code == 0 and not fin.timed_out:
+            self.store.finish_attempt(seq, flight.attempt, now, **common, error=None, charged=True,
+                                      new_state=J.COMPLETED, run_at=None, last_error=None)  # fmt: skip
+            self.count("completed", now)
+            self.later_log("info", "job.completed", **ident, exit_code=0, duration_ms=duration_ms)
+            self.settled(seq, job.id, J.COMPLETED, exit_code=0)
+            return
+        self.failed(flight, fin, now, common, duration_ms)
+
+    def failed(self, flight: InFlight, fin: wire.Finished, now: float, common: dict[str, Any],
+               duration_ms: float | None) -> None:  # fmt: skip
+        job, seq = flight.job, flight.job.seq
+        error = fin.error or J.describe_failure(fin.exit_code, fin.signal, fin.timed_out)
+        charged = job.charged + 1
+        outcome = J.after_failure(charged, job.max_retries, now, self.config["backoff_base"],
+                                  self.config["backoff_max"], self.config["backoff_jitter"])  # fmt: skip
+        self.store.finish_attempt(seq, flight.attempt, now, **common, error=error, charged=True,
+                                  new_state=outcome.state, run_at=outcome.run_at,
+                                  last_error=error)  # fmt: skip
+        fields = dict(job_id=job.id, attempt=flight.attempt, child=flight.child,
+                      exit_code=fin.exit_code, signal=fin.signal, error=error,
+                      duration_ms=duration_ms)  # fmt: skip
+        if outcome.state == J.DEAD:
+            self.count("dead", now)
+            self.later_log("warning", "job.dead", **fields)
+            self.settled(seq, job.id, J.DEAD, exit_code=fin.exit_code, error=error)
+            return
+        assert outcome.run_at is not None
+        self.count("failed", now)
+        self.later_log("warning", "job.failed", retry_in_s=round(outcome.run_at - now, 3), **fields)
+        self.events.emit("job.failed", job_id=job.id, attempt=flight.attempt, error=error,
+                         retry_at=J.format_time(outcome.run_at))  # fmt: skip
+        self.timers.add(seq, outcome.run_at)
+
+    def count(self, kind: str, now: float) -> None:
+        self.out.later(lambda: self.throughput.record(kind, now))
+
+    def settled(self, seq: int, job_id: str, state: str, **fields: Any) -> None:
+        """A job reached a final state: tell whoever waits for it (after commit)."""
+        self.events.emit("job." + state, job_id=job_id, **fields)
+        self.waits.release(seq, self.out.later)
+
+    def give_back(self, flight: InFlight, now: float, maybe_ran: bool = False) -> None:
+        """An assigned job that never started: pending again as if never assigned (or
+        cancelled, if that was asked for meanwhile).
+
+        `maybe_ran`: its child died before confirming the start, and nothing of the job
+        was found running. It most likely never started, but it may have run and exited:
+        the attempt is kept, not counted, and says so."""
+        seq = flight.job.seq
+        cancel = flight.abort == "cancel"
+        if maybe_ran:
+            self.store.finish_attempt(
+                seq, flight.attempt, now, exit_code=None, signal=None, timed_out=False,
+                error=J.LOST_UNCONFIRMED, out_len=None, err_len=None, charged=False,
+                new_state=J.CANCELLED if cancel else J.PENDING, run_at=None,
+                last_error="cancelled" if cancel else J.LOST_UNCONFIRMED,
+            )  # fmt: skip
+            self.later_log("warning", "job.lost_unconfirmed", job_id=flight.job.id,
+                           attempt=flight.attempt, child=flight.child)  # fmt: skip
+        else:
+            self.store.return_unstarted(seq, flight.attempt, now)
+            if cancel:
+                self.store.cancel(seq, J.PENDING, now)
+        if cancel:
+            self.settled(seq, flight.job.id, J.CANCELLED)
+            return
+        job = self.store.runnable(seq)
+        if job is not None:
+            self.runnable.add(job)
+
+    # --- what clients ask ------------------------------------------------------------------
+
+    def cancel(self, job: dict[str, Any], now: float) -> InFlight | None:
+        """Cancel a job that is not final. A running one is only asked to stop: its
+        flight is returned, and it settles as cancelled when its child reports."""
+        seq, state = job["seq"], job["state"]
+        if state == J.PROCESSING:
+            flight = self.inflight.get(seq)
+            assert flight is not None
+            self.inflight.set_abort(flight, "cancel")
+            self.out.send(flight.child, wire.Abort(seq, "cancel"))
+            return flight
+        self.runnable.drop(seq)
+        self.timers.drop(seq)
+        self.store.cancel(seq, state, now)
+        self.later_log("info", "job.cancelled", job_id=job["id"], previous_state=state)
+        self.settled(seq, job["id"], J.CANCELLED)
+        return None
+
+    def retry(self, job: dict[str, Any], now: float) -> None:
+        """failed/dead -> pending now, with a fresh set of retries."""
+        seq, state = job["seq"], job["state"]
+        self.timers.drop(seq)
+        self.store.retry(seq, state, now)
+        runnable = self.store.runnable(seq)
+        if runnable is not None:
+            self.runnable.add(runnable)
+        self.events.emit("job.retried", job_id=job["id"])
+        self.later_log("info", "job.retried", job_id=job["id"], previous_state=state)
+
+    def delete(self, job: dict[str, Any]) -> set[str]:
+        """Remove a job that is not running; returns the log segments it pointed into.
+        A wait on it ends with job: null."""
+        seq, state = job["seq"], job["state"]
+        self.runnable.drop(seq)
+        self.timers.drop(seq)
+        segments = self.store.delete(seq, state)
+        self.waits.release(seq, self.out.later)
+        self.events.emit("job.deleted", job_id=job["id"])
+        self.later_log("info", "job.deleted", job_id=job["id"], previous_state=state)
+        return segments
+
+    def abort_all(self, reason: str) -> None:
+        """Kill every running job (shutdown grace is over)."""
+        for flight in self.inflight:
+            self.out.send(flight.child, wire.Abort(flight.job.seq, reason))

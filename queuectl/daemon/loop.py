@@ -1,0 +1,372 @@
+"""The loop: one thread, one zmq.Poller.
+
+Each turn waits (until the next scheduled job is due, at most), takes in what
+arrived (child reports, control requests, signals), applies it all in one
+database transaction together with the dispatch it enables, commits, and only
+then sends the replies, assignments and events (group commit). A turn whose
+commit fails leaves nothing behind: the database rolls back, the journal undoes
+every change in memory, and the turn's output is dropped; then the children's
+reports are applied again on their own (and kept for later if that fails too)
+and each request is run again alone, so reads are still answered.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+import zmq
+
+from queuectl import settings
+from queuectl.daemon import clients, wire
+from queuectl.daemon.daemon import Daemon
+from queuectl.daemon.dispatch import dispatch
+from queuectl.daemon.logsetup import flush_logs
+from queuectl.daemon.pool import ChildHandle
+from queuectl.daemon.requests import frees_space
+from queuectl.jobs import ValidationError
+
+log = structlog.get_logger("queuectl")
+
+HOUSEKEEPING_SECONDS = 5.0
+STORAGE_RETRY_SECONDS = 1.0  # after a failed commit (disk full), try again this often
+STALL_SLACK = 1.0  # the loop ran this much later than it asked to: the daemon itself stalled
+CLOCK_STEP = 1.0  # seconds the wall clock must jump (against the boot clock) to count as a step
+MAX_REQUESTS_PER_TURN = 1000  # bounded, so children are never starved by a flood
+KILL_MARGIN = 5.0  # after kill_grace, seconds before what still runs at shutdown is SIGKILLed
+
+
+class Loop:
+    def __init__(self, daemon: Daemon):
+        self.d = daemon
+        self.poller = zmq.Poller()
+        self.turn_reports: list[bytes] = []  # applied this turn; again later if it fails
+        self.replay_reports: list[bytes] = []
+        self.turn_requests: list[list[bytes]] = []
+        self.storage_retry_at = 0.0
+        self.check_orphans = False  # after a failed commit: settle jobs of dead children
+        self.abort_sent = False
+
+    def watch_child(self, child: ChildHandle) -> None:
+        self.poller.register(child.pidfd, zmq.POLLIN)
+
+    def unwatch_child(self, child: ChildHandle) -> None:
+        self.poller.unregister(child.pidfd)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        d = self.d
+        d.start(self.watch_child, self.unwatch_child)
+        s = d.sockets
+        for sock in (s.control, s.results, s.events, *s.accept_watch):
+            self.poller.register(sock, zmq.POLLIN)
+        self.poller.register(d.signals.wake_r.fileno(), zmq.POLLIN)
+        self.clock_offset = d.clock.wall() - d.clock.boot()
+        d.workers.top_up(d.clock.mono())
+        d.notifier.ready()
+        d.notifier.status(d.status_line())
+        flush_logs()
+        watchdog = d.notifier.watchdog_interval()
+        mono = d.clock.mono()
+        next_watchdog, next_housekeeping = mono, mono + HOUSEKEEPING_SECONDS
+        awake = mono  # the last moment we know we were running
+        while True:
+            timeout = self.poll_timeout(next_housekeeping, next_watchdog if watchdog else None)
+            before = d.clock.mono()
+            self.check_stall(awake, before, 0.0)  # the last turn itself
+            events = dict(self.poller.poll(timeout))
+            awake = d.clock.mono()
+            self.check_stall(before, awake, timeout / 1000)  # the wait
+            self.take_signals_and_watches(events)
+            self.turn(events)
+            mono = d.clock.mono()
+            if watchdog and mono >= next_watchdog:
+                d.notifier.watchdog()
+                next_watchdog = mono + watchdog
+            if mono >= next_housekeeping:
+                next_housekeeping = mono + HOUSEKEEPING_SECONDS
+                self.check_stall(awake, mono, 0.0)
+                self.housekeeping(mono)
+                flush_logs()
+            if d.shutting_down and not d.pool.children:
+                break
+        self.finish()
+        return 0
+
+    def poll_timeout(self, next_housekeeping: float, next_watchdog: float | None) -> int:
+        d = self.d
+        mono = d.clock.mono()
+        wakes = [next_housekeeping, next_watchdog, d.waits.next_deadline(), d.workers.wants_respawn_at(mono)]
+        if d.shutting_down and not self.abort_sent:
+            wakes.append(d.shutdown_deadline)
+        if self.replay_reports or self.check_orphans:
+            wakes.append(mono + STORAGE_RETRY_SECONDS)
+        wait = min(w for w in wakes if w is not None) - mono
+        if not d.shutting_down:
+            due = d.timers.next_due()
+            if due is not None:
+                wait = min(wait, due - d.clock.wall())
+        if wait <= 0:
+            return 0
+        return int(wait * 1000) + 1  # round up: never wake a hair early and spin
+
+    def check_stall(self, since: float, now: float, expected: float) -> None:
+        """A stretch of the loop took far longer than it should have: we were stopped
+        (SIGSTOP, a suspended VM, heavy swapping). The children's heartbeats of that
+        time are still on their way in, so their silence is judged from now on only,
+        not by a clock that ran while nobody listened."""
+        if now - since > expected + STALL_SLACK:
+            self.d.workers.listening_since = now
+            log.warning("daemon.stalled", seconds=round(now - since - expected, 3))
+
+    def take_signals_and_watches(self, events: dict[Any, int]) -> None:
+        d = self.d
+        if d.signals.wake_r.fileno() in events:
+            d.signals.drain()
+        if d.sockets.events in events:
+            while True:
+                try:
+                    d.events.subscription_message(d.sockets.events.recv(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+        if any(watch in events for watch in d.sockets.accept_watch):
+            d.sockets.drain_accept_watch()
+            d.sockets.guard_connections()
+
+    # --- a turn -----------------------------------------------------------------------------
+
+    def turn(self, events: dict[Any, int]) -> None:
+        """Apply everything that arrived, and the dispatch it enables, in one transaction."""
+        d = self.d
+        d.now, d.mono = d.clock.wall(), d.clock.mono()
+        self.turn_reports, self.turn_requests = [], []
+        d.journal.begin()
+        try:
+            with d.store.transaction():
+                clock_offset = self.follow_clock_steps(d.now)
+                self.take_child_world(events)
+                if d.sockets.control in events:
+                    self.take_requests()
+                self.handle_signals()
+                if not d.shutting_down:
+                    d.lifecycle.fire_timers(d.now)
+                    dispatch(d.store, d.runnable, d.workers, d.lifecycle, d.out, d.config, d.now)
+            d.journal.commit()
+            self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
+        except d.store.errors as exc:
+            log.error("store.error", error=str(exc))
+            d.journal.abort()
+            d.out.discard()
+            self.recover_turn()
+        self.flush()
+
+    def take_child_world(self, events: dict[Any, int]) -> None:
+        d = self.d
+        if self.replay_reports and d.mono < self.storage_retry_at:
+            # Still failing: queue new reports behind the ones waiting, in order.
+            while True:
+                try:
+                    self.replay_reports.extend(d.sockets.results.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+        else:
+            replay, self.replay_reports = self.replay_reports, []
+            for raw in replay:
+                self.apply_report(raw)
+            if d.sockets.results in events:
+                self.take_child_reports()
+        if self.check_orphans and not self.replay_reports:
+            self.check_orphans = False
+            d.workers.settle_orphans(d.now, d.shutting_down)
+        for fd in [fd for fd in events if fd in d.pool.by_pidfd]:
+            self.take_child_reports()  # what it sent before dying may still be queued
+            d.workers.exited(d.pool.by_pidfd[fd], d.now, d.shutting_down)
+
+    def take_child_reports(self) -> None:
+        while True:
+            try:
+                frames = self.d.sockets.results.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            for raw in frames:  # a child sends the reports of one of its turns together
+                self.apply_report(raw)
+
+    def apply_report(self, raw: bytes) -> None:
+        d = self.d
+        self.turn_reports.append(raw)
+        try:
+            msg = wire.decode(raw)
+        except wire.WireError as exc:
+            log.error("child.bad_message", size=len(raw), error=str(exc))
+            return
+        child = d.child_of(getattr(msg, "child", -1))  # a replayed report's child may be gone
+        if child is None:
+            return
+        child.last_seen = d.clock.mono()
+        if isinstance(msg, wire.Started):
+            if d.lifecycle.started(msg):
+                child.segment = msg.segment
+        elif isinstance(msg, wire.Finished):
+            d.lifecycle.finished(msg, d.now)
+        elif isinstance(msg, wire.Returned):
+            d.lifecycle.returned(msg, d.now)
+        elif isinstance(msg, wire.Hello) and child.id in d.pool.children:
+            d.workers.hello(child, msg, d.shutting_down)
+        elif isinstance(msg, wire.Bye):
+            d.workers.bye(child)
+
+    def take_requests(self) -> None:
+        d = self.d
+        for _ in range(MAX_REQUESTS_PER_TURN):
+            if d.out.reply_bytes > clients.TURN_REPLY_BYTES:
+                return  # replies are held until the commit: the rest waits for the next turn
+            try:
+                frames = d.sockets.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.turn_requests.append(frames)
+            d.requests.handle(frames, d.now)
+
+    def follow_clock_steps(self, now: float) -> float:
+        """Notice a step of the wall clock (`date -s`, a VM restored from a snapshot, NTP
+        correcting a large error): a job's run_at is a wall-clock time, right for a time
+        of day the user gave, but a wait given as a duration (a delay, a backoff) must
+        stay as long as it was; those move with the step. The boot clock counts suspend
+        too, so a laptop's sleep is not a step."""
+        d = self.d
+        offset = now - d.clock.boot()  # follows slewing too, a few ms a turn at most
+        step = offset - self.clock_offset
+        if abs(step) < CLOCK_STEP:
+            return offset
+        moved = d.store.shift_relative_waits(step)
+        log.warning("clock.stepped", seconds=round(step, 3), waits_moved=moved)
+        d.timers.reload()
+        return offset
+
+    # --- after a failed commit ------------------------------------------------------------------
+
+    def recover_turn(self) -> None:
+        d = self.d
+        self.replay_reports = self.turn_reports + self.replay_reports
+        self.turn_reports = []
+        requests, self.turn_requests = self.turn_requests, []
+        # The journal undid memory; the windows are caches of the database: reload them
+        # from what committed, and settle what dead children held.
+        self.check_orphans = any(f.child not in d.pool.children for f in d.inflight)
+        self.resync_windows()
+        d.journal.begin()
+        try:
+            with d.store.transaction():
+                self.take_child_world({})
+            d.journal.commit()
+        except d.store.errors as exc:
+            self.reports_failed(exc)
+        for frames in requests:
+            self.run_request_alone(frames)
+
+    def resync_windows(self) -> None:
+        d = self.d
+        was_open = d.journal.open
+        d.journal.open = False  # (nothing to undo: this is what committed)
+        d.runnable.reload()
+        d.timers.reload()
+        d.journal.open = was_open
+
+    def reports_failed(self, exc: BaseException) -> None:
+        """Recording the children's reports failed too: keep them to apply later."""
+        d = self.d
+        log.error("store.error", error=str(exc), during="child reports")
+        d.journal.abort()
+        d.out.discard()
+        self.replay_reports = self.turn_reports + self.replay_reports
+        self.turn_reports = []
+        self.storage_retry_at = d.clock.mono() + STORAGE_RETRY_SECONDS
+        self.check_orphans = any(f.child not in d.pool.children for f in d.inflight)
+        self.resync_windows()
+
+    def run_request_alone(self, frames: list[bytes]) -> None:
+        """One request in a transaction of its own. A request that frees space may use
+        the space held in reserve: on a full disk `delete` must still work, or queuectl
+        could not free what it filled."""
+        d = self.d
+        for may_retry in (True, False):
+            d.journal.begin()
+            try:
+                with d.store.transaction():
+                    d.requests.handle(frames, d.now)
+                d.journal.commit()
+                return
+            except d.store.errors as err:
+                d.journal.abort()
+                self.resync_windows()
+                if may_retry and frees_space(frames) and d.reserve.release():
+                    log.warning("store.reserve_released", error=str(err))
+                    continue
+                d.requests.storage_error(frames, err)
+                return
+
+    # --- after a turn ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        d = self.d
+        d.waits.expire(d.clock.mono())
+        d.out.flush(d.channels)
+        if not d.shutting_down:
+            d.workers.top_up(d.clock.mono())
+        flush_logs()
+
+    def handle_signals(self) -> None:
+        d = self.d
+        if d.signals.stop_requested and not d.shutting_down:
+            d.begin_shutdown("signal")
+        if d.signals.reload_requested:
+            d.signals.reload_requested = False
+            self.reload_config()
+        if d.shutting_down and not self.abort_sent and d.shutdown_deadline is not None \
+                and d.clock.mono() >= d.shutdown_deadline:  # fmt: skip
+            self.abort_sent = True
+            d.lifecycle.abort_all("shutdown")
+            d.kill_deadline = d.clock.mono() + d.config["kill_grace"] + KILL_MARGIN
+
+    def reload_config(self) -> None:
+        d = self.d
+        d.notifier.reloading()
+        for key, value in d.store.config_load().items():
+            try:
+                value = settings.check(key, value)
+            except ValidationError as exc:  # edited by hand into something invalid
+                log.warning("config.invalid", key=key, error=str(exc))
+                continue
+            d.apply_setting(key, value)
+            if key == "workers":
+                d.workers.scale(value)
+        log.info("daemon.reloaded", config=d.config)
+        d.notifier.ready()
+
+    def housekeeping(self, mono: float) -> None:
+        d = self.d
+        d.reserve.ensure()
+        d.sockets.replies.forget_idle()
+        if d.guard.paused:
+            d.sockets.guard_connections()
+        d.workers.kill_silent(mono)
+        if d.kill_deadline is not None and mono > d.kill_deadline:
+            d.workers.kill_all()
+        d.notifier.status(d.status_line())
+
+    def finish(self) -> None:
+        d = self.d
+        # Every open wait gets its answer before the socket goes (a client must not be
+        # left to find out by its own timeout).
+        d.waits.abandon_all()
+        last_replies = bool(d.out.replies)
+        d.out.flush(d.channels)
+        if last_replies:
+            # A client socket with ZMQ_IMMEDIATE drops a reply still unread when the
+            # connection closes: give clients a moment to read their last answers.
+            time.sleep(0.2)
+        d.close()
+        flush_logs()
+

@@ -1,0 +1,119 @@
+"""What the daemon needs from storage, as one interface, and the records it trades in.
+
+The daemon's core and its RPC methods use storage only through `Storage`. SQLite
+(store/sqlite.py) is the embedded implementation; a store on another database
+implements the same methods, and nothing above it knows which one it has. All
+SQL lives in the implementations.
+
+Writes happen inside `transaction()` (the loop opens one per turn: group commit)
+and, within it, each request inside a `savepoint()`. Counts per state are kept in
+memory by the store (the daemon is the only writer), so `status` scans nothing.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from queuectl import jobs as J
+from queuectl.jobs import JobSpec
+
+
+class UnusableDatabase(Exception):
+    """The database cannot be used: damaged, not a database, from a newer queuectl, or
+    not openable. The message is one line for the operator, naming the database."""
+
+    def __init__(self, message: str, damaged: bool = False):
+        super().__init__(message)
+        self.damaged = damaged
+
+
+class DuplicateIdError(Exception):
+    """An id exists already, or appears twice in one batch (`index` in the batch)."""
+
+    def __init__(self, job_id: str, index: int, why: str):
+        super().__init__(why)
+        self.job_id = job_id
+        self.index = index
+        self.why = why
+
+
+@dataclass(slots=True)
+class Runnable:
+    """What dispatch needs of a pending job, kept in the in-memory window."""
+
+    seq: int
+    id: str
+    command: str
+    priority: int
+    timeout: float | None
+    cwd: str | None
+    env: dict[str, str] | None
+    max_retries: int
+    attempts: int
+    charged: int
+    state: str = J.PENDING  # as inserted (scheduled or pending)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Dispatch order: higher priority first, then enqueue order."""
+        return (-self.priority, self.seq)
+
+
+class Storage(Protocol):
+    """Everything the daemon asks of its database."""
+
+    # Exceptions that mean "the database could not do it" (disk full, I/O error, a lost
+    # connection): the transaction is rolled back and nothing of it happened.
+    errors: tuple[type[BaseException], ...]
+    # Jobs per state, kept current by the store's own writes.
+    counts: dict[str, int]
+
+    # --- life and transactions
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
+    def reload_counts(self) -> None: ...
+    def next_epoch(self) -> int: ...
+    def set_synchronous(self, mode: str) -> None: ...
+    def start_checkpointer(self) -> None: ...
+    def close(self) -> None: ...
+
+    # --- settings
+    def config_load(self) -> dict[str, Any]: ...
+    def config_save(self, key: str, value: Any) -> None: ...
+
+    # --- enqueue
+    def ids_taken(self, ids: list[str]) -> set[str]: ...
+    def insert_jobs(self, specs: list[JobSpec], now: float, max_retries: int,
+                    default_timeout: float | None) -> list[Runnable]: ...  # fmt: skip
+
+    # --- reads (jobs as dicts of their columns, times in unix seconds)
+    def get(self, job_id: str) -> dict[str, Any] | None: ...
+    def get_by_seq(self, seq: int) -> dict[str, Any] | None: ...
+    def list_jobs(self, state: str | None = None, limit: int = 100, offset: int = 0,
+                  newest_first: bool = False, search: str | None = None,
+                  order: str = "created") -> list[dict[str, Any]]: ...  # fmt: skip
+    def attempts_of(self, seq: int) -> list[dict[str, Any]]: ...
+    def attempt(self, seq: int, n: int) -> dict[str, Any] | None: ...
+    def runnable_window(self, limit: int) -> list[Runnable]: ...
+    def runnable(self, seq: int) -> Runnable | None: ...
+    def timed_window(self, limit: int) -> list[tuple[float, int]]: ...
+    def segments_in_use(self, segments: set[str]) -> set[str]: ...
+
+    # --- state changes (each knows the state it leaves, for the counts)
+    def make_runnable(self, seq: int, now: float) -> bool: ...
+    def claim(self, job: Runnable, child: int, now: float) -> int: ...
+    def mark_started(self, seq: int, attempt: int, t: float, pid: int, segment: str,
+                     out_off: int, err_off: int) -> None: ...  # fmt: skip
+    def return_unstarted(self, seq: int, attempt: int, now: float) -> None: ...
+    def finish_attempt(self, seq: int, attempt: int, now: float, *, exit_code: int | None,
+                       signal: int | None, timed_out: bool, error: str | None,
+                       out_len: int | None, err_len: int | None, charged: bool,
+                       new_state: str, run_at: float | None,
+                       last_error: str | None) -> None: ...  # fmt: skip
+    def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]: ...
+    def shift_relative_waits(self, step: float) -> int: ...
+    def retry(self, seq: int, state: str, now: float) -> None: ...
+    def cancel(self, seq: int, state: str, now: float) -> None: ...
+    def delete(self, seq: int, state: str) -> set[str]: ...

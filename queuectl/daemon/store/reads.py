@@ -1,0 +1,98 @@
+"""The SQLite store's reads: jobs and attempts for the RPC methods, and the windows of
+runnable and timed jobs for dispatch. No writes here."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from queuectl.daemon.store.interface import Runnable
+from queuectl.daemon.store.rows import (
+    ATTEMPT_COLUMNS,
+    ATTEMPT_KEYS,
+    JOB_COLUMNS,
+    RUNNABLE_COLUMNS,
+    job_dict,
+)
+from queuectl.daemon.store.rows import runnable as as_runnable
+
+
+class StoreReads:
+    db: sqlite3.Connection
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return job_dict(row) if row else None
+
+    def get_by_seq(self, seq: int) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?", (seq,)).fetchone()
+        return job_dict(row) if row else None
+
+    def list_jobs(
+        self,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = False,
+        search: str | None = None,
+        order: str = "created",
+    ) -> list[dict[str, Any]]:
+        where, args = [], []
+        if state:
+            where.append("state = ?")
+            args.append(state)
+        if search:
+            where.append("(instr(id, ?) > 0 OR instr(command, ?) > 0)")
+            args += [search, search]
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        direction = "DESC" if newest_first else "ASC"
+        if order == "priority":
+            order_by = f"priority {'ASC' if newest_first else 'DESC'}, seq ASC"
+        elif order == "run_at":
+            order_by = f"run_at {direction}, seq ASC"
+        else:
+            order_by = f"seq {direction}"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order_by} LIMIT ? OFFSET ?"
+        return [job_dict(r) for r in self.db.execute(sql, (*args, limit, offset))]
+
+    def attempts_of(self, seq: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE job_seq = ? ORDER BY n", (seq,)
+        )
+        return [dict(zip(ATTEMPT_KEYS, r, strict=True)) for r in rows]
+
+    def attempt(self, seq: int, n: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE job_seq = ? AND n = ?", (seq, n)
+        ).fetchone()
+        return dict(zip(ATTEMPT_KEYS, row, strict=True)) if row else None
+
+    def runnable_window(self, limit: int) -> list[Runnable]:
+        rows = self.db.execute(
+            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' "
+            "ORDER BY priority DESC, seq LIMIT ?",
+            (limit,),
+        )
+        return [as_runnable(r) for r in rows]
+
+    def runnable(self, seq: int) -> Runnable | None:
+        row = self.db.execute(
+            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE seq = ? AND state = 'pending'", (seq,)
+        ).fetchone()
+        return as_runnable(row) if row else None
+
+    def timed_window(self, limit: int) -> list[tuple[float, int]]:
+        """(run_at, seq) of the jobs waiting for a time, soonest first."""
+        return self.db.execute(
+            "SELECT run_at, seq FROM jobs WHERE state IN ('scheduled', 'failed') "
+            "ORDER BY run_at LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def segments_in_use(self, segments: set[str]) -> set[str]:
+        used = set()
+        for seg in segments:
+            if self.db.execute("SELECT 1 FROM attempts WHERE segment = ? LIMIT 1", (seg,)).fetchone():
+                used.add(seg)
+        return used
+

@@ -1,0 +1,36 @@
+"""Rows and the records the daemon gets from them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from queuectl.daemon.store.interface import Runnable
+
+JOB_COLUMNS = (
+    "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
+    "env, created_at, updated_at, started_at, finished_at, exit_code, last_error"
+)
+ATTEMPT_COLUMNS = (
+    "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "
+    "charged, error, segment, out_off, out_len, err_off, err_len"
+)
+RUNNABLE_COLUMNS = "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged"
+
+
+def runnable(row: tuple) -> Runnable:
+    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged = row
+    return Runnable(
+        seq, id_, command, priority, timeout, cwd, json.loads(env) if env else None,
+        max_retries, attempts, charged,
+    )  # fmt: skip
+
+
+ATTEMPT_KEYS = tuple(c.strip() for c in ATTEMPT_COLUMNS.split(","))
+JOB_KEYS = tuple(c.strip() for c in JOB_COLUMNS.split(","))
+
+
+def job_dict(row: tuple) -> dict[str, Any]:
+    job = dict(zip(JOB_KEYS, row, strict=True))
+    job["env"] = json.loads(job["env"]) if job["env"] else {}
+    return job

@@ -1,0 +1,111 @@
+"""The SQLite schema, its versions, and the migrations that move a database forward.
+
+`PRAGMA user_version` numbers the schema. Each migration runs in a transaction of
+its own; a database from a newer queuectl is refused, never touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from queuectl.daemon.store.interface import UnusableDatabase
+
+SCHEMA_VERSION = 2
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY,          -- enqueue order; the internal key
+        id TEXT NOT NULL UNIQUE,          -- the user's id
+        command TEXT NOT NULL,
+        state TEXT NOT NULL,
+        priority INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,   -- attempts recorded (numbers 1..attempts)
+        charged INTEGER NOT NULL DEFAULT 0,    -- attempts counted against max_retries
+        max_retries INTEGER NOT NULL,
+        timeout REAL,                     -- seconds; NULL: none
+        run_at REAL,                      -- unix seconds (scheduled, or end of backoff)
+        cwd TEXT,
+        env TEXT,                         -- JSON object or NULL
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        exit_code INTEGER,
+        last_error TEXT
+    );
+    -- The dispatch query: runnable jobs, priority DESC then enqueue order.
+    CREATE INDEX jobs_runnable ON jobs(priority DESC, seq) WHERE state = 'pending';
+    -- Jobs waiting for a time (scheduled, or failed and backing off).
+    CREATE INDEX jobs_timed ON jobs(run_at) WHERE state IN ('scheduled', 'failed');
+    -- Per-state listings, newest or oldest first.
+    CREATE INDEX jobs_state ON jobs(state, seq);
+    CREATE TABLE attempts (
+        job_seq INTEGER NOT NULL,
+        n INTEGER NOT NULL,               -- 1-based attempt number
+        child INTEGER,
+        pid INTEGER,
+        assigned_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        exit_code INTEGER,
+        signal INTEGER,
+        timed_out INTEGER NOT NULL DEFAULT 0,
+        charged INTEGER NOT NULL DEFAULT 1,    -- 0: interrupted by a shutdown or crash
+        error TEXT,
+        segment TEXT,                     -- log segment name (digits and dashes only)
+        out_off INTEGER, out_len INTEGER,
+        err_off INTEGER, err_len INTEGER,
+        PRIMARY KEY (job_seq, n)
+    ) WITHOUT ROWID;
+    CREATE INDEX attempts_segment ON attempts(segment);
+    CREATE TABLE config (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+    2: """
+    -- 1: run_at is "now + a wait" (a delay, a backoff), which a step of the wall clock
+    -- must not lengthen or shorten; 0: a time of day the user gave.
+    ALTER TABLE jobs ADD COLUMN run_at_relative INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET run_at_relative = 1 WHERE state = 'failed';
+    """,
+}
+
+# SQLite's primary result codes for a file that is not (or no longer) a sound database.
+DAMAGE_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def damaged_message(path: Path, detail: str) -> str:
+    return (
+        f"the database {path} is damaged ({_one_line(detail)}); the daemon will not use it. "
+        "Stop here: keep the file, then restore a backup or recover what is readable with "
+        "`sqlite3 queue.db .recover` (see 'A damaged database' in docs/operations.md)"
+    )
+
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise UnusableDatabase(
+            f"the database {path} has schema version {version}, newer than this "
+            f"queuectl's ({SCHEMA_VERSION}): run the queuectl that wrote it, or restore a "
+            "backup made before the upgrade"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            script = "\n".join(line.split("--")[0] for line in MIGRATIONS[target].splitlines())
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={target}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

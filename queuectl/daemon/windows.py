@@ -1,0 +1,190 @@
+"""The windows: the head of the runnable backlog and the soonest timed jobs, in memory.
+
+A million pending jobs never sit in RAM and dispatch never scans: the runnable
+window holds the first WINDOW jobs in dispatch order (priority, then enqueue
+order) from the index that serves it, and is refilled from the database when it
+runs dry. A new job joins it only if it sorts before the window's last entry;
+otherwise a later refill finds it. The timer window does the same for jobs that
+wait for a time (scheduled, or failed and backing off), soonest first.
+
+Both are heaps with lazy deletion: a dict holds the live entries, and a heap entry
+whose dict entry is gone (or changed) is skipped when it comes up. Every change
+is journaled, so a rolled-back request or turn leaves them as they were.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Protocol
+
+from queuectl import jobs as J
+from queuectl.daemon.journal import Journal
+from queuectl.daemon.store.interface import Runnable
+
+WINDOW = 1000  # runnable jobs kept in memory
+TIMER_WINDOW = 1000  # timed jobs kept in memory
+
+
+class WindowSource(Protocol):
+    counts: dict[str, int]
+
+    def runnable_window(self, limit: int) -> list[Runnable]: ...
+    def timed_window(self, limit: int) -> list[tuple[float, int]]: ...
+
+
+class RunnableWindow:
+    def __init__(self, store: WindowSource, journal: Journal, size: int = WINDOW):
+        self.store = store
+        self.journal = journal
+        self.size = size
+        self.heap: list[tuple[tuple[int, int], int]] = []
+        self.jobs: dict[int, Runnable] = {}
+        self.complete = False  # the whole backlog is in memory
+        self.bound: tuple[int, int] | None = None  # key of the last job loaded
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self.jobs
+
+    def _snapshot(self) -> None:
+        saved = (self.heap.copy(), self.jobs.copy(), self.complete, self.bound)
+
+        def restore() -> None:
+            self.heap, self.jobs, self.complete, self.bound = saved
+
+        self.journal.record(restore)
+
+    def reload(self) -> None:
+        """Start over from the database (the backlog outgrew the window, or after a
+        failed commit)."""
+        self._snapshot()
+        self.heap, self.jobs = [], {}
+        self._load()
+
+    def _load(self) -> None:
+        rows = self.store.runnable_window(self.size)
+        for job in rows:
+            if job.seq not in self.jobs:
+                self.jobs[job.seq] = job
+                heapq.heappush(self.heap, (job.key, job.seq))
+        self.complete = len(rows) < self.size
+        self.bound = rows[-1].key if rows else None
+
+    def add(self, job: Runnable) -> None:
+        """A job became pending (enqueued, due, retried, handed back)."""
+        if job.seq in self.jobs:
+            return
+        if not (self.complete or (self.bound is not None and job.key < self.bound)):
+            return  # it waits in the database, behind the window, for a later refill
+        self._put(job)
+        if len(self.jobs) > 2 * self.size:
+            # A backlog that outgrew the window: keep only its head in memory again
+            # (the database, same transaction, has every one of them).
+            self.reload()
+
+    def _put(self, job: Runnable) -> None:
+        self.jobs[job.seq] = job
+        heapq.heappush(self.heap, (job.key, job.seq))
+        self.journal.record(lambda: self.jobs.pop(job.seq, None))
+
+    def pop(self) -> Runnable | None:
+        """The best runnable job, out of the window (None: nothing is runnable)."""
+        while True:
+            if not self.heap:
+                if self.complete or not self.store.counts[J.PENDING]:
+                    return None
+                self._snapshot()
+                self._load()
+                if not self.heap:
+                    return None
+            _, seq = heapq.heappop(self.heap)
+            job = self.jobs.pop(seq, None)
+            if job is not None:
+                self.journal.record(lambda j=job: self._restore(j))
+                return job
+
+    def _restore(self, job: Runnable) -> None:
+        self.jobs[job.seq] = job
+        heapq.heappush(self.heap, (job.key, job.seq))
+
+    def drop(self, seq: int) -> None:
+        """The job is no longer runnable (cancelled, deleted): its heap entry is skipped."""
+        job = self.jobs.pop(seq, None)
+        if job is not None:
+            self.journal.record(lambda: self._restore(job))
+
+
+class TimerWindow:
+    def __init__(self, store: WindowSource, journal: Journal, size: int = TIMER_WINDOW):
+        self.store = store
+        self.journal = journal
+        self.size = size
+        self.heap: list[tuple[float, int]] = []
+        self.at: dict[int, float] = {}  # seq -> run_at, the live entries
+        self.complete = False
+        self.bound: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def reload(self) -> None:
+        saved = (self.heap.copy(), self.at.copy(), self.complete, self.bound)
+
+        def restore() -> None:
+            self.heap, self.at, self.complete, self.bound = saved
+
+        self.journal.record(restore)
+        self.heap, self.at = [], {}
+        self._load()
+
+    def _load(self) -> None:
+        rows = self.store.timed_window(self.size)
+        for run_at, seq in rows:
+            if self.at.get(seq) != run_at:
+                self.at[seq] = run_at
+                heapq.heappush(self.heap, (run_at, seq))
+        self.complete = len(rows) < self.size
+        self.bound = rows[-1][0] if rows else None
+
+    def add(self, seq: int, run_at: float) -> None:
+        if self.complete or (self.bound is not None and run_at < self.bound):
+            previous = self.at.get(seq)
+            self.at[seq] = run_at
+            heapq.heappush(self.heap, (run_at, seq))
+            self.journal.record(lambda: self._set(seq, previous))
+
+    def _set(self, seq: int, run_at: float | None) -> None:
+        if run_at is None:
+            self.at.pop(seq, None)
+        else:
+            self.at[seq] = run_at
+            heapq.heappush(self.heap, (run_at, seq))
+
+    def drop(self, seq: int) -> None:
+        previous = self.at.pop(seq, None)
+        if previous is not None:
+            self.journal.record(lambda: self._set(seq, previous))
+
+    def next_due(self) -> float | None:
+        """When the soonest timed job is due (None: no job waits for a time)."""
+        while self.heap:
+            run_at, seq = self.heap[0]
+            if self.at.get(seq) == run_at:
+                return run_at
+            heapq.heappop(self.heap)  # stale
+        if not self.complete:
+            self._load()
+            return self.heap[0][0] if self.heap else None
+        return None
+
+    def pop_due(self, now: float) -> list[int]:
+        """The jobs whose time has come, soonest first."""
+        due = []
+        while (run_at := self.next_due()) is not None and run_at <= now:
+            _, seq = heapq.heappop(self.heap)
+            del self.at[seq]
+            self.journal.record(lambda s=seq, r=run_at: self._set(s, r))
+            due.append(seq)
+        return due

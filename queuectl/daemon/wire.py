@@ -1,0 +1,147 @@
+"""Typed messages between the daemon and its worker children, and their msgpack form.
+
+Each message is a msgpack array: its kind's tag, then its fields in the order the
+dataclass declares them. `encode` and `decode` are the only places that know the
+layout, so the two sides cannot disagree about it; a message of the wrong shape
+raises WireError instead of being half understood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgpack
+
+
+class WireError(ValueError):
+    """Bytes that are not a well-formed message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """daemon -> child: run this attempt now (sent only to an idle child)."""
+
+    TAG: ClassVar[str] = "run"
+    seq: int
+    attempt: int
+    job_id: str
+    command: str
+    timeout: float | None
+    cwd: str | None
+    env: dict[str, str] | None
+    kill_grace: float
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    """daemon -> child: kill that job ("cancel" or "shutdown") and report it; a job it
+    holds but has not started is handed back (Returned)."""
+
+    TAG: ClassVar[str] = "abort"
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """daemon -> child: finish what you run, hand back the rest, say Bye, exit."""
+
+    TAG: ClassVar[str] = "exit"
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """child -> daemon: connected and ready; how it contains its jobs."""
+
+    TAG: ClassVar[str] = "hello"
+    child: int
+    pid: int
+    containment: str
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """child -> daemon: the attempt's shell runs (pid) and writes at these offsets."""
+
+    TAG: ClassVar[str] = "started"
+    child: int
+    seq: int
+    attempt: int
+    at: float
+    pid: int  # 0: it could not be started (a Finished with its error follows)
+    segment: str
+    out_off: int
+    err_off: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """child -> daemon: the attempt ended, and everything it started is gone."""
+
+    TAG: ClassVar[str] = "finished"
+    child: int
+    seq: int
+    attempt: int
+    ended_at: float
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    aborted: str | None  # why the daemon asked to kill it ("cancel", "shutdown"), or None
+    out_len: int | None  # None: unknown (its child died)
+    err_len: int | None
+    error: str | None  # it could not be started at all (a missing cwd, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """child -> daemon: still alive (every 2 s)."""
+
+    TAG: ClassVar[str] = "heartbeat"
+    child: int
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """child -> daemon: this attempt was never started; it is the daemon's again."""
+
+    TAG: ClassVar[str] = "returned"
+    child: int
+    seq: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Bye:
+    """child -> daemon: exiting, as told (Exit), after handing back what it held."""
+
+    TAG: ClassVar[str] = "bye"
+    child: int
+
+
+ToChild = Run | Abort | Exit
+FromChild = Hello | Started | Finished | Heartbeat | Returned | Bye
+Message = ToChild | FromChild
+
+_KINDS: dict[str, type[Any]] = {
+    cls.TAG: cls for cls in (Run, Abort, Exit, Hello, Started, Finished, Heartbeat, Returned, Bye)
+}
+_ARITY = {tag: len(cls.__slots__) for tag, cls in _KINDS.items()}
+
+
+def encode(msg: Message) -> bytes:
+    return msgpack.packb([msg.TAG, *(getattr(msg, name) for name in msg.__slots__)])
+
+
+def decode(raw: bytes) -> Message:
+    try:
+        items = msgpack.unpackb(raw)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise WireError(f"not msgpack: {exc}") from None
+    if not isinstance(items, list) or not items or items[0] not in _KINDS:
+        raise WireError(f"not a message: {str(items)[:80]}")
+    tag = items[0]
+    if len(items) - 1 != _ARITY[tag]:
+        raise WireError(f"{tag}: {len(items) - 1} fields, expected {_ARITY[tag]}")
+    msg: Message = _KINDS[tag](*items[1:])
+    return msg

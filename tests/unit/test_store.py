@@ -1,0 +1,114 @@
+"""The SQLite store on a temporary file: what the daemon relies on it for."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from queuectl import jobs as J
+from queuectl.daemon.store import SCHEMA_VERSION, DuplicateIdError, Store
+from queuectl.jobs import JobSpec
+
+NOW = 1_800_000_000.0
+
+
+def test_ids_are_unique_across_the_table_and_within_a_batch(store: Store) -> None:
+    with store.transaction():
+        store.insert_jobs([JobSpec("a", id="one")], NOW, 3, None)
+    for batch, index, why in (([JobSpec("b", id="two"), JobSpec("c", id="one")], 1, "exists already"),
+                              ([JobSpec("b", id="x"), JobSpec("c", id="x")], 1, "appears twice")):  # fmt: skip
+        with pytest.raises(DuplicateIdError) as err, store.transaction():
+            store.insert_jobs(batch, NOW, 3, None)
+        assert err.value.index == index and why in err.value.why
+    assert store.counts[J.PENDING] == 1 and store.get("two") is None  # all or nothing
+
+
+def test_a_savepoint_that_fails_leaves_rows_and_counts_as_they_were(store: Store) -> None:
+    with store.transaction():
+        store.insert_jobs([JobSpec("a", id="kept")], NOW, 3, None)
+        with pytest.raises(RuntimeError), store.savepoint():
+            store.insert_jobs([JobSpec("b", id="gone")], NOW, 3, None)
+            raise RuntimeError("a bug in a handler")
+    assert store.get("gone") is None and store.get("kept") is not None
+    assert store.counts[J.PENDING] == 1
+
+
+def test_an_attempt_runs_its_course_and_counts_follow(store: Store) -> None:
+    with store.transaction():
+        (job,) = store.insert_jobs([JobSpec("a", id="j")], NOW, 3, None)
+        n = store.claim(job, child=1, now=NOW)
+        store.mark_started(job.seq, n, NOW + 0.1, 4321, "1-1-1", 0, 0)
+        store.finish_attempt(job.seq, n, NOW + 1, exit_code=2, signal=None, timed_out=False,
+                             error="exit code 2", out_len=5, err_len=0, charged=True,
+                             new_state=J.FAILED, run_at=NOW + 3, last_error="exit code 2")  # fmt: skip
+    row = store.get("j")
+    assert row is not None and (row["state"], row["attempts"], row["charged"]) == (J.FAILED, 1, 1)
+    assert store.timed_window(10) == [(NOW + 3, job.seq)]
+    assert store.counts[J.FAILED] == 1 and store.counts[J.PROCESSING] == 0
+    (attempt,) = store.attempts_of(job.seq)
+    assert attempt["segment"] == "1-1-1" and attempt["out_len"] == 5
+
+
+def test_output_less_attempts_pin_no_segment(store: Store) -> None:
+    with store.transaction():
+        (job,) = store.insert_jobs([JobSpec("true", id="quiet")], NOW, 3, None)
+        n = store.claim(job, 1, NOW)
+        store.mark_started(job.seq, n, NOW, 1, "1-1-1", 0, 0)
+        store.finish_attempt(job.seq, n, NOW, exit_code=0, signal=None, timed_out=False, error=None,
+                             out_len=0, err_len=0, charged=True, new_state=J.COMPLETED, run_at=None,
+                             last_error=None)  # fmt: skip
+    assert store.segments_in_use({"1-1-1"}) == set()
+
+
+def test_after_a_crash_running_jobs_go_back_to_pending_saying_what_happened(store: Store) -> None:
+    with store.transaction():
+        a, b = store.insert_jobs([JobSpec("a", id="ran"), JobSpec("b", id="unconfirmed")], NOW, 3, None)
+        store.mark_started(a.seq, store.claim(a, 1, NOW), NOW, 1, "s", 0, 0)
+        store.claim(b, 2, NOW)
+    assert {r[1] for r in store.requeue_interrupted(NOW + 5)} == {"ran", "unconfirmed"}
+    assert store.counts[J.PENDING] == 2
+    assert store.attempts_of(a.seq)[0]["error"] == J.INTERRUPTED
+    assert store.attempts_of(b.seq)[0]["error"] == J.INTERRUPTED_UNCONFIRMED
+    assert not any(x["charged"] for x in store.attempts_of(a.seq) + store.attempts_of(b.seq))
+
+
+def test_a_clock_step_moves_relative_waits_only(store: Store) -> None:
+    with store.transaction():
+        specs = [JobSpec("a", id="at", run_at=NOW + 100), JobSpec("b", id="in", run_at=NOW + 100, relative=True)]
+        store.insert_jobs(specs, NOW, 3, None)
+        assert store.shift_relative_waits(-3600) == 1
+    assert store.get("at")["run_at"] == NOW + 100  # type: ignore[index]
+    assert store.get("in")["run_at"] == NOW + 100 - 3600  # type: ignore[index]
+
+
+def test_a_full_database_fails_the_transaction_and_keeps_what_was_committed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "q.db")
+    try:
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="before")], NOW, 3, None)
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        store.db.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own "disk full"
+        with pytest.raises(store.errors), store.transaction():
+            store.insert_jobs([JobSpec("x" * 5000, id=f"j{i}") for i in range(50)], NOW, 3, None)
+        assert store.counts[J.PENDING] == 1 and store.get("before") is not None
+    finally:
+        store.close()
+
+
+def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("ALTER TABLE jobs DROP COLUMN run_at_relative")
+    db.commit()
+    db.close()
+    store = Store(path)
+    try:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", run_at=NOW + 1, relative=True)], NOW, 3, None)
+    finally:
+        store.close()
