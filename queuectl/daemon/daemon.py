@@ -89,6 +89,7 @@ class Daemon:
         self.guard = clients.ConnectionGuard(clients.raise_fd_limit())
         self.sockets = Sockets(self.paths, socket_group, self.guard)
         self.signals = startup.Signals()
+        self.signals.install()
         self.pool = Pool(self.sockets.ctx, self.paths, self.epoch, SEGMENT_SIZE, self.job_umask,
                          self.cgroup_base)  # fmt: skip
         self.channels = Channels(self.sockets, self.pool, self.events)

@@ -13,6 +13,8 @@ and each request is run again alone, so reads are still answered.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -35,6 +37,15 @@ STALL_SLACK = 1.0  # the loop ran this much later than it asked to: the daemon i
 CLOCK_STEP = 1.0  # seconds the wall clock must jump (against the boot clock) to count as a step
 MAX_REQUESTS_PER_TURN = 1000  # bounded, so children are never starved by a flood
 KILL_MARGIN = 5.0  # after kill_grace, seconds before what still runs at shutdown is SIGKILLed
+
+
+@dataclass(slots=True)
+class TurnInput:
+    """What arrived for one turn."""
+
+    reports: list[bytes] = field(default_factory=list)  # children's reports, in order
+    exited: list[ChildHandle] = field(default_factory=list)  # children whose process is gone
+    requests: Iterable[list[bytes]] = ()  # request messages, read as the turn takes them
 
 
 class Loop:
@@ -138,7 +149,39 @@ class Loop:
     # --- a turn -----------------------------------------------------------------------------
 
     def turn(self, events: dict[Any, int]) -> None:
-        """Apply everything that arrived, and the dispatch it enables, in one transaction."""
+        self.apply(self.gather(events))
+
+    def gather(self, events: dict[Any, int]) -> TurnInput:
+        """What arrived: reports and exits now, requests as the turn takes them."""
+        d = self.d
+        exited = [d.pool.by_pidfd[fd] for fd in events if fd in d.pool.by_pidfd]
+        # (A child that died may have sent reports just before: read them first.)
+        reports = self.read_reports() if d.sockets.results in events or exited else []
+        requests = self.read_requests() if d.sockets.control in events else ()
+        return TurnInput(reports, exited, requests)
+
+    def read_reports(self) -> list[bytes]:
+        reports: list[bytes] = []
+        while True:
+            try:
+                # a child sends the reports of one of its turns as the frames of one message
+                reports.extend(self.d.sockets.results.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return reports
+
+    def read_requests(self) -> Iterator[list[bytes]]:
+        d = self.d
+        for _ in range(MAX_REQUESTS_PER_TURN):
+            if d.out.reply_bytes > clients.TURN_REPLY_BYTES:
+                return  # replies are held until the commit: the rest waits for the next turn
+            try:
+                yield d.sockets.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
+    def apply(self, arrived: TurnInput) -> None:
+        """Apply everything that arrived, and the dispatch it enables, in one transaction;
+        then send what it says."""
         d = self.d
         d.now, d.mono = d.clock.wall(), d.clock.mono()
         self.turn_reports, self.turn_requests = [], []
@@ -146,9 +189,10 @@ class Loop:
         try:
             with d.store.transaction():
                 clock_offset = self.follow_clock_steps(d.now)
-                self.take_child_world(events)
-                if d.sockets.control in events:
-                    self.take_requests()
+                self.take_child_world(arrived.reports, arrived.exited)
+                for frames in arrived.requests:
+                    self.turn_requests.append(frames)
+                    d.requests.handle(frames, d.now)
                 self.handle_signals()
                 if not d.shutting_down:
                     d.lifecycle.fire_timers(d.now)
@@ -162,36 +206,19 @@ class Loop:
             self.recover_turn()
         self.flush()
 
-    def take_child_world(self, events: dict[Any, int]) -> None:
+    def take_child_world(self, reports: list[bytes], exited: list[ChildHandle]) -> None:
         d = self.d
         if self.replay_reports and d.mono < self.storage_retry_at:
-            # Still failing: queue new reports behind the ones waiting, in order.
-            while True:
-                try:
-                    self.replay_reports.extend(d.sockets.results.recv_multipart(zmq.NOBLOCK))
-                except zmq.Again:
-                    break
+            self.replay_reports.extend(reports)  # still failing: queue behind those waiting
         else:
             replay, self.replay_reports = self.replay_reports, []
-            for raw in replay:
+            for raw in replay + reports:
                 self.apply_report(raw)
-            if d.sockets.results in events:
-                self.take_child_reports()
         if self.check_orphans and not self.replay_reports:
             self.check_orphans = False
             d.workers.settle_orphans(d.now, d.shutting_down)
-        for fd in [fd for fd in events if fd in d.pool.by_pidfd]:
-            self.take_child_reports()  # what it sent before dying may still be queued
-            d.workers.exited(d.pool.by_pidfd[fd], d.now, d.shutting_down)
-
-    def take_child_reports(self) -> None:
-        while True:
-            try:
-                frames = self.d.sockets.results.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            for raw in frames:  # a child sends the reports of one of its turns together
-                self.apply_report(raw)
+        for child in exited:
+            d.workers.exited(child, d.now, d.shutting_down)
 
     def apply_report(self, raw: bytes) -> None:
         d = self.d
@@ -216,18 +243,6 @@ class Loop:
             d.workers.hello(child, msg, d.shutting_down)
         elif isinstance(msg, wire.Bye):
             d.workers.bye(child)
-
-    def take_requests(self) -> None:
-        d = self.d
-        for _ in range(MAX_REQUESTS_PER_TURN):
-            if d.out.reply_bytes > clients.TURN_REPLY_BYTES:
-                return  # replies are held until the commit: the rest waits for the next turn
-            try:
-                frames = d.sockets.control.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self.turn_requests.append(frames)
-            d.requests.handle(frames, d.now)
 
     def follow_clock_steps(self, now: float) -> float:
         """Notice a step of the wall clock (`date -s`, a VM restored from a snapshot, NTP
@@ -259,7 +274,7 @@ class Loop:
         d.journal.begin()
         try:
             with d.store.transaction():
-                self.take_child_world({})
+                self.take_child_world([], [])
             d.journal.commit()
         except d.store.errors as exc:
             self.reports_failed(exc)

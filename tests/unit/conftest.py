@@ -66,3 +66,127 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "queue.db")
     yield s
     s.close()
+
+
+class Core:
+    """The daemon's core without a daemon process: the real parts over a real SQLite
+    file, a loop that is fed what would have arrived, and stand-in children (real
+    `sleep` processes with real pidfds and sockets, so the pool can hold them)."""
+
+    def __init__(self, home: Path, clock: FakeClock):
+        import itertools
+        import subprocess
+
+        import zmq
+
+        from queuectl import paths as qpaths
+        from queuectl.daemon import clients, startup
+        from queuectl.daemon.daemon import Daemon
+        from queuectl.daemon.loop import Loop
+        from queuectl.daemon.pool import Pool
+        from queuectl.daemon.reserve import SpaceReserve
+
+        self.paths = qpaths.for_home(home)
+        self.paths.state_dir.mkdir(parents=True)
+        self.paths.logs_dir.mkdir()
+        self.clock = clock
+        d = self.daemon = Daemon(self.paths, workers=0, clock=clock)
+        d.store = Store(self.paths.db)
+        d.reserve = SpaceReserve(self.paths.state_dir / "reserve")
+        d.guard = clients.ConnectionGuard(1024)
+        d.containment, d.cgroup_base = "subreaper", None
+        self.ctx = zmq.Context()
+        d.pool = Pool(self.ctx, self.paths, 1, 1 << 20, 0o022)
+        d.signals = startup.Signals()
+        self.sent = Sent()
+        d.channels = self.sent  # type: ignore[assignment]
+        d.build_core(lambda child: None, lambda child: None)
+        self.loop = Loop(d)
+        self.loop.clock_offset = clock.wall() - clock.boot()
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._ids = itertools.count(1)
+        self._req_ids = itertools.count(1)
+
+    def add_child(self) -> int:
+        """A ready worker child (a stand-in process: nothing is ever run by it)."""
+        import os
+        import subprocess
+
+        import zmq
+
+        from queuectl.daemon.pool import ChildHandle
+
+        proc = subprocess.Popen(["sleep", "600"])
+        self._processes.append(proc)
+        child_id = next(self._ids)
+        push = self.ctx.socket(zmq.PUSH)
+        push.bind(f"inproc://child-{child_id}")
+        # A cgroup path that is not there: when it "dies", the pool finds nothing of a
+        # job to kill (and never looks for re-parented processes of the test's own).
+        handle = ChildHandle(child_id, proc, os.pidfd_open(proc.pid), push, "", ready=True,
+                             last_seen=self.clock.mono(),
+                             cgroup=str(self.paths.state_dir / f"no-cgroup-{child_id}"))  # fmt: skip
+        self.daemon.pool.children[child_id] = handle
+        self.daemon.pool.by_pidfd[handle.pidfd] = handle
+        return child_id
+
+    def request(self, method: str, params: Any = None, *, notification: bool = False,
+                client: bytes = b"client-1") -> list[bytes]:  # fmt: skip
+        import json
+
+        doc: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            doc["params"] = params
+        if not notification:
+            doc["id"] = next(self._req_ids)
+        return [client, b"", json.dumps(doc).encode()]
+
+    def batch(self, *docs: dict[str, Any], client: bytes = b"client-1") -> list[bytes]:
+        import json
+
+        return [client, b"", json.dumps(list(docs)).encode()]
+
+    def turn(self, *requests: list[bytes], reports: tuple[wire.FromChild, ...] = ()) -> None:
+        from queuectl.daemon.loop import TurnInput
+
+        self.loop.apply(TurnInput([wire.encode(r) for r in reports], [], list(requests)))
+
+    def replies(self) -> list[Any]:
+        """Every reply sent so far, decoded (None for an empty frame); then forgets them."""
+        import json
+
+        out = [json.loads(p) if p else None for _, p in self.sent.replies]
+        self.sent.replies.clear()
+        return out
+
+    def runs(self) -> list[tuple[int, wire.Run]]:
+        runs = [(c, m) for c, m in self.sent.to_children if isinstance(m, wire.Run)]
+        self.sent.to_children.clear()
+        return runs
+
+    def kill_child(self, child_id: int) -> None:
+        """The child dies; the next turn notices (as its pidfd would say)."""
+        from queuectl.daemon.loop import TurnInput
+
+        handle = self.daemon.pool.children[child_id]
+        handle.proc.kill()
+        self.loop.apply(TurnInput([], [handle], []))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job = self.daemon.store.get(job_id)
+        assert job is not None
+        return job
+
+    def close(self) -> None:
+        for proc in self._processes:
+            proc.kill()
+            proc.wait()
+        self.daemon.store.close()
+        self.ctx.destroy(linger=0)
+
+
+@pytest.fixture
+def core(tmp_path: Path, clock: FakeClock) -> Iterator[Core]:
+    c = Core(tmp_path / "home", clock)
+    yield c
+    c.close()

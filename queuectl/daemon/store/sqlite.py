@@ -104,17 +104,21 @@ class Store(StoreReads):
             yield
         except BaseException:
             self._in_tx = False
-            self.db.execute("ROLLBACK")
-            self.reload_counts()  # the in-memory counts followed the rolled-back writes
+            self._rollback()
             raise
         self._in_tx = False
         try:
             self.db.execute("COMMIT")
         except sqlite3.Error:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            self.reload_counts()
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled the transaction back itself already (SQLITE_FULL can).
+        if self.db.in_transaction:
+            with suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+        self.reload_counts()  # the in-memory counts followed the rolled-back writes
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -124,8 +128,12 @@ class Store(StoreReads):
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK TO request")
-            self.db.execute("RELEASE request")
+            if self.db.in_transaction:  # (SQLite rolls the whole transaction back on some errors)
+                try:
+                    self.db.execute("ROLLBACK TO request")
+                    self.db.execute("RELEASE request")
+                except sqlite3.Error:
+                    pass  # the transaction is gone: the caller's transaction() fails it all
             self.counts = counts
             raise
         self.db.execute("RELEASE request")
