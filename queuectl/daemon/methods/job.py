@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("queuectl")
 MAX_MANY = 10_000
 MAX_LIST = 10_000
+MAX_LIST_IDS = 1_000
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at")
 
@@ -214,13 +215,15 @@ def get(sup: Supervisor, send: Any, id: str, attempts: bool) -> dict[str, Any]:
     Param("newest_first", "boolean", False),
     Param("search", "string", description="substring of id or command", nullable=True),
     Param("order", "string", "created", "created, priority or run_at"),
-    description="Jobs in enqueue order (or by priority), optionally of one state.",
+    Param("ids", "array", description=f"only these jobs (at most {MAX_LIST_IDS} ids); unknown ids are left out",
+          nullable=True),
+    description="Jobs in enqueue order (or by priority), optionally of one state, or only the ones named.",
     result='{"jobs": [...], "total": n}  (total: jobs in that state, or all)',
     errors=(P.INVALID_PARAMS,),
 )
 def list_jobs(
     sup: Supervisor, send: Any, state: str | None, limit: int, offset: int,
-    newest_first: bool, search: str | None, order: str,
+    newest_first: bool, search: str | None, order: str, ids: list[Any] | None,
 ) -> dict[str, Any]:  # fmt: skip
     if state is not None and state not in J.STATES:
         raise P.invalid_params(f"unknown state {state!r} (one of {', '.join(J.STATES)})", "state")
@@ -230,7 +233,9 @@ def list_jobs(
         raise P.invalid_params("offset must be >= 0", "offset")
     if order not in ("created", "priority", "run_at"):
         raise P.invalid_params("order must be created, priority or run_at", "order")
-    rows = sup.store.list_jobs(state, limit, offset, newest_first, search, order)
+    if ids is not None and (len(ids) > MAX_LIST_IDS or not all(isinstance(i, str) for i in ids)):
+        raise P.invalid_params(f"ids must be an array of at most {MAX_LIST_IDS} strings", "ids")
+    rows = sup.store.list_jobs(state, limit, offset, newest_first, search, order, ids)
     counts = sup.store.counts
     total = counts[state] if state else sum(counts.values())
     return {"jobs": [job_view(r) for r in rows], "total": total}
