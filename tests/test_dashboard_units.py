@@ -20,8 +20,8 @@ def test_durations_sizes_and_signals_read_as_people_write_them() -> None:
         "", "0 ms", "340 ms", "2.0 s", "2.0 s", "60.0 s", "3 min 12 s", "2 h 05 min"]  # fmt: skip
     assert [humane.span(s) for s in (0, 42.9, 60, 3599, 3600, 90_061)] == [
         "0 s", "42 s", "1 min 00 s", "59 min 59 s", "1 h 00 min", "1 d 1 h"]  # fmt: skip
-    assert [humane.setting_seconds(s) for s in (None, 0, 1.5, 30, 60, 5400, 3600)] == [
-        "", "", "1.5 s", "30 s", "1 min", "1 h 30 min", "1 h"]  # fmt: skip
+    assert [humane.setting_seconds(s) for s in (None, 0, 1.5, 30, 60, 5400, 3600, 86400, 90000)] == [
+        "", "", "1.5 s", "30 s", "1 min", "1 h 30 min", "1 h", "1 d", "1 d 1 h"]  # fmt: skip
     assert [humane.size(n) for n in (None, 0, 999, 1000, 5_100_000, 999_960, 3 * 10**12)] == [
         "", "0 B", "999 B", "1.0 kB", "5.1 MB", "1.0 MB", "3.0 TB"]  # fmt: skip
     assert (humane.signal_name(15), humane.signal_name(9), humane.signal_name(None)) == ("SIGTERM", "SIGKILL", "")

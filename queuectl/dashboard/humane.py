@@ -45,7 +45,10 @@ def setting_seconds(seconds: float | None) -> str:
         return ""
     if seconds < 60:
         return f"{seconds:g} s"
-    return span(seconds).replace(" 00 s", "").replace(" 00 min", "")
+    text = span(seconds)
+    for zero in (" 00 s", " 00 min", " 0 h"):
+        text = text.removesuffix(zero)
+    return text
 
 
 def size(n: int | None) -> str:
