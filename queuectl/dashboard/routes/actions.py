@@ -80,8 +80,8 @@ async def do_stop_workers(link: DaemonLink, form: Any) -> str:
 
 
 def summary(verb: str, ids: list[str], results: list[Any]) -> str:
-    """"deleted 3 jobs", or "deleted 2 of 3 jobs; not x: job 'x' is running; ..."; raises
-    NothingDone when no job changed."""
+    """What a bulk action did: `deleted 3 jobs`, or `deleted 2 of 3 jobs; not the others:
+    job 'x' is running; ...`. Raises NothingDone when no job changed."""
     failed = [(i, r) for i, r in zip(ids, results, strict=True) if isinstance(r, RemoteError)]
     done = len(ids) - len(failed)
     if not failed:
