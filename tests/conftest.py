@@ -65,8 +65,11 @@ class Daemon:
                 raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
             if not self.paths.socket.exists():
                 return False
+            # Closed here, not left to the garbage collector: pyzmq's Context.__del__ may run
+            # before its socket is closed, and then term() waits for it forever (a test hung so).
             try:
-                status = RpcClient(self.paths.socket, timeout=2).call("workers.status")
+                with RpcClient(self.paths.socket, timeout=2) as client:
+                    status = client.call("workers.status")
             except Exception:
                 return False
             return sum(1 for c in status["children"] if c["ready"]) >= min(self.workers, 1) or self.workers == 0

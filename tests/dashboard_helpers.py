@@ -1,4 +1,5 @@
-"""Helpers for the dashboard's browser tests: a real `queuectl dashboard` subprocess and Chromium."""
+"""Helpers for the dashboard's browser tests: a real `queuectl dashboard` subprocess, Chromium
+driven by Playwright, and the checks every page gets (no horizontal overflow)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Daemon, wait_for
+
+try:
+    from playwright import sync_api as playwright_sync
+except ImportError:  # the non-browser tests still run
+    playwright_sync = None
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -162,3 +169,69 @@ def timed(fn: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - start
+
+
+# --- the browser ---------------------------------------------------------------------------------
+
+if playwright_sync is not None:
+    playwright_sync.expect.set_options(timeout=10_000)
+DESKTOP = {"width": 1400, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def expect(locator: Any) -> Any:
+    return playwright_sync.expect(locator)
+
+
+def launch_browser(pw: Any) -> Any:
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def need_browser() -> None:
+    if playwright_sync is None:
+        pytest.skip("browser tests need playwright: pip install -e '.[dev]'")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"browser tests need {CHROMIUM}: apt-get install chromium")
+
+
+def open_live(page: Any, url: str) -> None:
+    """Load a page and wait until its event stream is connected (so no event is missed)."""
+    page.goto(url)
+    expect(page.locator("#live-indicator")).to_have_class(re.compile(r"\bon\b"))
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def row(page: Any, job_id: str, table: str = "#jobs-table") -> Any:
+    # Ids may hold any character: quote them as a CSS string.
+    quoted = '"' + job_id.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return page.locator(f"{table} tbody tr[data-job-id={quoted}]")
+
+
+def confirm_click(button: Any) -> None:
+    """Destructive buttons ask for a second click instead of a dialog."""
+    button.click()
+    expect(button).to_have_class(re.compile(r"\barmed\b"))
+    button.click()
+
+
+# Whatever sticks out to the right (or left) of the window: the page then scrolls sideways.
+OVERFLOW_JS = """() => {
+  const w = window.innerWidth, wide = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && (r.right > w + 0.5 || r.left < -0.5)) {
+      wide.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${el.className} ${Math.round(r.left)}..${Math.round(r.right)}`);
+    }
+  }
+  return { scrollWidth: document.documentElement.scrollWidth, innerWidth: w, wide: wide.slice(0, 10) };
+}"""
+
+
+def assert_no_overflow(page: Any, what: str) -> None:
+    got = page.evaluate(OVERFLOW_JS)
+    assert got["scrollWidth"] <= got["innerWidth"], (what, got)
+    assert got["wide"] == [], (what, got)

@@ -143,6 +143,24 @@ def test_daemon_status_counts_every_state(daemon: Daemon) -> None:
     assert status["workers"]["target"] == 2
 
 
+def test_job_list_reads_the_jobs_named_in_ids(make_daemon) -> None:
+    """One call for many jobs (the dashboard's live rows): unknown ids are left out, the other
+    params still apply, and ids is checked."""
+    d = make_daemon(workers=0)
+    d.call("job.enqueue_many", {"jobs": [{"id": f"j{i}", "command": "true", "priority": i} for i in range(5)]})
+    d.call("job.cancel", {"id": "j3"})
+    got = d.call("job.list", {"ids": ["j4", "nope", "j1", "j3"], "limit": 10})
+    assert [j["id"] for j in got["jobs"]] == ["j1", "j3", "j4"] and got["total"] == 5
+    assert [j["id"] for j in d.call("job.list", {"ids": ["j4", "j1", "j3"], "state": "pending"})["jobs"]] == ["j1", "j4"]
+    assert [j["id"] for j in d.call("job.list", {"ids": ["j1", "j4"], "order": "priority"})["jobs"]] == ["j4", "j1"]
+    assert d.call("job.list", {"ids": []})["jobs"] == []
+    assert len(d.call("job.list", {"ids": [f"j{i % 5}" for i in range(1000)], "limit": 10})["jobs"]) == 5
+    for bad in ([1], ["j1", None], ["x"] * 1001, "j1"):
+        with pytest.raises(RemoteError) as err:
+            d.call("job.list", {"ids": bad})
+        assert err.value.name == "invalid_params" and err.value.data["field"] == "ids", bad
+
+
 def test_unknown_job_is_not_found(daemon: Daemon) -> None:
     with pytest.raises(RemoteError) as info:
         daemon.call("job.get", {"id": "nope"})

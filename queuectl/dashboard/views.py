@@ -1,11 +1,10 @@
-"""Plain helpers for the pages: list queries, the throughput chart, log tails, form input."""
+"""Plain helpers for the pages: the jobs page's query, filters, form input (pure code)."""
 
 from __future__ import annotations
 
-import base64
-import codecs
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from queuectl import jobs as J
 
@@ -15,8 +14,7 @@ SORTS = {  # name shown -> job.list params
     "oldest": {"order": "created", "newest_first": False},
     "priority": {"order": "priority", "newest_first": False},
 }
-LOG_TAIL = 64 * 1024
-LOG_CHUNK = 1024 * 1024
+MAX_BULK = 1000  # ids in one bulk action: one JSON-RPC batch
 
 
 @dataclass(frozen=True)
@@ -37,8 +35,8 @@ class JobQuery:
             state=state if state in J.STATES else None,
             search=(params.get("search") or "").strip() or None,
             sort=sort if sort in SORTS else "newest",
-            offset=max(_int(params.get("offset"), 0), 0),
-            limit=_int(params.get("limit"), 50) if _int(params.get("limit"), 50) in PAGE_SIZES else 50,
+            offset=max(to_int(params.get("offset"), 0), 0),
+            limit=to_int(params.get("limit"), 50) if to_int(params.get("limit"), 50) in PAGE_SIZES else 50,
         )
 
     def rpc_params(self) -> dict[str, Any]:
@@ -47,8 +45,6 @@ class JobQuery:
                 "limit": self.limit + 1, **SORTS[self.sort]}  # fmt: skip
 
     def url(self, **changes: Any) -> str:
-        from urllib.parse import urlencode
-
         fields = {"state": self.state, "search": self.search, "sort": self.sort,
                   "offset": self.offset, "limit": self.limit, **changes}  # fmt: skip
         defaults = {"sort": "newest", "offset": 0, "limit": 50}
@@ -61,7 +57,7 @@ class JobQuery:
         return self.offset == 0 and self.sort == "newest"
 
 
-def _int(value: Any, default: int) -> int:
+def to_int(value: Any, default: int) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -72,73 +68,6 @@ def matches(job: dict[str, Any], state: str | None, search: str | None) -> bool:
     if state and job["state"] != state:
         return False
     return not search or search in job["id"] or search in job["command"]
-
-
-# --- the throughput chart ---------------------------------------------------------------
-
-CHART_W, CHART_H, CHART_PAD = 900, 160, 24
-
-
-def throughput_chart(per_minute: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bars per minute: completed below, failed (incl. dead) stacked on top, as SVG coordinates."""
-    n = max(len(per_minute), 1)
-    peak = max((m["completed"] + m["failed"] + m["dead"] for m in per_minute), default=0)
-    scale = (CHART_H - CHART_PAD) / peak if peak else 0.0
-    slot = CHART_W / n
-    bars = []
-    for i, m in enumerate(per_minute):
-        failed = m["failed"] + m["dead"]
-        ok_h, bad_h = m["completed"] * scale, failed * scale
-        x = round(i * slot + 1, 2)
-        base = CHART_H - CHART_PAD / 2
-        bars.append({
-            "x": x, "w": round(max(slot - 2, 1), 2), "minute": (m["minute"] or "")[11:16],
-            "completed": m["completed"], "failed": failed,
-            "ok_y": round(base - ok_h, 2), "ok_h": round(ok_h, 2),
-            "bad_y": round(base - ok_h - bad_h, 2), "bad_h": round(bad_h, 2),
-        })  # fmt: skip
-    return {"bars": bars, "peak": peak, "width": CHART_W, "height": CHART_H,
-            "total_completed": sum(m["completed"] for m in per_minute),
-            "total_failed": sum(m["failed"] + m["dead"] for m in per_minute)}  # fmt: skip
-
-
-# --- logs -------------------------------------------------------------------------------
-
-
-def decode_chunk(reply: dict[str, Any], final: bool) -> tuple[str, int]:
-    """Text of one job.logs reply, and how many trailing bytes to read again next time
-    (a UTF-8 character cut in two by the chunk boundary)."""
-    raw = reply["data"].encode() if reply["encoding"] == "utf-8" else base64.b64decode(reply["data"])
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    text = decoder.decode(raw, final=final)
-    pending = len(decoder.getstate()[0])
-    return text, pending
-
-
-def read_log(call: Any, job_id: str, attempt: int | None, stream: str, offset: int | None,
-             size: int | None) -> dict[str, Any]:  # fmt: skip
-    """Read one stream of an attempt from offset, or, when offset is None, its tail: the
-    last LOG_TAIL bytes (size is None while the attempt runs: then skim to the end first)."""
-    params = {"id": job_id, "attempt": attempt, "stream": stream}
-    skipped = False
-    if offset is None:
-        if size is None:
-            size = _skim_to_end(call, params)
-        offset = max(size - LOG_TAIL, 0)
-        skipped = offset > 0
-    reply = call("job.logs", {**params, "offset": offset, "max_bytes": LOG_CHUNK})
-    text, pending = decode_chunk(reply, final=reply["eof"])
-    return {"text": text, "next_offset": reply["next_offset"] - pending, "skipped": skipped,
-            "eof": reply["eof"], "running": reply["running"], "attempt": reply["attempt"]}  # fmt: skip
-
-
-def _skim_to_end(call: Any, params: dict[str, Any]) -> int:
-    offset, chunk = 0, 4 * 1024 * 1024
-    while True:
-        reply = call("job.logs", {**params, "offset": offset, "max_bytes": chunk})
-        if reply["next_offset"] - offset < chunk:
-            return reply["next_offset"]
-        offset = reply["next_offset"]
 
 
 # --- forms ------------------------------------------------------------------------------
@@ -173,18 +102,18 @@ def enqueue_params(form: Any) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def running_for(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
+def field(form: Any, name: str) -> str:
+    value = form.get(name)
+    if not isinstance(value, str) or not value:
+        raise FormError(f"missing {name}")
+    return value
 
 
-def duration(ms: float | None) -> str:
-    if ms is None:
-        return ""
-    return f"{ms:.0f} ms" if ms < 10_000 else running_for(ms / 1000)
+def ids_of(form: Any) -> list[str]:
+    """The job ids a bulk action names: each `id` field, in order, once."""
+    ids = list(dict.fromkeys(v for v in form.getlist("id") if isinstance(v, str) and v))
+    if not ids:
+        raise FormError("select one or more jobs first")
+    if len(ids) > MAX_BULK:
+        raise FormError(f"at most {MAX_BULK} jobs at once")
+    return ids

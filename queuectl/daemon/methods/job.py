@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 MAX_MANY = 10_000
 MAX_LIST = 10_000
+MAX_LIST_IDS = 1_000
 
 
 def _spec(raw: Any, now: float, index: int | None = None) -> J.JobSpec:
@@ -138,12 +139,15 @@ def get(api: Api, send: Send, id: str, attempts: bool) -> dict[str, Any]:
     Param("newest_first", "boolean", False),
     Param("search", "string", description="substring of id or command", nullable=True),
     Param("order", "string", "created", "created, priority or run_at"),
-    description="Jobs in enqueue order (or by priority), optionally of one state.",
+    Param("ids", "array", description=f"only these jobs (at most {MAX_LIST_IDS} ids); unknown ids are left out",
+          nullable=True),
+    description="Jobs in enqueue order (or by priority), optionally of one state, or only the ones named.",
     result='{"jobs": [...], "total": n}  (total: jobs in that state, or all)',
     errors=(P.INVALID_PARAMS,),
 )
 def list_jobs(api: Api, send: Send, state: str | None, limit: int, offset: int,
-              newest_first: bool, search: str | None, order: str) -> dict[str, Any]:  # fmt: skip
+              newest_first: bool, search: str | None, order: str,
+              ids: list[Any] | None) -> dict[str, Any]:  # fmt: skip
     if state is not None and state not in J.STATES:
         raise P.invalid_params(f"unknown state {state!r} (one of {', '.join(J.STATES)})", "state")
     if not 0 <= limit <= MAX_LIST:
@@ -152,7 +156,9 @@ def list_jobs(api: Api, send: Send, state: str | None, limit: int, offset: int,
         raise P.invalid_params("offset must be >= 0", "offset")
     if order not in ("created", "priority", "run_at"):
         raise P.invalid_params("order must be created, priority or run_at", "order")
-    rows = api.store.list_jobs(state, limit, offset, newest_first, search, order)
+    if ids is not None and (len(ids) > MAX_LIST_IDS or not all(isinstance(i, str) for i in ids)):
+        raise P.invalid_params(f"ids must be an array of at most {MAX_LIST_IDS} strings", "ids")
+    rows = api.store.list_jobs(state, limit, offset, newest_first, search, order, ids)
     counts = api.store.counts
     total = counts[state] if state else sum(counts.values())
     return {"jobs": [job_view(r) for r in rows], "total": total}

@@ -36,8 +36,13 @@ class StoreReads:
         newest_first: bool = False,
         search: str | None = None,
         order: str = "created",
+        ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
+        if ids is not None:  # at most MAX_LIST_IDS (the method checks): within SQLite's variable limit
+            where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
+            args += ids
         if state:
             where.append("state = ?")
             args.append(state)

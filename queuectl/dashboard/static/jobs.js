@@ -1,9 +1,11 @@
-"use strict";
 // Jobs list: see live-table.js. New jobs go on top when the view shows the newest first;
 // otherwise a link offers to show them.
-(() => {
-  const region = document.getElementById("jobs-region");
-  queuectl.liveTable({
+import { LiveTable } from "./live-table.js";
+import "./bulk.js";
+
+const region = document.getElementById("jobs-region");
+if (region) {
+  new LiveTable({
     region,
     tableId: "jobs-table",
     kind: "jobs",
@@ -15,11 +17,11 @@
     },
     onNewElsewhere: () => { document.getElementById("new-jobs").hidden = false; },
   });
+}
 
-  document.getElementById("enqueue-form").addEventListener("queuectl:done", (ev) => {
-    if (ev.detail.ok) {
-      ev.target.reset();
-      ev.target.querySelector("input[name=command]").focus();
-    }
-  });
-})();
+document.getElementById("enqueue-form").addEventListener("queuectl:done", (ev) => {
+  if (ev.detail.ok) {
+    ev.target.reset();
+    ev.target.querySelector("input[name=command]").focus();
+  }
+});

@@ -1,36 +1,49 @@
-"use strict";
 // A table of jobs kept current from events: rows of jobs an event names are re-fetched
-// (one request per burst), new jobs are inserted where the view wants them, and the
-// whole table is re-fetched on resync. Used by the jobs and dead-letter pages.
-queuectl.liveTable = ({ region, tableId, kind, state, isNew, insert, onNewElsewhere }) => {
-  const table = () => document.getElementById(tableId);
-  const touched = new Set();
-  const fresh = [];
-  let missed = null; // events that arrive while the whole table is being re-fetched
+// (one request per burst, one daemon call for all of them), new jobs are inserted where
+// the view wants them, and the whole table is re-fetched on resync or when it empties.
+// Used by the jobs and dead-letter pages.
+import * as queuectl from "./common.js";
 
-  const refreshTable = queuectl.throttle(async () => {
-    const t = table();
+const MAX_ROWS = 200; // rows asked for at once; more: the whole table instead
+
+export class LiveTable {
+  // view: { region, tableId, kind, state(t), isNew(ev, t), insert(t, body, row), onNewElsewhere() }
+  constructor(view) {
+    this.view = view;
+    this.touched = new Set();
+    this.fresh = [];
+    this.missed = null; // events that arrive while the whole table is being re-fetched
+    this.refreshTable = queuectl.throttle(() => this.refetch(), 300);
+    this.flush = queuectl.throttle(() => this.fetchRows(), 250);
+    queuectl.on("event", (ev) => this.onEvent(ev));
+    queuectl.on("resync", this.refreshTable);
+  }
+
+  table() { return document.getElementById(this.view.tableId); }
+
+  async refetch() {
+    const t = this.table();
     if (!t) return;
-    missed = [];
+    this.missed = [];
     try {
-      await queuectl.refreshRegion(region, t.dataset.fragment);
+      await queuectl.refreshRegion(this.view.region, t.dataset.fragment);
     } finally {
       // The new table may predate them: apply them again, row by row.
-      const again = missed;
-      missed = null;
-      again.forEach(onEvent);
+      const again = this.missed;
+      this.missed = null;
+      again.forEach((ev) => this.onEvent(ev));
     }
-  }, 300);
+  }
 
-  const flush = queuectl.throttle(async () => {
-    const t = table();
+  async fetchRows() {
+    const t = this.table();
     if (!t) return;
-    const ids = [...touched];
-    const added = fresh.splice(0);
-    touched.clear();
-    if (ids.length + added.length > 200) { refreshTable(); return; }
+    const ids = [...this.touched];
+    const added = this.fresh.splice(0);
+    this.touched.clear();
+    if (ids.length > MAX_ROWS || added.length > MAX_ROWS) { this.refreshTable(); return; }
     if (!ids.length && !added.length) return;
-    const params = new URLSearchParams({ state: state(t), search: t.dataset.search || "", kind });
+    const params = new URLSearchParams({ state: this.view.state(t), search: t.dataset.search || "", kind: this.view.kind });
     for (const id of ids) params.append("id", id);
     for (const id of added) params.append("new", id);
     const res = await fetch("/fragments/job-rows?" + params);
@@ -38,29 +51,35 @@ queuectl.liveTable = ({ region, tableId, kind, state, isNew, insert, onNewElsewh
     const rows = queuectl.parseRows(await res.text());
     for (const id of ids) {
       const old = queuectl.rowOf(t, id);
-      if (!old) continue;
       const row = rows.get(id);
-      if (row) old.replaceWith(row); else old.remove(); // gone, or no longer matches the filter
+      if (old && row) old.replaceWith(row); else if (old) old.remove(); // gone, or no longer matches the filter
     }
-    const body = t.tBodies[0];
     for (const id of added) {
       const row = rows.get(id);
-      if (row && !queuectl.rowOf(t, id)) insert(t, body, row);
+      if (row && !queuectl.rowOf(t, id)) this.view.insert(t, t.tBodies[0], row);
     }
-    if (body.rows.length) region.querySelector(".empty")?.remove();
-  }, 250);
-
-  function onEvent(ev) {
-    if (missed) missed.push(ev);
-    const t = table();
-    if (!t || !ev.job_id) return;
-    if (ev.event === "job.deleted") { queuectl.rowOf(t, ev.job_id)?.remove(); return; }
-    if (queuectl.rowOf(t, ev.job_id)) { touched.add(ev.job_id); flush(); return; }
-    if (isNew(ev, t)) { fresh.push(ev.job_id); flush(); }
-    else if (onNewElsewhere && ev.event === "job.enqueued") onNewElsewhere();
+    this.rowsChanged(t);
   }
 
-  queuectl.on("event", onEvent);
-  queuectl.on("resync", refreshTable);
-  return { refreshTable };
-};
+  // An empty table is hidden behind a note (and so is its bulk bar): the first row shows
+  // them; when the last row leaves (deleted, retried, filtered out), the server redraws the
+  // region: the note, or the rows that are now on this page.
+  rowsChanged(t) {
+    const has = t.tBodies[0].rows.length > 0;
+    if (!has && !t.hidden) { this.refreshTable(); return; }
+    if (!has) return;
+    t.hidden = false;
+    for (const el of this.view.region.querySelectorAll("[data-if-rows]")) el.hidden = false;
+    this.view.region.querySelector("[data-if-no-rows]")?.remove();
+  }
+
+  onEvent(ev) {
+    if (this.missed) this.missed.push(ev);
+    const t = this.table();
+    if (!t || !ev.job_id) return;
+    if (ev.event === "job.deleted") { queuectl.rowOf(t, ev.job_id)?.remove(); this.rowsChanged(t); return; }
+    if (queuectl.rowOf(t, ev.job_id)) { this.touched.add(ev.job_id); this.flush(); return; }
+    if (this.view.isNew(ev, t)) { this.fresh.push(ev.job_id); this.flush(); }
+    else if (this.view.onNewElsewhere && ev.event === "job.enqueued") this.view.onNewElsewhere();
+  }
+}

@@ -1,0 +1,105 @@
+"""Data for scripts: a job's output (a tail to follow, or whole as a download), the event
+stream (Server-Sent Events), health. Behind the same token as everything else."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from queuectl.client.rpc import DaemonUnreachable, RemoteError
+from queuectl.dashboard import logs
+from queuectl.dashboard.site import error_status, site_of
+from queuectl.dashboard.views import to_int
+
+KEEPALIVE = 15.0
+STREAMS = ("stdout", "stderr")
+
+
+async def log_tail(request: Request) -> Response:
+    """The latest (or a given) attempt's stdout and stderr: the tail when no offsets are
+    given, else what came after them."""
+    link = site_of(request).link
+    params = request.query_params
+    job_id = params.get("id", "")
+    attempt = to_int(params.get("attempt"), 0) or None
+    offsets = {s: to_int(params.get(f"{s}_offset"), -1) for s in STREAMS}
+    try:
+        got = await anyio.to_thread.run_sync(lambda: logs.tail(link.call_blocking, job_id, attempt, offsets))
+        return JSONResponse(got)
+    except DaemonUnreachable as exc:
+        return JSONResponse({"error": str(exc)}, status_code=503)
+    except RemoteError as exc:
+        return JSONResponse({"error": exc.message}, status_code=error_status(exc))
+
+
+def download_name(job_id: str, attempt: int, stream: str) -> str:
+    """A Content-Disposition value: an ASCII file name, and the id as it is for browsers
+    that read filename* (ids are user input: nothing of them reaches a path unescaped)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", job_id)[:80].strip("._") or "job"
+    name = f"{job_id}.attempt-{attempt}.{stream}.log"
+    return f"attachment; filename=\"{safe}.attempt-{attempt}.{stream}.log\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+async def log_download(request: Request) -> Response:
+    """One stream of one attempt (the latest unless `attempt` is given), whole: exactly the
+    bytes job.logs returns, streamed chunk by chunk, never held whole in memory."""
+    link = site_of(request).link
+    params = request.query_params
+    job_id = params.get("id", "")
+    stream = params.get("stream", "stdout")
+    if stream not in STREAMS:
+        return PlainTextResponse("stream must be stdout or stderr", status_code=400)
+    try:
+        attempt, chunks = await logs.download(link.call, job_id, to_int(params.get("attempt"), 0) or None, stream)
+    except DaemonUnreachable as exc:
+        return PlainTextResponse(str(exc), status_code=503)
+    except RemoteError as exc:
+        return PlainTextResponse(exc.message, status_code=error_status(exc))
+    headers = {"content-disposition": download_name(job_id, attempt, stream), "cache-control": "no-store"}
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True, "daemon_up": site_of(request).feed.up})
+
+
+def sse(name: str, data: Any) -> str:
+    # json.dumps never emits a raw newline, so one data: line holds the whole message.
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+async def events(request: Request) -> Response:
+    feed = site_of(request).feed
+    q = feed.subscribe()
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 1000\n\n"
+            for name, data in feed.snapshot():
+                yield sse(name, data)
+            while True:
+                try:
+                    name, data = await asyncio.wait_for(q.get(), KEEPALIVE)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                yield sse(name, data)
+        finally:
+            feed.unsubscribe(q)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+
+ROUTES = [
+    Route("/api/logs", log_tail), Route("/api/logs/download", log_download),
+    Route("/events", events), Route("/healthz", healthz),
+]  # fmt: skip
