@@ -260,7 +260,7 @@ def validate_priority(value: Any) -> int:
         raise ValidationError(
             f"priority must be an integer from {-MAX_PRIORITY} to {MAX_PRIORITY}", "priority"
         )
-    return value
+    return int(value)
 
 
 def validate_timeout(value: Any, name: str = "timeout") -> float | None:
@@ -273,7 +273,7 @@ def validate_timeout(value: Any, name: str = "timeout") -> float | None:
 def validate_max_retries(value: Any) -> int:
     if not _is_int(value) or not 0 <= value <= MAX_RETRIES:
         raise ValidationError(f"max_retries must be an integer from 0 to {MAX_RETRIES}", "max_retries")
-    return value
+    return int(value)
 
 
 def validate_env(value: Any, limits: ExecLimits | None = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -57,7 +57,7 @@ def print_json(doc: Any) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False, indent=None if not sys.stdout.isatty() else 2))
 
 
-def fail(message: str, code: int) -> None:
+def fail(message: str, code: int) -> NoReturn:
     click.echo(f"queuectl: {message}", err=True)
     sys.exit(code)
 

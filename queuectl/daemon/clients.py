@@ -42,7 +42,7 @@ class ReplySender:
     """Sends replies on the ROUTER socket without letting one client's unread replies
     grow without bound."""
 
-    def __init__(self, sock: zmq.Socket):
+    def __init__(self, sock: zmq.Socket[bytes]):
         self.sock = sock
         self.large: dict[bytes, deque[tuple[zmq.MessageTracker, int]]] = {}
         self.dropped: dict[bytes, int] = {}

@@ -220,7 +220,7 @@ def encode_entry(event_dict: EventDict, names: dict[str, bytes | None] | None = 
     names = {} if names is None else names
     event = str(event_dict.get("event", ""))
     words = [event]
-    fields = [b"", b"PRIORITY=" + _PRIORITY.get(event_dict.get("level"), b"6") + b"\n", _IDENT]
+    fields = [b"", b"PRIORITY=" + _PRIORITY.get(str(event_dict.get("level")), b"6") + b"\n", _IDENT]
     fields.append(_field(b"EVENT", event.encode("utf-8", "backslashreplace")))
     for key, value in event_dict.items():
         if key in _SKIP_KEYS:

@@ -21,6 +21,7 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
     from queuectl.daemon.store import UnusableDatabase
 
     log = structlog.get_logger("queuectl")
+    error: Exception
     try:
         return Loop(Daemon(paths, workers)).run()
     except AlreadyRunning as exc:

@@ -43,17 +43,21 @@ class TurnOutput:
 
     def send(self, child: int, msg: wire.ToChild) -> None:
         self.to_children.append((child, msg))
-        self.journal.record(self.to_children.pop)
+        self.journal.record(lambda: self._drop_last(self.to_children))
 
     def event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
-        self.journal.record(self.events.pop)
+        self.journal.record(lambda: self._drop_last(self.events))
 
     def later(self, fn: Callable[[], None]) -> None:
         """Run fn after the commit (before anything is sent): answering a wait, removing
         a deleted job's log segments, applying a setting."""
         self.after_commit.append(fn)
-        self.journal.record(self.after_commit.pop)
+        self.journal.record(lambda: self._drop_last(self.after_commit))
+
+    @staticmethod
+    def _drop_last(items: list[Any]) -> None:
+        items.pop()
 
     def flush(self, channels: Channels) -> None:
         """Send everything (the transaction has committed). Callbacks run first: they

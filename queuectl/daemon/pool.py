@@ -29,7 +29,7 @@ class ChildHandle:
     id: int
     proc: subprocess.Popen[bytes]
     pidfd: int
-    push: zmq.Socket
+    push: zmq.Socket[bytes]
     socket_path: str
     ready: bool = False  # said hello: its PULL is connected
     stopping: bool = False  # told to exit: no new work
@@ -47,7 +47,7 @@ class ChildHandle:
 
 
 class Pool:
-    def __init__(self, ctx: zmq.Context, paths: Paths, epoch: int, segment_size: int, job_umask: int,
+    def __init__(self, ctx: zmq.Context[zmq.Socket[bytes]], paths: Paths, epoch: int, segment_size: int, job_umask: int,
                  cgroup_base: Path | None = None):  # fmt: skip
         self.job_umask = job_umask
         self.cgroup_base = cgroup_base

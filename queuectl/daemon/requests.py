@@ -96,8 +96,8 @@ class Requests:
         """One request message from the control socket."""
         routing, body = split_envelope(frames)
         if len(body) != 1:
-            err = P.RpcError(P.INVALID_REQUEST, "send one JSON-RPC request per ZeroMQ message (one frame)")
-            self.reply(routing, P.error_response(None, err))
+            frames_err = P.RpcError(P.INVALID_REQUEST, "send one JSON-RPC request per ZeroMQ message (one frame)")
+            self.reply(routing, P.error_response(None, frames_err))
             return
         try:
             doc = P.decode_payload(body[0])
@@ -111,8 +111,8 @@ class Requests:
             self.reply(routing, P.error_response(None, P.RpcError(P.INVALID_REQUEST, "empty batch")))
             return
         if len(doc) > P.MAX_BATCH:
-            err = P.RpcError(P.INVALID_REQUEST, f"a batch may hold at most {P.MAX_BATCH} requests")
-            self.reply(routing, P.error_response(None, err))
+            too_many = P.RpcError(P.INVALID_REQUEST, f"a batch may hold at most {P.MAX_BATCH} requests")
+            self.reply(routing, P.error_response(None, too_many))
             return
         pending = PendingReply(routing, self.reply, len(doc), batch=True)
         for index, item in enumerate(doc):
@@ -128,9 +128,9 @@ class Requests:
         if req.expires_at is not None and now > req.expires_at:
             # Its client has given up (or this daemon was paused): running it now would
             # do what the client was told had failed.
-            err = P.RpcError(P.REQUEST_EXPIRED, "the request expired before the daemon read it",
-                             {"expires_at": req.expires_at})  # fmt: skip
-            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            expired = P.RpcError(P.REQUEST_EXPIRED, "the request expired before the daemon read it",
+                                 {"expires_at": req.expires_at})  # fmt: skip
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, expired))
             return
 
         def deferred(result: Any = None, error: P.RpcError | None = None) -> None:
@@ -151,8 +151,8 @@ class Requests:
         except Exception as exc:  # a bug: undo it, answer it, keep serving
             self.journal.rollback_to(mark)
             log.exception("rpc.internal_error", method=req.method)
-            err = P.RpcError(P.INTERNAL_ERROR, f"internal error in {req.method}: {exc}")
-            pending.answer(index, None if req.is_notification else P.error_response(req.id, err))
+            bug = P.RpcError(P.INTERNAL_ERROR, f"internal error in {req.method}: {exc}")
+            pending.answer(index, None if req.is_notification else P.error_response(req.id, bug))
             return
         if req.is_notification:
             pending.answer(index, None)

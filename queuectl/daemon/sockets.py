@@ -66,7 +66,7 @@ class Sockets:
         self.results.setsockopt(zmq.MAXMSGSIZE, 1024 * 1024)
         self.results.bind(paths.endpoint(paths.results_socket))
 
-    def _client_endpoints(self) -> list[tuple[zmq.Socket, Path]]:
+    def _client_endpoints(self) -> list[tuple[zmq.Socket[bytes], Path]]:
         return [(self.control, self.paths.socket), (self.events, self.paths.events_socket)]
 
     def bind_clients(self) -> None:

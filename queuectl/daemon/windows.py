@@ -15,6 +15,7 @@ is journaled, so a rolled-back request or turn leaves them as they were.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from typing import Protocol
 
 from queuectl import jobs as J
@@ -87,7 +88,10 @@ class RunnableWindow:
     def _put(self, job: Runnable) -> None:
         self.jobs[job.seq] = job
         heapq.heappush(self.heap, (job.key, job.seq))
-        self.journal.record(lambda: self.jobs.pop(job.seq, None))
+        self.journal.record(lambda: self._forget(job.seq))
+
+    def _forget(self, seq: int) -> None:
+        self.jobs.pop(seq, None)
 
     def pop(self) -> Runnable | None:
         """The best runnable job, out of the window (None: nothing is runnable)."""
@@ -102,8 +106,11 @@ class RunnableWindow:
             _, seq = heapq.heappop(self.heap)
             job = self.jobs.pop(seq, None)
             if job is not None:
-                self.journal.record(lambda j=job: self._restore(j))
+                self.journal.record(self._undo_pop(job))
                 return job
+
+    def _undo_pop(self, job: Runnable) -> Callable[[], None]:
+        return lambda: self._restore(job)
 
     def _restore(self, job: Runnable) -> None:
         self.jobs[job.seq] = job
@@ -155,6 +162,9 @@ class TimerWindow:
             heapq.heappush(self.heap, (run_at, seq))
             self.journal.record(lambda: self._set(seq, previous))
 
+    def _undo_set(self, seq: int, run_at: float) -> Callable[[], None]:
+        return lambda: self._set(seq, run_at)
+
     def _set(self, seq: int, run_at: float | None) -> None:
         if run_at is None:
             self.at.pop(seq, None)
@@ -185,6 +195,6 @@ class TimerWindow:
         while (run_at := self.next_due()) is not None and run_at <= now:
             _, seq = heapq.heappop(self.heap)
             del self.at[seq]
-            self.journal.record(lambda s=seq, r=run_at: self._set(s, r))
+            self.journal.record(self._undo_set(seq, run_at))
             due.append(seq)
         return due

@@ -130,7 +130,8 @@ _ARITY = {tag: len(cls.__slots__) for tag, cls in _KINDS.items()}
 
 
 def encode(msg: Message) -> bytes:
-    return msgpack.packb([msg.TAG, *(getattr(msg, name) for name in msg.__slots__)])
+    packed: bytes = msgpack.packb([msg.TAG, *(getattr(msg, name) for name in msg.__slots__)])
+    return packed
 
 
 def decode(raw: bytes) -> Message:

@@ -42,11 +42,10 @@ def read_log(call: Call, job_id: str, attempt: int | None, stream: str, offset: 
     last LOG_TAIL bytes (size is None while the attempt runs: then skim to the end first).
     `start` is where the text begins: more than 0 when earlier output was left out."""
     params = {"id": job_id, "attempt": attempt, "stream": stream}
-    start = offset
     if offset is None:
-        if size is None:
-            size = _skim_to_end(call, params)
-        offset = start = max(size - LOG_TAIL, 0)
+        end = size if size is not None else _skim_to_end(call, params)
+        offset = max(end - LOG_TAIL, 0)
+    start: int = offset
     reply = call("job.logs", {**params, "offset": offset, "max_bytes": LOG_CHUNK})
     text, pending = decode_chunk(reply, final=reply["eof"])
     return {"text": text, "next_offset": reply["next_offset"] - pending, "start": start,

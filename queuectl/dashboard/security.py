@@ -159,7 +159,7 @@ class Csrf:
             form = await request.form()  # cached by Starlette for the handler
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-        return bool(sent) and same(sent, self.token_for(session))
+        return sent is not None and sent != "" and same(sent, self.token_for(session))
 
 
 def _cookie(name: str, value: str) -> bytes:

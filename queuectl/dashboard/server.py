@@ -30,8 +30,8 @@ def serve(socket_path: Path, bind: Bind, token: str | None,
         uvicorn.Server(config).run()
         return
     sock, ours = listener
-    path = bind.path
-    assert path is not None
+    assert bind.path is not None
+    path: Path = bind.path
 
     class UnixServer(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

@@ -18,7 +18,7 @@ ATTEMPT_COLUMNS = (
 RUNNABLE_COLUMNS = "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged"
 
 
-def runnable(row: tuple) -> Runnable:
+def runnable(row: tuple[Any, ...]) -> Runnable:
     seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged = row
     return Runnable(
         seq, id_, command, priority, timeout, cwd, json.loads(env) if env else None,
@@ -30,7 +30,7 @@ ATTEMPT_KEYS = tuple(c.strip() for c in ATTEMPT_COLUMNS.split(","))
 JOB_KEYS = tuple(c.strip() for c in JOB_COLUMNS.split(","))
 
 
-def job_dict(row: tuple) -> dict[str, Any]:
+def job_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     job = dict(zip(JOB_KEYS, row, strict=True))
     job["env"] = json.loads(job["env"]) if job["env"] else {}
     return job

@@ -155,7 +155,8 @@ class Store(StoreReads):
                 "INSERT INTO meta(key, value) VALUES('epoch', 1) "
                 "ON CONFLICT(key) DO UPDATE SET value = value + 1"
             )
-            return self.db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()[0]
+            epoch: int = self.db.execute("SELECT value FROM meta WHERE key='epoch'").fetchone()[0]
+            return epoch
 
     # --- config ---------------------------------------------------------------------------
 
@@ -206,6 +207,7 @@ class Store(StoreReads):
                 spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
             ))  # fmt: skip
+            assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
                                 spec.env or None, retries, 0, 0, state))  # fmt: skip
         with self.transaction():
