@@ -1,3 +1,3 @@
-from queuectl.client.cli import main
+from queuectl.client.fast import main
 
 main()

@@ -20,19 +20,20 @@ import contextlib
 import errno
 import fcntl
 import os
-import socket
 import stat
-import struct
-from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING
 
+# Imported by the CLI's fast path (queuectl.client.fast) for check_socket: no typing,
+# socket or collections.abc at import time.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
     from queuectl.paths import Paths
+
+    GroupCheck = Callable[[int, int], bool]
 
 MAX_SYMLINKS = 40  # as the kernel's own limit on one lookup
 DIR_MODE = 0o700
-
-GroupCheck = Callable[[int, int], bool]
 
 
 class UnsafePath(Exception):
@@ -377,6 +378,9 @@ def check_socket(path: str | os.PathLike[str], owners: Collection[int]) -> os.st
 def listener_credentials(path: str | os.PathLike[str], timeout: float = 5.0) -> tuple[int, int, int]:
     """(pid, uid, gid) of the process that listens on a Unix stream socket: for the
     connecting side the kernel reports the credentials the listener had at listen()."""
+    import socket
+    import struct
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(os.fspath(path))

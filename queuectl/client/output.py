@@ -1,12 +1,16 @@
-"""Output for the CLI: JSON for scripts, aligned tables for people, one-line errors."""
+"""Output for the CLI: JSON for scripts, aligned tables for people, one-line errors.
+
+Imports neither click nor json until they are used: the CLI's fast path
+(queuectl.client.fast) takes its exit codes and its lines from here.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, NoReturn
 
-import click
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # Exit codes, the one place they are defined (the CLI's and `queuectl daemon`'s);
 # every one is in the table in docs/cli.md (tests/test_cli.py checks EXIT_CODES against it).
@@ -53,13 +57,48 @@ ERROR_EXIT = {
 }
 
 
+def json_text(doc: Any) -> str:
+    """What --json prints: one line, or indented on a terminal."""
+    import json
+
+    return json.dumps(doc, ensure_ascii=False, indent=None if not sys.stdout.isatty() else 2)
+
+
 def print_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, ensure_ascii=False, indent=None if not sys.stdout.isatty() else 2))
+    import click
+
+    click.echo(json_text(doc))
 
 
 def fail(message: str, code: int) -> NoReturn:
+    import click
+
     click.echo(f"queuectl: {message}", err=True)
     sys.exit(code)
+
+
+def enqueued_line(job: dict[str, Any]) -> str:
+    return f"enqueued {job['id']} ({job['state']})"
+
+
+def status_doc(result: dict[str, Any]) -> dict[str, Any]:
+    """`status --json`: daemon.status without what is not documented for it."""
+    return {"counts": result["counts"], "workers": result["workers"], "daemon": result["daemon"]}
+
+
+def status_lines(result: dict[str, Any]) -> list[str]:
+    """`status` for people: counts, workers, each child, the daemon."""
+    counts = result["counts"]
+    lines = ["jobs:    " + "  ".join(f"{state} {n}" for state, n in counts.items())]
+    w = result["workers"]
+    lines.append(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy")
+    for child in w["children"]:
+        job = child["job"]
+        doing = f"{job['job_id']} for {job['running_s']:.1f}s" if job else child["state"]
+        lines.append(f"  child {child['child']} (pid {child['pid']}): {doing}")
+    d = result["daemon"]
+    lines.append(f"daemon:  pid {d['pid']}, up {d['uptime_s']:.0f}s, home {d['home']}")
+    return lines
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], max_width: int = 60) -> str:
@@ -86,6 +125,8 @@ JOB_COLUMNS = [
 
 
 def show_job(job: dict[str, Any]) -> None:
+    import click
+
     keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "run_at",
             "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
             "cwd"]  # fmt: skip

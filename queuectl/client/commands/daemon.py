@@ -84,18 +84,10 @@ def status(ctx: Context, as_json: bool) -> None:
     """Counts of jobs per state and the workers. Never starts a daemon."""
     result = ctx.call("daemon.status", autostart=False)
     if as_json:
-        out.print_json({"counts": result["counts"], "workers": result["workers"], "daemon": result["daemon"]})
+        out.print_json(out.status_doc(result))
         return
-    counts = result["counts"]
-    click.echo("jobs:    " + "  ".join(f"{state} {n}" for state, n in counts.items()))
-    w = result["workers"]
-    click.echo(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy")
-    for child in w["children"]:
-        job = child["job"]
-        doing = f"{job['job_id']} for {job['running_s']:.1f}s" if job else child["state"]
-        click.echo(f"  child {child['child']} (pid {child['pid']}): {doing}")
-    d = result["daemon"]
-    click.echo(f"daemon:  pid {d['pid']}, up {d['uptime_s']:.0f}s, home {d['home']}")
+    for line in out.status_lines(result):
+        click.echo(line)
 
 
 @click.command()

@@ -225,7 +225,7 @@ def enqueue(
         if as_json:
             out.print_json(result)
         else:
-            click.echo(f"enqueued {result['id']} ({result['state']})")
+            click.echo(out.enqueued_line(result))
         return
     try:
         waited = _wait_one(ctx, result["id"], wait_timeout)
