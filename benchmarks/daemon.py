@@ -6,14 +6,14 @@ import contextlib
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from benchmarks.util import bench_env, rss_mb
+from benchmarks.install import Target
+from benchmarks.util import rss_mb
 from queuectl import paths as qpaths
 from queuectl.client.rpc import RpcClient
 
@@ -23,13 +23,17 @@ BUSY = ("scheduled", "pending", "processing", "failed")
 
 class BenchDaemon:
     """`python -m queuectl --home HOME daemon --workers N`, logging JSON lines to a file
-    in HOME (as under journald: the per-job log lines are part of the cost measured)."""
+    in HOME (as under journald: the per-job log lines are part of the cost measured).
 
-    def __init__(self, home: Path, workers: int = 2):
+    `target` is the queuectl to run (its interpreter and environment; default: this tree,
+    see benchmarks.install); the harness talks to it with this tree's RPC client."""
+
+    def __init__(self, home: Path, workers: int = 2, target: Target | None = None):
         self.home = home
         self.workers = workers
+        self.target = target or Target.current()
         self.paths = qpaths.for_home(home)
-        self.env = bench_env()
+        self.env = self.target.env()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = home / "daemon-bench.log"
         self.client = RpcClient(self.paths.socket, timeout=60)
@@ -43,9 +47,9 @@ class BenchDaemon:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "queuectl", "--home", str(self.home), "daemon",
+                [self.target.python, "-m", "queuectl", "--home", str(self.home), "daemon",
                  "--workers", str(self.workers), "--log-format", "json"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env, cwd=self.target.cwd,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 import zmq
 
 from benchmarks.daemon import BenchDaemon, Pipeline
-from benchmarks.util import bench_env, cpu_seconds, median, percentile, queuectl_argv, wall_ms
+from benchmarks.util import cpu_seconds, median, percentile, wall_ms
 from queuectl import jobs as J
 from queuectl.client.rpc import RpcClient
 
@@ -35,6 +36,7 @@ class Sizes:
     schedule_spread_s: float = 4.0
     spawn_seconds: float = 3.0
     cli_repeat: int = 20
+    cli_loop_jobs: int = 1_000
     rpc_repeat: int = 50
     memory_jobs: int = 100_000
     stored_jobs: int = 1_000_000
@@ -192,37 +194,64 @@ def rpc_ms(client: RpcClient, method: str, params: Any, repeat: int) -> float:
 
 
 def status_and_list(d: BenchDaemon, rpc_repeat: int, cli_repeat: int, prefix: str) -> dict[str, float]:
-    env = bench_env()
-    qc = [*queuectl_argv(), "--home", str(d.home)]
+    env, cwd = d.target.env(), d.target.cwd
+    qc = [*d.target.queuectl_argv(), "--home", str(d.home)]
     listing = {"state": "pending", "limit": 50}
     return {
         f"{prefix}.rpc_status_ms": rpc_ms(d.client, "daemon.status", None, rpc_repeat),
         f"{prefix}.rpc_list_pending_ms": rpc_ms(d.client, "job.list", listing, rpc_repeat),
-        f"{prefix}.cli_status_ms": wall_ms([*qc, "status"], env, cli_repeat),
+        f"{prefix}.cli_status_ms": wall_ms([*qc, "status"], env, cli_repeat, cwd),
         f"{prefix}.cli_list_pending_ms": wall_ms([*qc, "list", "--state", "pending", "--limit", "50"],
-                                                 env, cli_repeat),  # fmt: skip
+                                                 env, cli_repeat, cwd),  # fmt: skip
     }
 
 
-def cli(d: BenchDaemon, repeat: int) -> dict[str, float]:
-    """Wall time of CLI calls against `python -c pass` from the same environment; the three
-    commands take turns, so a noisy moment on the machine hits them alike."""
-    env = bench_env()
-    qc = [*queuectl_argv(), "--home", str(d.home)]
+def cli(d: BenchDaemon, repeat: int, loop_jobs: int) -> dict[str, float]:
+    """Wall time of CLI calls against `python -c pass` from the same environment (the
+    target's console script and interpreter); the three commands take turns, so a noisy
+    moment on the machine hits them alike. Then the two ways to enqueue from a shell loop."""
+    env, cwd = d.target.env(), d.target.cwd
+    qc = [*d.target.queuectl_argv(), "--home", str(d.home)]
     commands = {
-        "cli.python_pass_ms": [sys.executable, "-c", "pass"],
+        "cli.python_pass_ms": [d.target.python, "-c", "pass"],
         "cli.status_ms": [*qc, "status"],
         "cli.enqueue_ms": [*qc, "enqueue", "--", "true"],
     }
     times: dict[str, list[float]] = {key: [] for key in commands}
     for _ in range(repeat):
         for key, argv in commands.items():
-            times[key].append(wall_ms(argv, env, 1))
+            times[key].append(wall_ms(argv, env, 1, cwd))
     d.wait_idle()
     figs = {key: median(values) for key, values in times.items()}
     figs["cli.status_vs_python"] = figs["cli.status_ms"] / figs["cli.python_pass_ms"]
     figs["cli.enqueue_vs_python"] = figs["cli.enqueue_ms"] / figs["cli.python_pass_ms"]
+    figs.update(cli_loops(d, loop_jobs))
     return figs
+
+
+def cli_loops(d: BenchDaemon, n: int) -> dict[str, float]:
+    """A shell loop of n `queuectl enqueue -- true`, and the same n jobs as NDJSON piped
+    into one `queuectl enqueue --file -` (docs/cli.md, "Enqueueing in a loop"); seconds
+    per 1,000 jobs. The workers are at 0 meanwhile (the CPUs go to the CLI, not to
+    running the jobs); the jobs are run afterwards, untimed."""
+    env, cwd = d.target.env(), d.target.cwd
+    qc = shlex.join([*d.target.queuectl_argv(), "--home", str(d.home)])
+    loop = f"for i in $(seq {n}); do {qc} enqueue -- true >/dev/null || exit 1; done"
+    piped = f"for i in $(seq {n}); do echo '{{\"command\":\"true\"}}'; done | {qc} enqueue --file - >/dev/null"
+    d.scale(0)
+    before = d.counts()["pending"]
+    seconds = {}
+    for key, script in (("cli.loop_per_1000_s", loop), ("cli.file_per_1000_s", piped)):
+        t0 = time.perf_counter()
+        proc = subprocess.run(["sh", "-c", script], env=env, cwd=cwd, capture_output=True)
+        seconds[key] = (time.perf_counter() - t0) * 1000 / n
+        if proc.returncode != 0:
+            raise RuntimeError(f"{script!r} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
+    if d.counts()["pending"] - before != 2 * n:
+        raise RuntimeError(f"the loops enqueued {d.counts()['pending'] - before} jobs, not {2 * n}")
+    d.scale(2, wait_ready=True)
+    d.wait_idle()
+    return {**seconds, "cli.loop_jobs": float(n)}
 
 
 # --- drain --------------------------------------------------------------------------------------

@@ -52,7 +52,10 @@ FIGURES: tuple[Figure, ...] = (
     F("cli.status_ms", "queuectl status", "ms"),
     F("cli.enqueue_ms", "queuectl enqueue -- true", "ms"),
     F("cli.status_vs_python", "queuectl status / python -c pass", "x", ("<=", 4.0)),
-    F("cli.enqueue_vs_python", "queuectl enqueue / python -c pass", "x"),
+    F("cli.enqueue_vs_python", "queuectl enqueue / python -c pass", "x", ("<=", 4.0)),
+    F("cli.loop_jobs", "CLI loops: jobs per loop", "jobs"),
+    F("cli.loop_per_1000_s", "shell loop of queuectl enqueue -- true, per 1,000", "s"),
+    F("cli.file_per_1000_s", "NDJSON | queuectl enqueue --file -, per 1,000", "s"),
     F("empty.rpc_status_ms", "daemon.status RPC (N pending)", "ms"),
     F("empty.rpc_list_pending_ms", "job.list pending limit 50 RPC (N pending)", "ms"),
     F("empty.cli_status_ms", "queuectl status (N pending)", "ms"),
@@ -91,8 +94,26 @@ PEER_FIGURES: dict[str, tuple[Figure, ...]] = {
 }
 
 
-def figures_for(peers: tuple[str, ...]) -> tuple[Figure, ...]:
-    return FIGURES + tuple(f for p in peers for f in PEER_FIGURES[p])
+# The parts of a run, for --only (in the order they run).
+PARTS = ("pickup", "schedule", "enqueue", "cli", "spawn", "drain", "memory", "scale")
+
+
+def part_of(key: str) -> str:
+    """Which part measures a figure."""
+    if key.startswith("peer."):
+        return "peers"
+    if key == "enqueue.single_jobs_s":
+        return "enqueue"
+    if key == "enqueue.many_jobs_s" or key.startswith("empty."):
+        return "drain"  # the drain's enqueue phase, and the listing with its N jobs pending
+    if key == "memory.rss_stored_mb":
+        return "scale"
+    return key.split(".")[0]
+
+
+def figures_for(peers: tuple[str, ...], parts: tuple[str, ...] = PARTS) -> tuple[Figure, ...]:
+    every = FIGURES + tuple(f for p in peers for f in PEER_FIGURES[p])
+    return tuple(f for f in every if part_of(f.key) in parts or part_of(f.key) == "peers")
 
 
 def fmt(value: float, unit: str) -> str:
@@ -128,6 +149,35 @@ def table(figures: tuple[Figure, ...], values: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def ratio(a: float, b: float) -> float:
+    try:
+        return a / b
+    except (ZeroDivisionError, TypeError):
+        return math.nan
+
+
+def compare_table(figures: tuple[Figure, ...], base_label: str, base: dict[str, float],
+                  ours: dict[str, float]) -> str:  # fmt: skip
+    """Each figure for the other revision and for this tree, and this tree / the other."""
+    rows = [("figure", base_label, "this tree", "this/base", "unit", "target", "")]
+    for f in figures:
+        a, b = ours.get(f.key, math.nan), base.get(f.key, math.nan)
+        met = f.met(a)
+        target = f"{f.target[0]} {f.target[1]:g}" if f.target else ""
+        r = ratio(a, b)
+        rows.append((f.label, fmt(b, f.unit), fmt(a, f.unit), "-" if math.isnan(r) else f"{r:.2f}",
+                     f.unit, target, "" if met is None else ("met" if met else "MISSED")))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(7)]
+    lines = []
+    for i, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0]), *(row[j].rjust(widths[j]) for j in (1, 2, 3)),
+                 row[4].ljust(widths[4]), row[5].ljust(widths[5]), row[6]]  # fmt: skip
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def document(figures: tuple[Figure, ...], values: dict[str, float], runs: list[dict[str, float]],
              meta: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     return {
@@ -141,6 +191,18 @@ def document(figures: tuple[Figure, ...], values: dict[str, float], runs: list[d
             if f.target
         },
         "runs": [{k: _json_number(v) for k, v in run.items()} for run in runs],
+    }
+
+
+def compare_document(figures: tuple[Figure, ...], base: dict[str, float], ours: dict[str, float],
+                     base_runs: list[dict[str, float]], about: dict[str, Any]) -> dict[str, Any]:
+    """The JSON's `compare`: the other revision's medians and runs, and this tree / it."""
+    return {
+        **about,
+        "figures": {f.key: _json_number(base.get(f.key, math.nan)) for f in figures},
+        "ratio": {f.key: _json_number(ratio(ours.get(f.key, math.nan), base.get(f.key, math.nan)))
+                  for f in figures},  # fmt: skip
+        "runs": [{k: _json_number(v) for k, v in run.items()} for run in base_runs],
     }
 
 

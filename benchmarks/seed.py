@@ -10,15 +10,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.util import bench_env, queuectl_argv
+from benchmarks.install import Target
 from queuectl import paths as qpaths
 
 
-def seed_home(home: Path, n: int) -> float:
-    """Create `home` with n completed `true` jobs (one attempt each); seconds it took."""
+def seed_home(home: Path, n: int, target: Target | None = None) -> float:
+    """Create `home` with n completed `true` jobs (one attempt each); seconds it took.
+    The schema is made by the target's `queuectl init` (default: this tree's)."""
+    target = target or Target.current()
     t0 = time.perf_counter()
-    subprocess.run([*queuectl_argv(), "--home", str(home), "init"], env=bench_env(), check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run([*target.queuectl_argv(), "--home", str(home), "init"], env=target.env(),
+                   cwd=target.cwd, check=True, capture_output=True)  # fmt: skip
     db = sqlite3.connect(str(qpaths.for_home(home).db), isolation_level=None)
     try:
         db.execute("PRAGMA synchronous=OFF")

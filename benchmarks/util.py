@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,31 +45,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_env(**extra: str) -> dict[str, str]:
+def bench_env(pythonpath: bool = True, **extra: str) -> dict[str, str]:
     """The environment for processes the harness starts: never autostart a daemon,
-    never talk to systemd, and find this `benchmarks` package."""
+    never talk to systemd, never take the fast path's off switch from the caller, and
+    (pythonpath) find this `benchmarks` package and this tree's queuectl. Without
+    pythonpath, PYTHONPATH is removed: a target installed elsewhere (--compare) must
+    import its own queuectl."""
     env = {k: v for k, v in os.environ.items() if k not in ("QUEUECTL_HOME", "QUEUECTL_SOCKET",
-                                                             "NOTIFY_SOCKET", "WATCHDOG_USEC")}
+                                                             "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                                                             "QUEUECTL_FAST_PATH", "PYTHONPATH")}  # fmt: skip
     env["QUEUECTL_NO_AUTOSTART"] = "1"
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    if pythonpath:
+        path = os.environ.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
     env.update(extra)
     return env
 
 
-def wall_ms(argv: list[str], env: dict[str, str], repeat: int) -> float:
+def wall_ms(argv: list[str], env: dict[str, str], repeat: int, cwd: str | None = None) -> float:
     """Median wall time of running argv to completion, in ms (it must exit 0)."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, cwd=cwd)
         times.append((time.perf_counter() - t0) * 1000)
         if proc.returncode != 0:
             raise RuntimeError(f"{argv} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
     return median(times)
-
-
-def queuectl_argv() -> list[str]:
-    """The `queuectl` console script of this environment (beside sys.executable)."""
-    script = Path(sys.executable).parent / "queuectl"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "queuectl"]

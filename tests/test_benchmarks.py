@@ -53,3 +53,44 @@ def test_unknown_peer_is_refused() -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "unknown peer" in proc.stderr
+
+
+def test_compare_with_head_measures_both_installs(tmp_path: Path) -> None:
+    """--compare installs HEAD into a venv of its own (cached in ~/.cache/queuectl-bench)
+    and this tree into another, and reports both side by side."""
+    out = tmp_path / "compare.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--compare", "HEAD", "--only", "cli", "--runs", "1",
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+    header = proc.stdout.splitlines()[0].split()
+    assert header[:2] == ["figure", "HEAD"] and header[2] == f"({head[:10]})" and "this/base" in header
+
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["parts"] == ["cli"] and doc["compare"]["commit"] == head
+    theirs, ours = doc["compare"]["queuectl"], doc["meta"]["queuectl"]
+    assert f"/commit-{head}/venv/" in theirs and "/tree-" in ours and "/venv/" in ours
+    assert len(doc["runs"]) == len(doc["compare"]["runs"]) == 1
+    cli_figures = [f for f in report.FIGURES if f.key.startswith("cli.")]
+    assert set(doc["figures"]) == {f.key for f in cli_figures}
+    for figure in cli_figures:
+        a, b = doc["figures"][figure.key], doc["compare"]["figures"][figure.key]
+        assert isinstance(a, int | float) and isinstance(b, int | float) and a > 0 and b > 0, figure.key
+        assert math.isclose(doc["compare"]["ratio"][figure.key], a / b, rel_tol=1e-3), figure.key
+        row = next(line for line in proc.stdout.splitlines() if line.startswith(figure.label + " "))
+        assert len(row[len(figure.label) :].split()) >= 4, row  # base, this tree, ratio, unit
+    assert doc["figures"]["cli.loop_jobs"] == doc["compare"]["figures"]["cli.loop_jobs"] == 50
+
+
+def test_bad_parts_and_refs_are_refused(tmp_path: Path) -> None:
+    for args, message in ((["--only", "drain,nosuch"], "--only takes some of"),
+                          (["--compare", "no-such-ref-anywhere", "--only", "cli"], "no-such-ref-anywhere"),
+                          (["--compare", "HEAD", "--peers", "huey"], "does not go with")):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "benchmarks", *args, "--out", str(tmp_path / "x.json")],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+        assert not (tmp_path / "x.json").exists()
