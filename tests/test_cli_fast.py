@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from queuectl import jobs as J
 from queuectl import paths as qpaths
-from queuectl.client import fast
+from queuectl.client import fast, rpc
 from queuectl.client.cli import Context
 from tests.conftest import Daemon
 
@@ -204,6 +204,21 @@ def test_non_ascii_and_ansi_output_goes_through_click(make_daemon: Callable[...,
     assert "\x1b" not in quick[1] and "é" in run(d, ["status"], fast_path=True)[1]
 
 
+def test_a_reader_that_has_gone_is_exit_1_quietly(make_daemon: Callable[..., Daemon]) -> None:
+    """`queuectl status | head -0`: EPIPE on stdout is exit 1 and no traceback, as click does it."""
+    d = make_daemon(workers=0)
+    results = []
+    for fast_path in (False, True):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # any write to stdout now fails with EPIPE
+        env = {**d.env, "QUEUECTL_FAST_PATH": "1" if fast_path else "0"}
+        proc = subprocess.run([sys.executable, "-m", "queuectl", "--home", str(d.home), "status"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=60)  # fmt: skip
+        os.close(write_end)
+        results.append((proc.returncode, proc.stderr))
+    assert results[0] == results[1] == (1, ""), results
+
+
 def test_no_daemon_is_the_full_clis_error(tmp_path: Path) -> None:
     d = Daemon(tmp_path / "none")  # never started
     for args in (["status"], ["enqueue", "--", "true"], ["status", "--json"]):
@@ -265,21 +280,24 @@ class FakeRouter:
         self.thread.start()
 
     def _serve(self) -> None:
-        while True:
-            try:
-                frames = self.sock.recv_multipart()
-            except zmq.ZMQError:
-                return
-            self.received.append(frames[-1])
-            reply = self.answer(frames[-1])
-            if reply == "close":
-                self.sock.close(linger=0)
-                return
-            if reply is not None:
-                self.sock.send_multipart([*frames[:-1], reply])
+        """The socket is used and closed in this thread only (zmq sockets are not thread-safe)."""
+        try:
+            while True:
+                try:
+                    frames = self.sock.recv_multipart()
+                except zmq.ContextTerminated:  # stop()
+                    return
+                self.received.append(frames[-1])
+                reply = self.answer(frames[-1])
+                if reply == "close":
+                    return
+                if reply is not None:
+                    self.sock.send_multipart([*frames[:-1], reply])
+        finally:
+            self.sock.close(linger=0)
 
     def stop(self) -> None:
-        self.ctx.destroy(linger=0)
+        self.ctx.term()  # the blocked recv raises ContextTerminated; term() waits for the close
         self.thread.join(5)
 
 
@@ -432,6 +450,8 @@ def test_constants_are_the_ones_they_copy() -> None:
     assert str(qpaths.SYSTEM_RUNTIME_DIR) == fast.SYSTEM_RUNTIME_DIR
     assert fast.SYSTEM_USER == qpaths.SYSTEM_USER and fast.SOCKET_NAME == qpaths.SOCKET_NAME
     assert fast.MAX_SOCKET_PATH == qpaths.MAX_SOCKET_PATH
+    for path in ("/run/queuectl/control.sock", "/tmp/q/control.sock", "rel/control.sock"):
+        assert fast.expected_owners(path) == rpc.expected_owners(path)
 
 
 json_scalars = st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False))

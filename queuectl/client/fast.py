@@ -89,6 +89,14 @@ def run(argv: list[str]) -> int | None:
     except KeyboardInterrupt:
         _echo("", err=True)
         return 130
+    except BrokenPipeError:  # as click: whoever read our output has gone; exit 1, quietly
+        import contextlib
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(devnull, stream.fileno())  # nothing left to flush at exit
+        return 1
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -272,8 +280,6 @@ def _lexists(path: str) -> bool:
         return True
     except OSError:
         return False
-    except ValueError:  # a NUL in the path
-        raise Fallback from None
 
 
 def socket_path(home: str | None, socket: str | None) -> str:
@@ -295,11 +301,11 @@ def expected_owners(path: str) -> frozenset[int]:
     """As queuectl.client.rpc.expected_owners."""
     owners = {os.geteuid(), 0}
     if os.path.dirname(path) == SYSTEM_RUNTIME_DIR:
+        import contextlib
         import pwd
 
-        entry = next((e for e in pwd.getpwall() if e.pw_name == SYSTEM_USER), None)
-        if entry is not None:
-            owners.add(entry.pw_uid)
+        with contextlib.suppress(KeyError):
+            owners.add(pwd.getpwnam(SYSTEM_USER).pw_uid)
     return frozenset(owners)
 
 
