@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks import report
+import pytest
+
+from benchmarks import install, report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,3 +96,21 @@ def test_bad_parts_and_refs_are_refused(tmp_path: Path) -> None:
                               cwd=REPO, capture_output=True, text=True, timeout=60)  # fmt: skip
         assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
         assert not (tmp_path / "x.json").exists()
+
+
+def test_compare_takes_a_commit_a_branch_or_head_tilde() -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "HEAD")
+    assert install.resolve_commit("HEAD") == head
+    assert install.resolve_commit(head[:12]) == head
+    parent = git("rev-parse", "--verify", "--quiet", "HEAD~1")
+    if parent:  # not in a shallow clone of one commit
+        assert install.resolve_commit("HEAD~1") == parent
+    branch = git("symbolic-ref", "--quiet", "--short", "HEAD")
+    if branch:  # not on a detached HEAD
+        assert install.resolve_commit(branch) == head
+    for bad in ("no-such-ref", "HEAD~100000", "-x"):
+        with pytest.raises(install.InstallError, match="names no commit"):
+            install.resolve_commit(bad)

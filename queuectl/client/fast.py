@@ -453,7 +453,7 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     body = text.strip(" \t\n\r")
     try:
-        value, end = make_scanner(_Decoder())(body, 0)
+        value, end = make_scanner(_Decoder())(body, 0)  # type: ignore[arg-type]  # duck-typed in C
     except StopIteration:
         end = -1
     if end != len(body):
