@@ -9,8 +9,8 @@ REQ exchange with it is a few bytes of framing (https://rfc.zeromq.org/spec/23/)
 empty delimiter and the body) and the reply likewise. That is all this module does; it
 imports nothing but the C socket module.
 
-It is used for one request per connection and never reconnects (as RpcClient, which
-sets RECONNECT_IVL -1). Everything else — events, several requests, large messages,
+It is used for one request per connection and never reconnects (RpcClient, likewise,
+never reconnects within a request's life). Everything else — events, several requests, large messages,
 anything a future daemon may negotiate — stays with pyzmq (queuectl.client.rpc).
 """
 
