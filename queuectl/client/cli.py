@@ -1,7 +1,8 @@
 """The `queuectl` command: a thin click layer over the daemon's JSON-RPC methods.
 
 Commands live in queuectl/client/commands/<namespace>.py, mirroring the RPC
-namespaces of the daemon. This module holds the global options, finding the
+namespaces of the daemon (job.*'s larger commands have modules of their own; see
+commands/__init__.py). This module holds the global options, finding the
 daemon (and starting one for a user's own home when none answers), and the
 mapping of errors to exit codes.
 """
