@@ -235,3 +235,46 @@ def try_status(d: Daemon) -> bool:
             return client.call("daemon.status")["daemon"]["accepting"]
     except ClientError:
         return False
+
+
+STALLED_SUBSCRIBERS = """
+import sys, time, zmq
+ctx = zmq.Context()
+ctx.set(zmq.MAX_SOCKETS, 10000)
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVHWM, 1)  # and it never reads: events pile up on the daemon's side
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect("ipc://" + sys.argv[1])
+    socks.append(s)
+time.sleep(2)
+print("subscribed", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_thousand_stalled_event_subscribers_hold_a_bounded_amount(daemon: Daemon) -> None:
+    """Each subscriber that reads nothing may hold at most 1,000 events in the daemon
+    (docs/rpc.md); at 10,000 each, 1,000 of them grew the daemon by 1.2 GB."""
+    import sys
+
+    before = rss_mb(daemon.proc.pid)
+    crowd = subprocess.Popen(
+        [sys.executable, "-c", STALLED_SUBSCRIBERS, str(daemon.paths.events_socket),
+         "1000"], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert crowd.stdout is not None and crowd.stdout.readline().strip() == "subscribed"
+        for _ in range(5):  # 5,000 job.enqueued events for each subscriber
+            daemon.call("job.enqueue_many", {"jobs": [{"command": "true", "delay": 3600}] * 1000})
+        time.sleep(2)
+        grown = rss_mb(daemon.proc.pid) - before
+        print(f"daemon grew by {grown:.1f} MB with 1,000 stalled subscribers")
+        # 1,000 x 1,000 queued events x ~128 bytes: about 130 MB; unbounded, 5,000 each: 640 MB.
+        assert grown < 330, f"the daemon grew by {grown:.0f} MB"
+        assert daemon.call("daemon.status")["counts"]["scheduled"] == 5000  # and it still serves
+    finally:
+        crowd.kill()
+        crowd.wait()

@@ -209,14 +209,15 @@ def retry(api: Api, send: Send, id: str) -> dict[str, Any]:
 @method(
     "job.delete",
     Param("id", "string", required=True),
-    description="Remove a job that is not running, with its attempts and logs.",
+    description="Remove a job that is not running (nor assigned to a worker), with its attempts and logs.",
     result='{"deleted": id}',
     errors=(P.JOB_NOT_FOUND, P.INVALID_STATE),
 )
 def delete(api: Api, send: Send, id: str) -> dict[str, Any]:
     job = find(api, id)
-    if job["state"] == J.PROCESSING:
-        raise P.RpcError(P.INVALID_STATE, f"job {id!r} is running; cancel it first",
+    if job["state"] in J.HELD_STATES:
+        doing = "running" if job["state"] == J.PROCESSING else "assigned to a worker"
+        raise P.RpcError(P.INVALID_STATE, f"job {id!r} is {doing}; cancel it first",
                          {"id": id, "state": job["state"]})  # fmt: skip
     segments = api.lifecycle.delete(job)
     api.out.later(lambda: api.collect_segments(segments))
