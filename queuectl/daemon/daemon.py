@@ -199,4 +199,4 @@ class Daemon:
     def status_line(self) -> str:
         c = self.store.counts
         return (f"{len(self.pool.active())} workers ({self.workers.busy()} busy), {c[J.PENDING]} pending, "
-                f"{c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead")
+                f"{c[J.ASSIGNED]} assigned, {c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead")
