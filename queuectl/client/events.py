@@ -10,9 +10,11 @@ from typing import Any
 
 import zmq
 
+from queuectl.paths import EVENTS_NAME
+
 
 def events_socket_for(control_socket: Path) -> Path:
-    return control_socket.parent / "events.sock"
+    return control_socket.parent / EVENTS_NAME
 
 
 class EventStream:

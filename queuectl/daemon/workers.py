@@ -26,7 +26,6 @@ from queuectl.daemon.pool import ChildHandle, Pool
 
 log = structlog.get_logger("queuectl")
 
-MAX_WORKERS = 256  # the one home of this limit (workers.scale, config `workers`, --workers)
 RESPAWN_BACKOFF_MAX = 60.0
 
 
