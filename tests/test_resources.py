@@ -211,17 +211,21 @@ def test_more_connections_than_file_descriptors_are_refused_not_fatal(tmp_path: 
         d.stop(timeout=30)
 
 
+# argv: socket path, how many connections, and "sub" for subscribers that never read
 CROWD = """
 import sys, time, zmq
 ctx = zmq.Context()
 ctx.set(zmq.MAX_SOCKETS, 10000)
 socks = []
 for _ in range(int(sys.argv[2])):
-    s = ctx.socket(zmq.REQ)
+    s = ctx.socket(zmq.SUB if sys.argv[3:] == ["sub"] else zmq.REQ)
     s.setsockopt(zmq.LINGER, 0)
+    if sys.argv[3:] == ["sub"]:
+        s.setsockopt(zmq.RCVHWM, 1)  # and it never reads: events pile up on the daemon's side
+        s.setsockopt(zmq.SUBSCRIBE, b"")
     s.connect("ipc://" + sys.argv[1])
     socks.append(s)
-time.sleep(1)
+time.sleep(2)
 print("connected", flush=True)
 time.sleep(120)
 """
@@ -237,23 +241,6 @@ def try_status(d: Daemon) -> bool:
         return False
 
 
-STALLED_SUBSCRIBERS = """
-import sys, time, zmq
-ctx = zmq.Context()
-ctx.set(zmq.MAX_SOCKETS, 10000)
-socks = []
-for _ in range(int(sys.argv[2])):
-    s = ctx.socket(zmq.SUB)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVHWM, 1)  # and it never reads: events pile up on the daemon's side
-    s.setsockopt(zmq.SUBSCRIBE, b"")
-    s.connect("ipc://" + sys.argv[1])
-    socks.append(s)
-time.sleep(2)
-print("subscribed", flush=True)
-time.sleep(120)
-"""
-
 
 def test_a_thousand_stalled_event_subscribers_hold_a_bounded_amount(daemon: Daemon) -> None:
     """Each subscriber that reads nothing may hold at most 1,000 events in the daemon
@@ -262,11 +249,11 @@ def test_a_thousand_stalled_event_subscribers_hold_a_bounded_amount(daemon: Daem
 
     before = rss_mb(daemon.proc.pid)
     crowd = subprocess.Popen(
-        [sys.executable, "-c", STALLED_SUBSCRIBERS, str(daemon.paths.events_socket),
-         "1000"], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", CROWD, str(daemon.paths.events_socket), "1000", "sub"],
+        stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert crowd.stdout is not None and crowd.stdout.readline().strip() == "subscribed"
+        assert crowd.stdout is not None and crowd.stdout.readline().strip() == "connected"
         for _ in range(5):  # 5,000 job.enqueued events for each subscriber
             daemon.call("job.enqueue_many", {"jobs": [{"command": "true", "delay": 3600}] * 1000})
         time.sleep(2)
