@@ -219,6 +219,7 @@ class Loop:
             d.workers.settle_orphans(d.now, d.shutting_down)
         for child in exited:
             d.workers.exited(child, d.now, d.shutting_down)
+        d.store.write_starts()  # before anything reads jobs this turn
 
     def apply_report(self, raw: bytes) -> None:
         d = self.d

@@ -35,6 +35,9 @@ class Store(StoreReads):
         self._in_tx = False
         self.checkpointer: Checkpointer | None = None
         self.counts: dict[str, int] = {}
+        # Starts reported this turn, written with their attempt's finish when that came in
+        # the same turn (a short job: one write instead of two), else by write_starts().
+        self._starts: dict[int, tuple[Any, ...]] = {}
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -108,12 +111,14 @@ class Store(StoreReads):
             raise
         self._in_tx = False
         try:
+            self.write_starts()  # (never lost: what the caller did not write yet goes in now)
             self.db.execute("COMMIT")
         except sqlite3.Error:
             self._rollback()
             raise
 
     def _rollback(self) -> None:
+        self._starts.clear()
         # SQLite may have rolled the transaction back itself already (SQLITE_FULL can).
         if self.db.in_transaction:
             with suppress(sqlite3.Error):
@@ -257,17 +262,26 @@ class Store(StoreReads):
     def mark_started(
         self, seq: int, attempt: int, t: float, pid: int, segment: str, out_off: int, err_off: int
     ) -> None:
-        self.db.execute(
+        """assigned -> processing. Held until write_starts() (the caller's duty before the
+        turn reads or commits), or written together with the attempt's finish."""
+        self._starts[seq] = (t, pid, segment, out_off, err_off, seq, attempt)
+        self._move(J.ASSIGNED, J.PROCESSING)
+
+    def write_starts(self) -> None:
+        """Write the starts still held (in two statements, however many)."""
+        if not self._starts:
+            return
+        starts, self._starts = list(self._starts.values()), {}
+        self.db.executemany(
             "UPDATE attempts SET started_at = ?, pid = ?, segment = ?, out_off = ?, err_off = ? "
             "WHERE job_seq = ? AND n = ?",
-            (t, pid, segment, out_off, err_off, seq, attempt),
+            starts,
         )
-        self.db.execute(
+        self.db.executemany(
             "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ? "
             "WHERE seq = ?",
-            (t, t, seq),
+            [(t, t, seq) for t, _, _, _, _, seq, _ in starts],
         )
-        self._move(J.ASSIGNED, J.PROCESSING)
 
     def return_unstarted(self, seq: int, attempt: int, now: float) -> None:
         """An assigned job that never started (its child stopped): back to pending, no trace."""
@@ -299,21 +313,29 @@ class Store(StoreReads):
     ) -> None:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy);
         `started`: it ran (processing), or never confirmed its start (assigned)."""
+        start = self._starts.pop(seq, None)
+        if start is not None and start[-1] != attempt:
+            self._starts[seq] = start  # (another attempt's: cannot be, but never lose it)
+            start = None
+        started_at, pid, segment, out_off, err_off = start[:5] if start else (None,) * 5
         # An attempt that wrote nothing points into no segment: it must not keep one alive.
+        # (Its start, when reported in this same turn, is written here too.)
         self.db.execute(
             "UPDATE attempts SET finished_at = ?, exit_code = ?, signal = ?, timed_out = ?, "
             "charged = ?, error = ?, out_len = ?, err_len = ?, "
-            "segment = CASE WHEN ? = 0 AND ? = 0 THEN NULL ELSE segment END "
+            "started_at = coalesce(?, started_at), pid = coalesce(?, pid), "
+            "out_off = coalesce(?, out_off), err_off = coalesce(?, err_off), "
+            "segment = CASE WHEN ? = 0 AND ? = 0 THEN NULL ELSE coalesce(?, segment) END "
             "WHERE job_seq = ? AND n = ?",
             (now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len,
-             out_len, err_len, seq, attempt),
+             started_at, pid, out_off, err_off, out_len, err_len, segment, seq, attempt),
         )  # fmt: skip
         final = new_state in J.FINAL_STATES or new_state == J.FAILED
         self.db.execute(
             "UPDATE jobs SET state = ?, run_at = ?, run_at_relative = 1, exit_code = ?, last_error = ?, "
-            "charged = charged + ?, "
+            "charged = charged + ?, started_at = coalesce(?, started_at), "
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, updated_at = ? WHERE seq = ?",
-            (new_state, run_at, exit_code, last_error, int(charged),
+            (new_state, run_at, exit_code, last_error, int(charged), started_at,
              int(final), now, now, seq),
         )  # fmt: skip
         self._move(J.PROCESSING if started else J.ASSIGNED, new_state)
