@@ -1,10 +1,10 @@
 """The `queuectl` entry point, with a fast path for the two commands scripts call in loops.
 
     queuectl [--home DIR] [--socket PATH] [--timeout S] enqueue [FLAGS] -- COMMAND [ARGS...]
-    queuectl [--home DIR] [--socket PATH] [--timeout S] status [--json]
+    queuectl [--home DIR] [--socket PATH] [--timeout S] [--no-color] status [--json]
 
 (FLAGS: --id, --priority/-p, --timeout, --max-retries, --delay, --run-at, --cwd, --env,
---json; `--opt VALUE` or `--opt=VALUE`.) These run without click and without pyzmq: the
+--json; `--opt VALUE` or `--opt=VALUE`; times as queuectl.durations reads them.) These run without click and without pyzmq: the
 request goes over the control socket with queuectl.client.zmtp, after the same checks the
 full client makes (the socket and every directory above it are the expected user's, we
 may write it, a daemon listens on it). Start-up is what a shell loop pays per job; see

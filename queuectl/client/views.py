@@ -154,8 +154,9 @@ def log_header(job: dict[str, Any], n: int | None, stream: str, width: int | Non
         return _rule(f"job {job['id']} · {job['state']} · no attempt yet", width, colour, job["state"])
     total = len(job.get("attempts_detail") or [])
     started = human.short_time(a["started_at"]) if a.get("started_at") else "not started"
-    return _rule(f"job {job['id']} · attempt {a['n']} of {total} · {stream} · started {started}",
-                 width, colour, None)  # fmt: skip
+    rest = f" · attempt {a['n']} of {total} · {stream} · started {started}"
+    room = None if width is None else max(width - len(rest) - 10, 8)  # "── job " and " ──"
+    return _rule(f"job {term.clip(term.one_line(job['id']), room)}{rest}", width, colour, None)
 
 
 def log_footer(job: dict[str, Any], n: int | None, width: int | None, colour: bool) -> str:
