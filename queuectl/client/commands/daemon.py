@@ -86,7 +86,7 @@ def status(ctx: Context, as_json: bool) -> None:
     if as_json:
         out.print_json(out.status_doc(result))
         return
-    for line in out.status_lines(result):
+    for line in out.status_lines(result, ctx.width(), ctx.colour()):
         click.echo(line)
 
 

@@ -6,6 +6,7 @@ import click
 
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.views import dead_lines, echo_lines
 
 
 @click.group()
@@ -24,9 +25,9 @@ def list_(ctx: Context, limit: int, as_json: bool) -> None:
     if as_json:
         out.print_json(result["jobs"])
     else:
-        click.echo(out.table(result["jobs"], [("id", "ID"), ("attempts", "ATTEMPTS"),
-                                              ("last_error", "LAST ERROR"), ("finished_at", "DIED"),
-                                              ("command", "COMMAND")]))  # fmt: skip
+        echo_lines(dead_lines(result["jobs"], ctx.width(), ctx.colour()))
+        if result["total"] > len(result["jobs"]):
+            click.echo(f"({len(result['jobs'])} of {result['total']} shown; use --limit)", err=True)
 
 
 @dlq.command()

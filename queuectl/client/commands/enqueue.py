@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import click
 
 from queuectl.client import output as out
-from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.cli import Context, duration, handle_errors, json_option
 from queuectl.client.commands.enqueue_args import (
     EnqueueCommand,
     check_seconds,
@@ -26,9 +26,10 @@ from queuectl.client.commands.wait import check_wait_timeout, describe, exit_cod
 @click.argument("args", nargs=-1)
 @click.option("--id", "job_id", metavar="ID", help="Job id (generated when absent).")
 @click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Kill the job after this long (0: never).")
+@click.option("--timeout", metavar="DURATION", callback=duration,
+              help="Kill the job after this long: seconds, or 90s, 10m, 1h30m... (0: never).")
 @click.option("--max-retries", type=int, help="Retries after the first attempt (default: config max_retries).")
-@click.option("--delay", type=float, metavar="SECONDS", help="Run this many seconds from now.")
+@click.option("--delay", metavar="DURATION", callback=duration, help="Run this long from now (seconds, or 10m, 2h...).")
 @click.option("--run-at", metavar="TIME", help="Run at this ISO 8601 time (no zone = UTC).")
 @click.option("--cwd", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
@@ -38,7 +39,8 @@ from queuectl.client.commands.wait import check_wait_timeout, describe, exit_cod
               help="With --file: skip bad lines (reported on stderr) and enqueue the rest.")
 @click.option("--wait", "wait_", is_flag=True,
               help="Wait for the job's final state; exit with its exit code (124/125/126: see wait).")
-@click.option("--wait-timeout", type=float, metavar="SECONDS", help="With --wait: give up waiting after this long.")
+@click.option("--wait-timeout", metavar="DURATION", callback=duration,
+              help="With --wait: give up waiting after this long (seconds, or 10m...).")
 @click.option("--output", "-o", "show_output", is_flag=True,
               help="With --wait: print the job's stdout and stderr (of its last attempt) on ours.")
 @json_option
@@ -55,7 +57,7 @@ def enqueue(
     \b
     queuectl enqueue '{"id":"job1","command":"echo Hello World"}'
     queuectl enqueue --id job2 --priority 10 -- make -C ~/src test
-    queuectl enqueue --delay 60 -- 'backup.sh && notify.sh'
+    queuectl enqueue --delay 10m -- 'backup.sh && notify.sh'
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
     queuectl enqueue --wait --output --max-retries 0 -- make test
 

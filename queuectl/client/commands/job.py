@@ -5,31 +5,42 @@ from __future__ import annotations
 
 import click
 
+from queuectl import jobs as J
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.views import echo_lines, job_lines, show_lines
+
+STATES = ", ".join(J.STATES)  # assigned included: handed to a busy worker, not started yet
 
 
 @click.command("list")
-@click.option("--state", "-s", metavar="STATE", help="Only jobs in this state (pending, processing, ...).")
+@click.option("--state", "-s", metavar="STATE", help=f"Only jobs in this state: {STATES}.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many.")
 @click.option("--offset", default=0, help="Skip this many.")
-@click.option("--newest-first", is_flag=True, help="Newest jobs first.")
+@click.option("--newest-first/--oldest-first", default=True,
+              help="Newest jobs first (the default), or oldest first (enqueue order).")
 @click.option("--search", metavar="TEXT", help="Only jobs whose id or command contains TEXT.")
 @json_option
 @click.pass_obj
 @handle_errors
 def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first: bool,
           search: str | None, as_json: bool) -> None:  # fmt: skip
-    """List jobs, in enqueue order."""
+    """List jobs, newest first (--oldest-first: in enqueue order).
+
+    When more jobs match than are shown, a note on stderr says how many.
+    """
     result = ctx.call("job.list", {"state": state, "limit": limit, "offset": offset,
                                    "newest_first": newest_first, "search": search})  # fmt: skip
     if as_json:
         out.print_json(result["jobs"])
         return
-    click.echo(out.table(result["jobs"], out.JOB_COLUMNS))
+    echo_lines(job_lines(result["jobs"], ctx.width(), ctx.colour()))
     shown = len(result["jobs"])
-    if result["total"] > offset + shown:
-        click.echo(f"({shown} of {result['total']} shown; use --limit/--offset)", err=True)
+    matched = result.get("matched", result["total"])
+    if matched > shown:
+        order = "newest" if newest_first else "oldest"
+        skipped = f", after the {offset} {order}" if offset else ""
+        click.echo(f"({shown} of {matched} shown, {order} first{skipped}; use --limit/--offset)", err=True)
 
 
 @click.command()
@@ -43,7 +54,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     if as_json:
         out.print_json(job)
     else:
-        out.show_job(job)
+        echo_lines(show_lines(job, ctx.width(), ctx.colour()))
 
 
 def _simple(method: str, verb: str, doc: str) -> click.Command:

@@ -17,9 +17,24 @@ from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors
 
 
-def write_chunk(chunk: dict[str, Any], sink: Any = None) -> None:
-    (sink or sys.stdout.buffer).write(_chunk_bytes(chunk))
+def write_chunk(chunk: dict[str, Any], sink: Any = None) -> bytes:
+    """Write a chunk's bytes; its last byte (b"" when it has none)."""
+    data = _chunk_bytes(chunk)
+    (sink or sys.stdout.buffer).write(data)
     (sink or sys.stdout.buffer).flush()
+    return data[-1:]
+
+
+def _frame(ctx: Context, job_id: str, attempt: int | None, stream: str, header: bool) -> None:
+    """The header or footer line of `logs` on a terminal (on stderr)."""
+    from queuectl.client import views
+
+    job = ctx.call("job.get", {"id": job_id})
+    width, colour = ctx.width(), ctx.colour()
+    if header:
+        click.echo(views.log_header(job, attempt, stream, width, colour), err=True)
+    else:
+        click.echo(views.log_footer(job, attempt or None, width, colour), err=True)
 
 
 def _chunk_bytes(chunk: dict[str, Any]) -> bytes:
@@ -50,12 +65,20 @@ def _json_text(raw: bytes) -> tuple[str, str]:
 @click.pass_obj
 @handle_errors
 def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool, as_json: bool) -> None:
-    """Print a job's stdout (or --stderr), exactly as it wrote it."""
+    """Print a job's stdout (or --stderr), exactly as it wrote it.
+
+    On a terminal a line above and below the output (on stderr) says which attempt it
+    is, how it ended and how long it took; piped, or with --json, only the output.
+    """
     collected: list[bytes] = []
+    framed = not as_json and sys.stdout.isatty()
+    last = [b"\n"]  # the last byte written: the footer goes on a line of its own
+    if framed:
+        _frame(ctx, job_id, attempt, stream, header=True)
 
     def emit(chunk: dict[str, Any]) -> None:
         if not as_json:
-            write_chunk(chunk)
+            last[0] = write_chunk(chunk) or last[0]
         elif follow:
             click.echo(json.dumps({"id": job_id, "attempt": chunk["attempt"], "stream": stream,
                                    "offset": chunk["offset"], "data": chunk["data"],
@@ -65,8 +88,14 @@ def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bo
 
     if follow and attempt is None:
         _follow_job(ctx, job_id, stream, emit)
+    else:
+        shown = _print_attempt(ctx, job_id, stream, attempt, follow, emit)
+    if framed:
+        if last[0] != b"\n":
+            click.echo("", err=True)
+        _frame(ctx, job_id, None if follow and attempt is None else shown, stream, header=False)
+    if follow and attempt is None:
         return
-    shown = _print_attempt(ctx, job_id, stream, attempt, follow, emit)
     if as_json and not follow:
         text, encoding = _json_text(b"".join(collected))
         out.print_json({"id": job_id, "attempt": shown, "stream": stream,

@@ -142,7 +142,8 @@ def get(api: Api, send: Send, id: str, attempts: bool) -> dict[str, Any]:
     Param("ids", "array", description=f"only these jobs (at most {MAX_LIST_IDS} ids); unknown ids are left out",
           nullable=True),
     description="Jobs in enqueue order (or by priority), optionally of one state, or only the ones named.",
-    result='{"jobs": [...], "total": n}  (total: jobs in that state, or all)',
+    result='{"jobs": [...], "total": n, "matched": n}  (total: jobs in that state, or all; '
+           'matched: of those, the ones search and ids select)',
     errors=(P.INVALID_PARAMS,),
 )
 def list_jobs(api: Api, send: Send, state: str | None, limit: int, offset: int,
@@ -161,7 +162,9 @@ def list_jobs(api: Api, send: Send, state: str | None, limit: int, offset: int,
     rows = api.store.list_jobs(state, limit, offset, newest_first, search, order, ids)
     counts = api.store.counts
     total = counts[state] if state else sum(counts.values())
-    return {"jobs": [job_view(r) for r in rows], "total": total}
+    # A count of its own only when search or ids select: the state's count is kept in memory.
+    matched = total if not search and ids is None else api.store.count_jobs(state, search, ids)
+    return {"jobs": [job_view(r) for r in rows], "total": total, "matched": matched}
 
 
 def _stopped_while_waiting(job_id: str, job: dict[str, Any] | None) -> P.RpcError:

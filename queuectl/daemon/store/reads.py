@@ -38,18 +38,7 @@ class StoreReads:
         order: str = "created",
         ids: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if ids is not None:  # at most MAX_LIST_IDS (the method checks): within SQLite's variable limit
-            where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
-            args += ids
-        if state:
-            where.append("state = ?")
-            args.append(state)
-        if search:
-            where.append("(instr(id, ?) > 0 OR instr(command, ?) > 0)")
-            args += [search, search]
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        clause, args = _where(state, search, ids)
         direction = "DESC" if newest_first else "ASC"
         if order == "priority":
             order_by = f"priority {'ASC' if newest_first else 'DESC'}, seq ASC"
@@ -59,6 +48,13 @@ class StoreReads:
             order_by = f"seq {direction}"
         sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order_by} LIMIT ? OFFSET ?"
         return [job_dict(r) for r in self.db.execute(sql, (*args, limit, offset))]
+
+    def count_jobs(self, state: str | None = None, search: str | None = None,
+                   ids: list[str] | None = None) -> int:  # fmt: skip
+        """How many jobs list_jobs would give without a limit."""
+        clause, args = _where(state, search, ids)
+        row = self.db.execute(f"SELECT count(*) FROM jobs {clause}", args).fetchone()
+        return int(row[0])
 
     def attempts_of(self, seq: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -101,3 +97,19 @@ class StoreReads:
                 used.add(seg)
         return used
 
+
+
+def _where(state: str | None, search: str | None, ids: list[str] | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) of list_jobs and count_jobs."""
+    where: list[str] = []
+    args: list[Any] = []
+    if ids is not None:  # at most MAX_LIST_IDS (the method checks): within SQLite's variable limit
+        where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
+        args += ids
+    if state:
+        where.append("state = ?")
+        args.append(state)
+    if search:
+        where.append("(instr(id, ?) > 0 OR instr(command, ?) > 0)")
+        args += [search, search]
+    return ("WHERE " + " AND ".join(where)) if where else "", args
