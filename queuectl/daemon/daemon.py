@@ -152,7 +152,7 @@ class Daemon:
         self.journal.record(undo)
         running = len(self.inflight)
         self.out.later(self.notifier.stopping)
-        self.out.later(lambda: log.info("daemon.stopping", reason=why, grace_s=grace, running=running))
+        self.out.log(lambda: log.info("daemon.stopping", reason=why, grace_s=grace, running=running))
         for child in list(self.pool.children.values()):
             self.workers.retire(child)
 

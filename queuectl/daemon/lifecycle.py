@@ -44,7 +44,7 @@ class Lifecycle:
         self.throughput = throughput
 
     def later_log(self, level: str, event: str, **fields: Any) -> None:
-        self.out.later(lambda: getattr(log, level)(event, **fields))
+        self.out.log(lambda: getattr(log, level)(event, **fields))
 
     # --- in ---------------------------------------------------------------------------------
 
