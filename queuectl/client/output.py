@@ -54,6 +54,7 @@ ERROR_EXIT = {
     "method_not_found": USAGE,
     "request_too_large": USAGE,
     "request_expired": UNREACHABLE,  # read after we had given up on it
+    "queue_not_found": USAGE,  # an unknown queue is invalid input (docs/cli.md)
 }
 
 
