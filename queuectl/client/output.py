@@ -84,13 +84,18 @@ def enqueued_line(job: dict[str, Any]) -> str:
 
 def status_doc(result: dict[str, Any]) -> dict[str, Any]:
     """`status --json`: daemon.status without what is not documented for it."""
-    return {"counts": result["counts"], "workers": result["workers"], "daemon": result["daemon"]}
+    return {"counts": result["counts"], "queues": result.get("queues", []), "workers": result["workers"],
+            "daemon": result["daemon"]}
 
 
 def status_lines(result: dict[str, Any]) -> list[str]:
     """`status` for people: counts, workers, each child, the daemon."""
     counts = result["counts"]
     lines = ["jobs:    " + "  ".join(f"{state} {n}" for state, n in counts.items())]
+    for q in result.get("queues", []):
+        paused = ", paused" if q["paused"] else ""
+        lines.append(f"queue {q['name']}: {q['pending']} pending, {q['slots_in_use']}/{q['concurrency']} "
+                     f"running{paused}, oldest pending {age(q['oldest_pending_age_s'])}")  # fmt: skip
     w = result["workers"]
     lines.append(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy")
     for child in w["children"]:
@@ -100,6 +105,20 @@ def status_lines(result: dict[str, Any]) -> list[str]:
     d = result["daemon"]
     lines.append(f"daemon:  pid {d['pid']}, up {d['uptime_s']:.0f}s, home {d['home']}")
     return lines
+
+
+def age(seconds: float | None) -> str:
+    """An age for people: 4.2s, 3m10s, 2h05m, 3d04h; '-' for none."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], max_width: int = 60) -> str:
@@ -120,7 +139,7 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], max_width:
 
 
 JOB_COLUMNS = [
-    ("id", "ID"), ("state", "STATE"), ("priority", "PRIO"), ("attempts", "ATTEMPTS"),
+    ("id", "ID"), ("state", "STATE"), ("queue", "QUEUE"), ("priority", "PRIO"), ("attempts", "ATTEMPTS"),
     ("exit_code", "EXIT"), ("created_at", "CREATED"), ("command", "COMMAND"),
 ]  # fmt: skip
 
@@ -128,7 +147,7 @@ JOB_COLUMNS = [
 def show_job(job: dict[str, Any]) -> None:
     import click
 
-    keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "run_at",
+    keys = ["id", "command", "state", "queue", "slots", "priority", "attempts", "max_retries", "timeout", "run_at",
             "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
             "cwd"]  # fmt: skip
     width = max(len(k) for k in keys)
@@ -137,6 +156,8 @@ def show_job(job: dict[str, Any]) -> None:
         click.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
     if job.get("env"):
         click.echo(f"{'env'.ljust(width)}  " + " ".join(f"{k}={v}" for k, v in job["env"].items()))
+    if job.get("tags"):
+        click.echo(f"{'tags'.ljust(width)}  " + " ".join(f"{k}={v}" for k, v in job["tags"].items()))
     attempts = job.get("attempts_detail") or []
     if attempts:
         click.echo("")

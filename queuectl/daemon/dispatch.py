@@ -101,6 +101,17 @@ def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int
     return None
 
 
+def holds_for_wide(cap: Capacity, runnables: Runnables, queues: QueueSet) -> bool:
+    """Every pool slot is taken: a wide job first in the fair order waits for the pool to
+    drain, so nothing may be handed out ahead (it would keep the pool full)."""
+    heads = eligible_heads(cap, runnables, queues)
+    queues.fair.forget_idle(heads)
+    ranked = queues.fair.rank(heads)
+    if ranked and heads[ranked[0]].slots > max(cap.free_pool, 1):
+        cap.reserved = True
+    return cap.reserved
+
+
 def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Lifecycle, job: Runnable,
           child: int, now: float, queued: bool) -> None:  # fmt: skip
     popped = runnables.window(job.queue).pop()
@@ -125,8 +136,8 @@ def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Worke
         if job is None:
             return  # nothing fits, or a wide job holds the pool: nothing is handed out ahead either
         start(cap, runnables, queues, lifecycle, job, child.id, now, queued=False)
-    if cap.free_pool > 0:
-        return  # a child is idle: nothing more is runnable
+    if cap.free_pool > 0 or holds_for_wide(cap, runnables, queues):
+        return  # a child is idle (nothing more is runnable), or a wide job waits for the pool
     # Every pool slot is taken, and more may be runnable: the best job goes behind the job
     # that has run longest (likely the first to end).
     behind = [(lifecycle.inflight.of_child(c.id)[0], c.id) for c in workers.with_room_behind()]

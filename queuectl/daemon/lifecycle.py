@@ -143,7 +143,9 @@ class Lifecycle:
     # --- settling ------------------------------------------------------------------------
 
     def settle(self, flight: InFlight, fin: wire.Finished, now: float) -> None:
-        """Apply the outcome of an attempt: the retry policy lives here."""
+        """Apply the outcome of an attempt: the retry policy lives here. The attempt ends
+        when its child says it ended (the child's clock, as its start), so the attempts of
+        one child never seem to overlap."""
         job, seq = flight.job, flight.job.seq
         duration_ms = round((fin.ended_at - flight.started_at) * 1000, 3) if flight.started_at else None
         common: dict[str, Any] = dict(exit_code=fin.exit_code, signal=fin.signal, timed_out=fin.timed_out,
@@ -151,7 +153,7 @@ class Lifecycle:
         common["queue"] = job.queue
         ident = dict(job_id=job.id, attempt=flight.attempt, child=flight.child)
         if flight.abort == "cancel" or fin.aborted == "cancel":
-            self.store.finish_attempt(seq, flight.attempt, now, **common, error="cancelled",
+            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error="cancelled",
                                       charged=False, new_state=J.CANCELLED, run_at=None,
                                       last_error="cancelled", started=flight.started)  # fmt: skip
             self.later_log("info", "job.cancelled", **ident)
@@ -160,7 +162,7 @@ class Lifecycle:
         if fin.aborted in ("shutdown", "pause"):
             # Not the job's fault: back to pending, the attempt not counted.
             why = J.INTERRUPTED if fin.aborted == "shutdown" else Q.PAUSED_KILL
-            self.store.finish_attempt(seq, flight.attempt, now, **common, error=why,
+            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=why,
                                       charged=False, new_state=J.PENDING, run_at=None,
                                       last_error=why, started=flight.started)  # fmt: skip
             job_now = self.store.runnable(seq)
@@ -170,7 +172,7 @@ class Lifecycle:
             self.events.emit("job.interrupted", job_id=job.id, attempt=flight.attempt)
             return
         if fin.error is None and fin.exit_code == 0 and not fin.timed_out:
-            self.store.finish_attempt(seq, flight.attempt, now, **common, error=None, charged=True,
+            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=None, charged=True,
                                       new_state=J.COMPLETED, run_at=None, last_error=None,
                                       started=flight.started)  # fmt: skip
             self.count("completed", now)
@@ -186,7 +188,7 @@ class Lifecycle:
         charged = job.charged + 1
         outcome = J.after_failure(charged, job.max_retries, now, self.config["backoff_base"],
                                   self.config["backoff_max"], self.config["backoff_jitter"])  # fmt: skip
-        self.store.finish_attempt(seq, flight.attempt, now, **common, error=error, charged=True,
+        self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=error, charged=True,
                                   new_state=outcome.state, run_at=outcome.run_at,
                                   last_error=error, started=flight.started)  # fmt: skip
         fields = dict(job_id=job.id, attempt=flight.attempt, child=flight.child,

@@ -9,20 +9,37 @@ from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
 
 
+def parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--tag KEY=VALUE options -> a tags object (exit 2 for a bad one)."""
+    from queuectl import queues as Q
+
+    tags = {}
+    for pair in pairs:
+        try:
+            key, value = Q.parse_tag(pair)
+        except Q.ValidationError as exc:
+            out.fail(f"--tag: {exc}", out.USAGE)
+        tags[key] = value
+    return tags
+
+
 @click.command("list")
 @click.option("--state", "-s", metavar="STATE", help="Only jobs in this state (pending, processing, ...).")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many.")
 @click.option("--offset", default=0, help="Skip this many.")
 @click.option("--newest-first", is_flag=True, help="Newest jobs first.")
 @click.option("--search", metavar="TEXT", help="Only jobs whose id or command contains TEXT.")
+@click.option("--queue", "-q", metavar="NAME", help="Only jobs of this queue.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only jobs with this tag (repeatable: all of them).")
 @json_option
 @click.pass_obj
 @handle_errors
 def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first: bool,
-          search: str | None, as_json: bool) -> None:  # fmt: skip
+          search: str | None, queue: str | None, tags: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """List jobs, in enqueue order."""
     result = ctx.call("job.list", {"state": state, "limit": limit, "offset": offset,
-                                   "newest_first": newest_first, "search": search})  # fmt: skip
+                                   "newest_first": newest_first, "search": search, "queue": queue,
+                                   "tags": parse_tags(tags) or None})  # fmt: skip
     if as_json:
         out.print_json(result["jobs"])
         return
