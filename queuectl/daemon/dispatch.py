@@ -14,7 +14,8 @@ child and keeps N - 1 others idle while it runs); a queue never skips its head.
   the pool: nothing else starts (and nothing is handed out ahead) until enough of it
   is free. So a wide job is never starved by a stream of narrow ones.
 - Only while every pool slot is taken, each busy child is handed its next job ahead
-  (no wider than the job it runs, so the pool's count holds when it starts), to start
+  (no wider than the job it runs, so the pool's count holds when it starts, and of no
+  higher priority: a more urgent job goes to the first worker that is free), to start
   the moment its running one ends without a round trip to the daemon.
 - Such a job is asked back (Revoke) as soon as keeping it would break a rule: a
   worker falls idle, a better job of its queue becomes runnable, its queue is paused
@@ -85,14 +86,18 @@ def eligible_heads(cap: Capacity, runnables: Runnables, queues: QueueSet) -> dic
     return heads
 
 
-def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int,
-             reserve: bool) -> Runnable | None:  # fmt: skip
+def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int, reserve: bool,
+             behind: Runnable | None = None) -> Runnable | None:  # fmt: skip
     """The next job by the fair order that fits in `fits_in` pool slots. With `reserve`, a
-    first-ranked head that does not fit yet holds the pool (cap.reserved) instead."""
+    first-ranked head that does not fit yet holds the pool (cap.reserved) instead. `behind`:
+    the running job it would wait behind (handed out ahead): only a job of no higher
+    priority may (a more urgent one goes to the first worker that is free)."""
     heads = eligible_heads(cap, runnables, queues)
     queues.fair.forget_idle(heads)
     for name in queues.fair.rank(heads):
         head = heads[name]
+        if behind is not None and head.priority > behind.priority:
+            continue  # (nor anything of its queue behind it: priority first within a queue)
         if head.slots <= fits_in:
             return head
         if reserve:
@@ -143,7 +148,7 @@ def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Worke
     behind = [(lifecycle.inflight.of_child(c.id)[0], c.id) for c in workers.with_room_behind()]
     behind.sort(key=lambda fc: fc[0].started_at if fc[0].started_at is not None else float("inf"))
     for running, child_id in behind:
-        job = next_job(cap, runnables, queues, running.job.slots, reserve=False)
+        job = next_job(cap, runnables, queues, running.job.slots, reserve=False, behind=running.job)
         if job is not None:
             start(cap, runnables, queues, lifecycle, job, child_id, now, queued=True)
 
