@@ -41,9 +41,9 @@ def drain(d: BenchDaemon, n: int, queues: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def backlog(d: BenchDaemon, name: str, n: int, concurrency: int) -> None:
+def backlog(d: BenchDaemon, name: str, n: int, concurrency: int, paused: bool) -> None:
     d.call("queue.add", {"name": name, "concurrency": concurrency})
-    if concurrency == 0:
+    if paused:
         d.call("queue.pause", {"name": name})
     for start in range(0, n, 10_000):
         d.call("job.enqueue_many", {"jobs": [{"command": "sleep 0.05", "queue": name}] * min(10_000, n - start)})
@@ -59,14 +59,14 @@ def one_run(args: argparse.Namespace, home: Path) -> dict[str, float]:
             key = f"drain.{queues}q.jobs_per_s"
             out[key] = max(out.get(key, 0.0), rate)
     with BenchDaemon(home / "idle").start() as d:
-        out["pickup.idle.p50_ms"] = pickup(d, args.pickups)["pickup.start.p50_ms"]
+        out["pickup.idle.p50_ms"] = pickup(d, args.pickups)["pickup.start_p50_ms"]
     with BenchDaemon(home / "paused").start() as d:
-        backlog(d, "flood", args.backlog, 0)
-        out["pickup.backlog_paused.p50_ms"] = pickup(d, args.pickups)["pickup.start.p50_ms"]
+        backlog(d, "flood", args.backlog, 1, paused=True)
+        out["pickup.backlog_paused.p50_ms"] = pickup(d, args.pickups)["pickup.start_p50_ms"]
     with BenchDaemon(home / "busy").start() as d:
-        backlog(d, "flood", args.backlog, 1)
+        backlog(d, "flood", args.backlog, 1, paused=False)
         time.sleep(0.5)
-        out["pickup.backlog_running.p50_ms"] = pickup(d, args.pickups)["pickup.start.p50_ms"]
+        out["pickup.backlog_running.p50_ms"] = pickup(d, args.pickups)["pickup.start_p50_ms"]
         d.call("queue.pause", {"name": "flood", "kill": True})
     return out
 

@@ -139,6 +139,15 @@ class FairShare:
                 self.passes[q] = floor
         return sorted(names, key=lambda q: (self.passes[q], self.order.get(q, -1), q))
 
+    def first(self, backlogged: Iterable[str]) -> str | None:
+        """rank(backlogged)[0] without sorting them all (dispatch asks this once per job)."""
+        names = list(backlogged)
+        if not names:
+            return None
+        if any(q not in self.passes for q in names):
+            return self.rank(names)[0]
+        return min(names, key=lambda q: (self.passes[q], self.order.get(q, -1), q))
+
     def served(self, queue: str, slots: int, weight: int) -> None:
         self.passes[queue] = self.passes.get(queue, 0.0) + slots / max(weight, 1)
         self.ticks += 1

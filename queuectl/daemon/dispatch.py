@@ -45,6 +45,7 @@ class Capacity:
     held: dict[str, Held]
     reserved: bool = False  # a wide job holds the pool
     newcomers: set[str] = field(default_factory=set)  # queues that just got runnable jobs
+    heads: dict[str, Runnable] = field(default_factory=dict)  # eligible_heads, kept current
 
 
 def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable) -> Capacity:
@@ -63,8 +64,9 @@ def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Wo
     saved = queues.fair.snapshot()
     lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
     if store.counts[J.PENDING]:
-        heads = eligible_heads(cap, runnables, queues)
-        cap.newcomers = {q for q in heads if q not in queues.fair.passes}
+        cap.heads = eligible_heads(cap, runnables, queues)
+        cap.newcomers = {q for q in cap.heads if q not in queues.fair.passes}
+        queues.fair.forget_idle(cap.heads)
         assign(cap, runnables, queues, workers, lifecycle, now)
     revoke_waiting(cap, runnables, queues, workers, lifecycle)
 
@@ -74,16 +76,23 @@ def eligible_heads(cap: Capacity, runnables: Runnables, queues: QueueSet) -> dic
     (not paused, its concurrency has room for the head's slots, the pool can ever take it)."""
     heads: dict[str, Runnable] = {}
     for config in queues:
-        if config.paused or not queues.pending(config.name):
-            continue
-        head = runnables.window(config.name).peek()
-        if head is None:
-            continue
-        held = cap.held.get(config.name)
-        if head.slots > Q.free_slots(config, held.slots if held else 0) or head.slots > cap.pool_max:
-            continue
-        heads[config.name] = head
+        head = eligible_head(cap, runnables, queues, config)
+        if head is not None:
+            heads[config.name] = head
     return heads
+
+
+def eligible_head(cap: Capacity, runnables: Runnables, queues: QueueSet, config: Q.QueueConfig | None,
+                  ) -> Runnable | None:  # fmt: skip
+    if config is None or config.paused or not queues.pending(config.name):
+        return None
+    head = runnables.window(config.name).peek()
+    if head is None:
+        return None
+    held = cap.held.get(config.name)
+    if head.slots > Q.free_slots(config, held.slots if held else 0) or head.slots > cap.pool_max:
+        return None
+    return head
 
 
 def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int, reserve: bool,
@@ -92,8 +101,11 @@ def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int
     first-ranked head that does not fit yet holds the pool (cap.reserved) instead. `behind`:
     the running job it would wait behind (handed out ahead): only a job of no higher
     priority may (a more urgent one goes to the first worker that is free)."""
-    heads = eligible_heads(cap, runnables, queues)
-    queues.fair.forget_idle(heads)
+    heads = cap.heads
+    first = queues.fair.first(heads)
+    if first is not None and heads[first].slots <= fits_in and (behind is None or
+                                                                heads[first].priority <= behind.priority):
+        return heads[first]  # (the usual case, without ranking them all)
     for name in queues.fair.rank(heads):
         head = heads[name]
         if behind is not None and head.priority > behind.priority:
@@ -109,10 +121,8 @@ def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int
 def holds_for_wide(cap: Capacity, runnables: Runnables, queues: QueueSet) -> bool:
     """Every pool slot is taken: a wide job first in the fair order waits for the pool to
     drain, so nothing may be handed out ahead (it would keep the pool full)."""
-    heads = eligible_heads(cap, runnables, queues)
-    queues.fair.forget_idle(heads)
-    ranked = queues.fair.rank(heads)
-    if ranked and heads[ranked[0]].slots > max(cap.free_pool, 1):
+    first = queues.fair.first(cap.heads)
+    if first is not None and cap.heads[first].slots > max(cap.free_pool, 1):
         cap.reserved = True
     return cap.reserved
 
@@ -130,6 +140,11 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
     config = queues.get(job.queue)
     queues.fair.served(job.queue, job.slots, config.weight if config else 1)
     lifecycle.claim(job, child, now, queued=queued, slot=slot)
+    head = eligible_head(cap, runnables, queues, config)  # the queue's next, if it may start
+    if head is None:
+        cap.heads.pop(job.queue, None)
+    else:
+        cap.heads[job.queue] = head
 
 
 def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Workers, lifecycle: Lifecycle,
