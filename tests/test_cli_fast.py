@@ -61,6 +61,8 @@ def normalise(text: str) -> str:
     """What differs between two enqueues or two status calls made a moment apart."""
     text = re.sub(r"\benqueued \S+ ", "enqueued <id> ", text)
     text = re.sub(r"up [0-9.]+m?s,|up \d+[mhd]\d\d[smh],", "up <n>,", text)
+    text = re.sub(r"oldest pending (-|[0-9.]+m?s|\d+[mhd]\d\d[smh])", "oldest pending <age>", text)
+    text = re.sub(r'"oldest_pending_age_s": [0-9.]+', '"oldest_pending_age_s": <x>', text)
     text = re.sub(r'"(uptime_s|created_at|updated_at|id|run_at|started_at)": ("[^"]*"|[0-9.]+|null)',
                   r'"\1": <x>', text)  # fmt: skip
     return text

@@ -4,7 +4,8 @@
     queuectl [--home DIR] [--socket PATH] [--timeout S] [--no-color] status [--json]
 
 (FLAGS: --id, --priority/-p, --timeout, --max-retries, --delay, --run-at, --cwd, --env,
---json; `--opt VALUE` or `--opt=VALUE`; times as queuectl.durations reads them.) These run without click and without pyzmq: the
+--queue/-q, --slots, --tag, --json; `--opt VALUE` or `--opt=VALUE`; times as
+queuectl.durations reads them.) These run without click and without pyzmq: the
 request goes over the control socket with queuectl.client.zmtp, after the same checks the
 full client makes (the socket and every directory above it are the expected user's, we
 may write it, a daemon listens on it). Start-up is what a shell loop pays per job; see
@@ -54,11 +55,11 @@ MAX_CLIENT_TIMEOUT = 86400 * 24
 ENQUEUE_OPTIONS = {
     "--id": "id", "--priority": "priority", "-p": "priority", "--timeout": "timeout",
     "--max-retries": "max_retries", "--delay": "delay", "--run-at": "run_at", "--cwd": "cwd",
-    "--env": "env",
+    "--env": "env", "--queue": "queue", "-q": "queue", "--slots": "slots", "--tag": "tag",
 }  # fmt: skip
 GLOBAL_OPTIONS = {"--home": "home", "--socket": "socket", "--timeout": "timeout"}
 # The order the full CLI puts them in the job.
-JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd")
+JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd", "queue", "slots")
 
 
 class Fallback(Exception):
@@ -174,6 +175,7 @@ def parse(argv: list[str]) -> Command | None:
 def _enqueue(home: str | None, socket: str | None, timeout: float, args: list[str]) -> Command | None:
     flags: dict[str, Any] = {}
     env: dict[str, str] = {}
+    tags: dict[str, str] = {}  # (checked by the daemon: a bad one is invalid_params, exit 2)
     as_json = False
     i = 0
     while True:
@@ -190,15 +192,15 @@ def _enqueue(home: str | None, socket: str | None, timeout: float, args: list[st
         if taken is None:
             return None
         key, value, i = taken
-        if key in ("priority", "max_retries"):
+        if key in ("priority", "max_retries", "slots"):
             flags[key] = _int(value)
         elif key in ("timeout", "delay"):
             flags[key] = _seconds(value)
-        elif key == "env":
+        elif key in ("env", "tag"):
             name, sep, val = value.partition("=")
             if not sep or not name:
                 return None
-            env[name] = val
+            (env if key == "env" else tags)[name] = val
         else:
             flags[key] = value
     if not words or words[0].lstrip()[:1] in ("{", "["):
@@ -207,6 +209,8 @@ def _enqueue(home: str | None, socket: str | None, timeout: float, args: list[st
     job.update((key, flags[key]) for key in JOB_FIELDS if key in flags)
     if env:
         job["env"] = env
+    if tags:
+        job["tags"] = tags
     if "cwd" not in job:
         try:
             job["cwd"] = os.getcwd()

@@ -54,6 +54,7 @@ ERROR_EXIT = {
     "method_not_found": USAGE,
     "request_too_large": USAGE,
     "request_expired": UNREACHABLE,  # read after we had given up on it
+    "queue_not_found": USAGE,  # an unknown queue is invalid input (docs/cli.md)
 }
 
 
@@ -83,16 +84,22 @@ def enqueued_line(job: dict[str, Any]) -> str:
 
 def status_doc(result: dict[str, Any]) -> dict[str, Any]:
     """`status --json`: daemon.status without what is not documented for it."""
-    return {"counts": result["counts"], "workers": result["workers"], "daemon": result["daemon"]}
+    return {"counts": result["counts"], "queues": result.get("queues", []), "workers": result["workers"],
+            "daemon": result["daemon"]}
 
 
 def status_lines(result: dict[str, Any], width: int | None = None, colour: bool = False) -> list[str]:
-    """`status` for people: counts (every state, wrapped to the width), workers, each
-    child, the daemon; no line wider than `width` (None: no limit)."""
+    """`status` for people: counts (every state, wrapped to the width), each queue,
+    workers, each child, the daemon; no line wider than `width` (None: no limit)."""
     from queuectl.client import human, term
 
     words = [f"{term.paint(state, state, colour and n > 0)} {n}" for state, n in result["counts"].items()]
     lines = term.wrap_words(words, "jobs:    ", 9, width)
+    for q in result.get("queues", []):
+        paused = ", paused" if q["paused"] else ""
+        lines.append(term.clip(
+            f"queue {term.one_line(q['name'])}: {q['pending']} pending, {q['slots_in_use']}/{q['concurrency']} "
+            f"running{paused}, oldest pending {human.span(q['oldest_pending_age_s'])}", width))  # fmt: skip
     w = result["workers"]
     lines.append(term.clip(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy", width))
     for child in w["children"]:

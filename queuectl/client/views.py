@@ -18,17 +18,25 @@ def _attempt_count(value: Any) -> str:
 def job_lines(jobs: list[dict[str, Any]], width: int | None, colour: bool) -> list[str]:
     """`list`: one job a row; the command (then the id) cut to the room left."""
     return render(jobs, [
-        Col("id", "ID", shrink=2, min_width=10, soft=18), Col("state", "STATE", colour=True),
+        Col("id", "ID", shrink=2, min_width=10, soft=18), *_queue_col(jobs),
+        Col("state", "STATE", colour=True),
         Col("priority", "PRIO"), Col("attempts", "TRIES", _attempt_count), Col("exit_code", "EXIT"),
         Col("created_at", "CREATED", human.short_time),
         Col("command", "COMMAND", shrink=3, min_width=12, soft=30),
     ], width, colour)  # fmt: skip
 
 
+def _queue_col(jobs: list[dict[str, Any]]) -> list[Col]:
+    """A QUEUE column, once some job is in a queue other than `default`."""
+    if all(job.get("queue", "default") == "default" for job in jobs):
+        return []
+    return [Col("queue", "QUEUE", shrink=1, min_width=7, soft=12)]
+
+
 def dead_lines(jobs: list[dict[str, Any]], width: int | None, colour: bool) -> list[str]:
     """`dlq list`."""
     return render(jobs, [
-        Col("id", "ID", shrink=2, min_width=10, soft=18), Col("attempts", "TRIES"),
+        Col("id", "ID", shrink=2, min_width=10, soft=18), *_queue_col(jobs), Col("attempts", "TRIES"),
         Col("finished_at", "DIED", human.short_time),
         Col("last_error", "LAST ERROR", shrink=1, min_width=12, soft=20),
         Col("command", "COMMAND", shrink=3, min_width=12, soft=24),

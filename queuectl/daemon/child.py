@@ -185,6 +185,8 @@ class Child:
                 env.update(job.env)
             env["QUEUECTL_JOB_ID"] = job.job_id
             env["QUEUECTL_ATTEMPT"] = str(job.attempt)
+            env["QUEUECTL_QUEUE"] = job.queue
+            env["QUEUECTL_SLOT"] = job.slot
             now = time.time()
             try:
                 pid = self.spawn(job, env)

@@ -120,16 +120,23 @@ def test_a_full_database_fails_the_transaction_and_keeps_what_was_committed(tmp_
 
 
 def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
+    from queuectl.daemon.store.schema import MIGRATIONS
+
     path = tmp_path / "old.db"
-    Store(path).close()
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(path)  # a database as version 1 made it
+    db.executescript(MIGRATIONS[1])
     db.execute("PRAGMA user_version = 1")
-    db.execute("ALTER TABLE jobs DROP COLUMN run_at_relative")
+    db.execute("INSERT INTO jobs(id, command, state, max_retries, created_at, updated_at) "
+               "VALUES ('old', 'true', 'pending', 3, 1, 1)")  # fmt: skip
     db.commit()
     db.close()
     store = Store(path)
     try:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        old = store.get("old")
+        assert old is not None and (old["queue"], old["slots"], old["tags"]) == ("default", 1, {})
+        assert store.queue_counts["default"]["pending"] == 1
+        assert [q.name for q in store.queues_load()] == ["default"]
         with store.transaction():
             store.insert_jobs([JobSpec("a", run_at=NOW + 1, relative=True)], NOW, 3, None)
     finally:

@@ -16,12 +16,13 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--limit", "-n", default=50, show_default=True)
+@click.option("--queue", "-q", metavar="NAME", help="Only dead jobs of this queue.")
 @json_option
 @click.pass_obj
 @handle_errors
-def list_(ctx: Context, limit: int, as_json: bool) -> None:
+def list_(ctx: Context, limit: int, queue: str | None, as_json: bool) -> None:
     """List dead jobs."""
-    result = ctx.call("dlq.list", {"limit": limit})
+    result = ctx.call("dlq.list", {"limit": limit, "queue": queue})
     if as_json:
         out.print_json(result["jobs"])
     else:

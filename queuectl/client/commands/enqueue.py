@@ -18,6 +18,7 @@ from queuectl.client.commands.enqueue_args import (
     job_from_args,
 )
 from queuectl.client.commands.enqueue_file import enqueue_file
+from queuectl.client.commands.job import parse_tags
 from queuectl.client.commands.logs import print_output
 from queuectl.client.commands.wait import check_wait_timeout, describe, exit_code_of, wait_one
 
@@ -33,6 +34,9 @@ from queuectl.client.commands.wait import check_wait_timeout, describe, exit_cod
 @click.option("--run-at", metavar="TIME", help="Run at this ISO 8601 time (no zone = UTC).")
 @click.option("--cwd", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
+@click.option("--queue", "-q", metavar="NAME", help="The queue it waits in (default: default); it must exist.")
+@click.option("--slots", type=int, metavar="N", help="Slots of its queue and of the pool it holds while it runs (default 1).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag to find it by (repeatable).")
 @click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
@@ -49,7 +53,8 @@ from queuectl.client.commands.wait import check_wait_timeout, describe, exit_cod
 def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
-    cwd: str | None, env_pairs: tuple[str, ...], file_: Any, skip_invalid: bool, wait_: bool,
+    cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
+    tags: tuple[str, ...], file_: Any, skip_invalid: bool, wait_: bool,
     wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
@@ -79,8 +84,10 @@ def enqueue(
     check_seconds(delay=delay, timeout=timeout)
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
-             "delay": delay, "run_at": run_at, "cwd": cwd}  # fmt: skip
+             "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
+    if tags:
+        job["tags"] = {**(job.get("tags") or {}), **parse_tags(tags)}
     if env_pairs:
         job["env"] = env_with(job.get("env"), env_pairs)
     if "cwd" not in job:

@@ -13,6 +13,20 @@ from queuectl.client.views import echo_lines, job_lines, show_lines
 STATES = ", ".join(J.STATES)  # assigned included: handed to a busy worker, not started yet
 
 
+def parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--tag KEY=VALUE options -> a tags object (exit 2 for a bad one)."""
+    from queuectl import queues as Q
+
+    tags = {}
+    for pair in pairs:
+        try:
+            key, value = Q.parse_tag(pair)
+        except Q.ValidationError as exc:
+            out.fail(f"--tag: {exc}", out.USAGE)
+        tags[key] = value
+    return tags
+
+
 @click.command("list")
 @click.option("--state", "-s", metavar="STATE", help=f"Only jobs in this state: {STATES}.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many.")
@@ -20,17 +34,20 @@ STATES = ", ".join(J.STATES)  # assigned included: handed to a busy worker, not 
 @click.option("--newest-first/--oldest-first", default=True,
               help="Newest jobs first (the default), or oldest first (enqueue order).")
 @click.option("--search", metavar="TEXT", help="Only jobs whose id or command contains TEXT.")
+@click.option("--queue", "-q", metavar="NAME", help="Only jobs of this queue.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only jobs with this tag (repeatable: all of them).")
 @json_option
 @click.pass_obj
 @handle_errors
 def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first: bool,
-          search: str | None, as_json: bool) -> None:  # fmt: skip
+          search: str | None, queue: str | None, tags: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
     """List jobs, newest first (--oldest-first: in enqueue order).
 
     When more jobs match than are shown, a note on stderr says how many.
     """
     result = ctx.call("job.list", {"state": state, "limit": limit, "offset": offset,
-                                   "newest_first": newest_first, "search": search})  # fmt: skip
+                                   "newest_first": newest_first, "search": search, "queue": queue,
+                                   "tags": parse_tags(tags) or None})  # fmt: skip
     if as_json:
         out.print_json(result["jobs"])
         return

@@ -13,12 +13,13 @@ from typing import Any
 from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
+from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
 
-class Store(StoreReads):
+class Store(StoreReads, QueueRows):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
@@ -35,6 +36,7 @@ class Store(StoreReads):
         self._in_tx = False
         self.checkpointer: Checkpointer | None = None
         self.counts: dict[str, int] = {}
+        self.queue_counts: dict[str, dict[str, int]] = {}
         # Starts reported this turn, written with their attempt's finish when that came in
         # the same turn (a short job: one write instead of two), else by write_starts().
         self._starts: dict[int, tuple[Any, ...]] = {}
@@ -130,6 +132,7 @@ class Store(StoreReads):
         """One request inside the turn's transaction: undone alone if it fails."""
         self.db.execute("SAVEPOINT request")
         counts = dict(self.counts)  # (a handful of numbers: cheaper than recounting)
+        per_queue = {q: dict(c) for q, c in self.queue_counts.items()}
         try:
             yield
         except BaseException:
@@ -140,18 +143,33 @@ class Store(StoreReads):
                 except sqlite3.Error:
                     pass  # the transaction is gone: the caller's transaction() fails it all
             self.counts = counts
+            self.queue_counts = per_queue
             raise
         self.db.execute("RELEASE request")
 
     def reload_counts(self) -> None:
         counts = dict.fromkeys(J.STATES, 0)
-        for state, n in self.db.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
-            counts[state] = n
+        per_queue: dict[str, dict[str, int]] = {}
+        for name, state, n in self.db.execute(
+            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
+        ):
+            counts[state] += n
+            per_queue.setdefault(name, dict.fromkeys(J.STATES, 0))[state] = n
         self.counts = counts
+        self.queue_counts = per_queue
 
-    def _move(self, old: str, new: str, n: int = 1) -> None:
+    def _queue_counts(self, queue: str) -> dict[str, int]:
+        of_queue = self.queue_counts.get(queue)
+        if of_queue is None:
+            of_queue = self.queue_counts[queue] = dict.fromkeys(J.STATES, 0)
+        return of_queue
+
+    def _move(self, old: str, new: str, queue: str, n: int = 1) -> None:
         self.counts[old] -= n
         self.counts[new] += n
+        of_queue = self._queue_counts(queue)
+        of_queue[old] -= n
+        of_queue[new] += n
 
     def next_epoch(self) -> int:
         """A number that is new at every daemon start (names this run's log segments)."""
@@ -211,14 +229,16 @@ class Store(StoreReads):
                 spec.id, spec.command, state, spec.priority, retries, timeout,
                 spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
+                spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
-                                spec.env or None, retries, 0, 0, state))  # fmt: skip
+                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots))  # fmt: skip
         with self.transaction():
             cur = self.db.executemany(
                 "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                "run_at_relative, cwd, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "run_at_relative, cwd, env, created_at, updated_at, queue, slots, tags) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
@@ -227,6 +247,7 @@ class Store(StoreReads):
             for i, job in enumerate(out):
                 job.seq = first + i
                 self.counts[job.state] += 1
+                self._queue_counts(job.queue)[job.state] += 1
             assert cur.rowcount == len(rows)
         return out
 
@@ -234,38 +255,41 @@ class Store(StoreReads):
 
     def make_runnable(self, seq: int, now: float) -> bool:
         """A scheduled or backing-off job whose time has come -> pending."""
-        row = self.db.execute("SELECT state FROM jobs WHERE seq = ?", (seq,)).fetchone()
+        row = self.db.execute("SELECT state, queue FROM jobs WHERE seq = ?", (seq,)).fetchone()
         if not row or row[0] not in J.TIMED_STATES:
             return False
         self.db.execute(
             "UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = ? WHERE seq = ?",
             (now, seq),
         )
-        self._move(row[0], J.PENDING)
+        self._move(row[0], J.PENDING, row[1])
         return True
 
-    def claim(self, job: Runnable, child: int, now: float) -> int:
-        """pending -> processing for `child`; records a new attempt row and returns its number."""
+    def claim(self, job: Runnable, child: int, now: float, slot: str = "0") -> int:
+        """pending -> assigned to `child`; records a new attempt row (with the queue, the
+        slots and the slot indices it holds) and returns its number."""
         attempt = job.attempts + 1
         self.db.execute(
             "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ?",
             (attempt, now, job.seq),
         )
         self.db.execute(
-            "INSERT INTO attempts(job_seq, n, child, assigned_at) VALUES (?, ?, ?, ?)",
-            (job.seq, attempt, child, now),
+            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job.seq, attempt, child, now, job.queue, job.slots, slot),
         )
-        self._move(J.PENDING, J.ASSIGNED)
+        self._move(J.PENDING, J.ASSIGNED, job.queue)
         job.attempts = attempt
         return attempt
 
     def mark_started(
-        self, seq: int, attempt: int, t: float, pid: int, segment: str, out_off: int, err_off: int
+        self, seq: int, attempt: int, t: float, pid: int, segment: str, out_off: int, err_off: int,
+        queue: str = "default",
     ) -> None:
         """assigned -> processing. Held until write_starts() (the caller's duty before the
         turn reads or commits), or written together with the attempt's finish."""
         self._starts[seq] = (t, pid, segment, out_off, err_off, seq, attempt)
-        self._move(J.ASSIGNED, J.PROCESSING)
+        self._move(J.ASSIGNED, J.PROCESSING, queue)
 
     def write_starts(self) -> None:
         """Write the starts still held (in two statements, however many)."""
@@ -283,7 +307,7 @@ class Store(StoreReads):
             [(t, t, seq) for t, _, _, _, _, seq, _ in starts],
         )
 
-    def return_unstarted(self, seq: int, attempt: int, now: float) -> None:
+    def return_unstarted(self, seq: int, attempt: int, now: float, queue: str = "default") -> None:
         """An assigned job that never started (its child stopped): back to pending, no trace."""
         self.db.execute("DELETE FROM attempts WHERE job_seq = ? AND n = ?", (seq, attempt))
         self.db.execute(
@@ -291,7 +315,7 @@ class Store(StoreReads):
             "WHERE seq = ? AND state = 'assigned'",
             (now, seq),
         )
-        self._move(J.ASSIGNED, J.PENDING)
+        self._move(J.ASSIGNED, J.PENDING, queue)
 
     def finish_attempt(
         self,
@@ -310,6 +334,7 @@ class Store(StoreReads):
         run_at: float | None,
         last_error: str | None,
         started: bool = True,
+        queue: str = "default",
     ) -> None:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy);
         `started`: it ran (processing), or never confirmed its start (assigned)."""
@@ -338,7 +363,7 @@ class Store(StoreReads):
             (new_state, run_at, exit_code, last_error, int(charged), started_at,
              int(final), now, now, seq),
         )  # fmt: skip
-        self._move(J.PROCESSING if started else J.ASSIGNED, new_state)
+        self._move(J.PROCESSING if started else J.ASSIGNED, new_state, queue)
 
     def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]:
         """After a crash: every `assigned` or `processing` job back to pending, its attempt recorded as
@@ -347,10 +372,10 @@ class Store(StoreReads):
         An attempt whose start was never confirmed may still have run (its worker had
         spawned it, then died with the daemon before reporting): it is kept too, saying so."""
         rows = self.db.execute(
-            "SELECT seq, id, attempts, state FROM jobs WHERE state IN ('assigned', 'processing')"
+            "SELECT seq, id, attempts, state, queue FROM jobs WHERE state IN ('assigned', 'processing')"
         ).fetchall()
         with self.transaction():
-            for seq, _id, attempt, state in rows:
+            for seq, _id, attempt, state, queue in rows:
                 self.db.execute(
                     "UPDATE attempts SET finished_at = ?, charged = 0, "
                     "error = CASE WHEN started_at IS NULL THEN ? ELSE ? END "
@@ -360,8 +385,8 @@ class Store(StoreReads):
                 self.db.execute(
                     "UPDATE jobs SET state = 'pending', updated_at = ? WHERE seq = ?", (now, seq)
                 )
-                self._move(state, J.PENDING)
-        return [(seq, job_id, attempt) for seq, job_id, attempt, _ in rows]
+                self._move(state, J.PENDING, queue)
+        return [(seq, job_id, attempt) for seq, job_id, attempt, _, _ in rows]
 
     def shift_relative_waits(self, step: float) -> int:
         """The wall clock stepped by `step` seconds: move every wait that was given as a
@@ -373,24 +398,24 @@ class Store(StoreReads):
         )
         return cur.rowcount
 
-    def retry(self, seq: int, state: str, now: float) -> None:
+    def retry(self, seq: int, state: str, now: float, queue: str = "default") -> None:
         """failed/dead -> pending now, with a fresh set of retries."""
         self.db.execute(
             "UPDATE jobs SET state = 'pending', run_at = NULL, charged = 0, updated_at = ? "
             "WHERE seq = ?",
             (now, seq),
         )
-        self._move(state, J.PENDING)
+        self._move(state, J.PENDING, queue)
 
-    def cancel(self, seq: int, state: str, now: float) -> None:
+    def cancel(self, seq: int, state: str, now: float, queue: str = "default") -> None:
         self.db.execute(
             "UPDATE jobs SET state = 'cancelled', run_at = NULL, last_error = 'cancelled', "
             "finished_at = ?, updated_at = ? WHERE seq = ?",
             (now, now, seq),
         )
-        self._move(state, J.CANCELLED)
+        self._move(state, J.CANCELLED, queue)
 
-    def delete(self, seq: int, state: str) -> set[str]:
+    def delete(self, seq: int, state: str, queue: str = "default") -> set[str]:
         """Remove a job and its attempts; returns the log segments they pointed into."""
         segments = {
             r[0]
@@ -402,4 +427,5 @@ class Store(StoreReads):
         self.db.execute("DELETE FROM attempts WHERE job_seq = ?", (seq,))
         self.db.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
         self.counts[state] -= 1
+        self._queue_counts(queue)[state] -= 1
         return segments
