@@ -19,6 +19,7 @@ from typing import Any
 
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
 SCHEDULED = "scheduled"
+BLOCKED = "blocked"  # waiting for its parents (`after`) to reach a final state
 PENDING = "pending"
 ASSIGNED = "assigned"  # handed to a worker, not started yet (it starts it as soon as it is free)
 PROCESSING = "processing"  # running
@@ -27,15 +28,15 @@ FAILED = "failed"  # waiting for its backoff to expire, then runnable again
 DEAD = "dead"  # retries exhausted: the dead letter queue
 CANCELLED = "cancelled"
 
-STATES = (SCHEDULED, PENDING, ASSIGNED, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED)
+STATES = (SCHEDULED, BLOCKED, PENDING, ASSIGNED, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED)
 # Held by a worker child: the daemon must ask it to give the job back or stop it.
 HELD_STATES = frozenset({ASSIGNED, PROCESSING})
 FINAL_STATES = frozenset({COMPLETED, DEAD, CANCELLED})
 # States a job is waiting in for a time to arrive (run_at or the end of a backoff).
 TIMED_STATES = frozenset({SCHEDULED, FAILED})
 RETRYABLE_STATES = frozenset({FAILED, DEAD})
-CANCELLABLE_STATES = frozenset({SCHEDULED, PENDING, ASSIGNED, FAILED, PROCESSING})
-DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, PENDING})
+CANCELLABLE_STATES = frozenset({SCHEDULED, BLOCKED, PENDING, ASSIGNED, FAILED, PROCESSING})
+DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, BLOCKED, PENDING})
 
 # The errors of attempts that ended without an outcome of their own (docs/lifecycle.md).
 WORKER_LOST = "worker lost: its child process died"
@@ -50,7 +51,7 @@ MAX_RETRIES = 1000
 MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset(
-    {"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd", "env"}
+    {"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd", "env", "after", "after_condition"}
 )
 
 
@@ -77,6 +78,8 @@ class JobSpec:
     # run_at came from a delay ("in 10 minutes"), not a time of day: it moves with a
     # step of the wall clock, so the wait stays as long as asked.
     relative: bool = False
+    after: list[str] = field(default_factory=list)  # parents' ids (queuectl/after.py)
+    after_condition: str = "success"
 
 
 # --- time on the wire -------------------------------------------------------------
@@ -341,6 +344,9 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
             raise ValidationError("cwd must be an absolute path", "cwd")
         spec.cwd = cwd
     spec.env = validate_env(raw.get("env"), limits)
+    if raw.get("after") is not None or raw.get("after_condition") is not None:
+        from queuectl.after import validate_after
+        spec.after, spec.after_condition = validate_after(raw.get("after"), raw.get("after_condition"))
     total = exec_bytes(spec.command)
     if spec.env:
         total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())

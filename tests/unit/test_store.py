@@ -121,10 +121,11 @@ def test_a_full_database_fails_the_transaction_and_keeps_what_was_committed(tmp_
 
 def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    Store(path).close()
-    db = sqlite3.connect(path)
+    from queuectl.daemon.store.schema import MIGRATIONS
+
+    db = sqlite3.connect(path)  # a database as the first schema made it
+    db.executescript(MIGRATIONS[1])
     db.execute("PRAGMA user_version = 1")
-    db.execute("ALTER TABLE jobs DROP COLUMN run_at_relative")
     db.commit()
     db.close()
     store = Store(path)

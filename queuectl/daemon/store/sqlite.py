@@ -12,13 +12,14 @@ from typing import Any
 
 from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
+from queuectl.daemon.store.deps import StoreDeps
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
 from queuectl.daemon.store.reads import StoreReads
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
 
-class Store(StoreReads):
+class Store(StoreReads, StoreDeps):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
