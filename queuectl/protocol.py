@@ -30,6 +30,7 @@ REQUEST_TOO_LARGE = -32004
 SHUTTING_DOWN = -32005
 STORAGE_ERROR = -32006
 REQUEST_EXPIRED = -32007
+SCHEDULE_NOT_FOUND = -32010
 
 ERROR_NAMES = {
     PARSE_ERROR: "parse_error",
@@ -44,6 +45,7 @@ ERROR_NAMES = {
     SHUTTING_DOWN: "shutting_down",
     STORAGE_ERROR: "storage_error",
     REQUEST_EXPIRED: "request_expired",
+    SCHEDULE_NOT_FOUND: "schedule_not_found",
 }
 
 

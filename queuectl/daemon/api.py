@@ -15,6 +15,7 @@ from queuectl.daemon.events import Events
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.rpc import Registry
+from queuectl.daemon.scheduler import Scheduler
 from queuectl.daemon.store.interface import Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
@@ -27,6 +28,7 @@ class Api(Protocol):
     store: Storage
     config: Mapping[str, Any]
     lifecycle: Lifecycle
+    scheduler: Scheduler
     workers: Workers
     waits: Waits
     events: Events

@@ -30,6 +30,7 @@ from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.pool import ChildHandle, Pool
 from queuectl.daemon.requests import Requests
 from queuectl.daemon.reserve import SpaceReserve
+from queuectl.daemon.scheduler import Scheduler
 from queuectl.daemon.sockets import Channels, Sockets
 from queuectl.daemon.store import Store
 from queuectl.daemon.store.interface import Storage
@@ -117,6 +118,8 @@ class Daemon:
         self.workers = Workers(self.pool, self.journal, self.out, self.events, self.inflight,
                                self.lifecycle, self.config, watch_child, unwatch_child)  # fmt: skip
         self.requests = Requests(self.registry, self, self.store, self.journal, self.queue_reply)
+        self.scheduler = Scheduler(self.store, self.lifecycle, self.journal)
+        self.scheduler.load(self.clock.wall())
 
     def queue_reply(self, routing: list[bytes], doc: Any) -> None:
         from queuectl import protocol as P
