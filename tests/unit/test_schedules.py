@@ -181,7 +181,7 @@ def test_dst_slots_through_the_core(core: Core) -> None:
     set_wall(core, at("2027-11-07T00:00"))
     restart(core)
     call(core, "schedule.set", name="n", cron="30 1 * * *", overlap="allow")
-    for hour in range(6):
+    for _ in range(6):
         core.clock.advance(1800)
         core.turn()
     assert [i for i in ids(core, "n") if "11-07" in i] == ["n@2027-11-07T01:30:00-04:00"]
