@@ -10,7 +10,7 @@ from queuectl import jobs as J
 
 SUCCESS, FAILURE, ALWAYS = "success", "failure", "always"
 CONDITIONS = (SUCCESS, FAILURE, ALWAYS)
-MAX_PARENTS = 1000
+MAX_PARENTS = 10_000  # (a fan-in of a whole enqueue_many batch)
 
 
 def validate_after(after: Any, condition: Any) -> tuple[list[str], str]:
