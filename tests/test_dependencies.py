@@ -77,3 +77,17 @@ def test_ndjson_dag_in_one_file(daemon: Daemon, tmp_path: Path) -> None:
     assert daemon.wait_state("d")["state"] == "completed"
     d = daemon.job("d")
     assert sorted(p["id"] for p in d["parents"]) == ["b", "c"]
+
+
+def test_ndjson_file_longer_than_a_chunk_may_wait_for_earlier_chunks(daemon: Daemon, tmp_path: Path) -> None:
+    lines = [{"id": f"n{i}", "command": "true", **({"after": [f"n{i - 1}"]} if i else {})} for i in range(1500)]
+    path = tmp_path / "chain.ndjson"
+    path.write_text("\n".join(json.dumps(j) for j in lines) + "\n")
+    r = daemon.cli("enqueue", "--file", str(path))
+    assert r.returncode == 0, r.stderr
+    assert [p["id"] for p in daemon.job("n1200")["parents"]] == ["n1199"]
+    assert daemon.wait_state("n1499", timeout=60)["state"] == "completed"
+    bad = tmp_path / "forward.ndjson"
+    bad.write_text(json.dumps({"id": "x1", "command": "true", "after": ["nowhere"]}) + "\n")
+    r = daemon.cli("enqueue", "--file", str(bad))
+    assert r.returncode == 2 and "nowhere" in r.stderr and "line 1" in r.stderr
