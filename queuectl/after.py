@@ -29,15 +29,12 @@ def validate_after(after: Any, condition: Any) -> tuple[list[str], str]:
                                 "after")  # fmt: skip
     if len(after) > MAX_PARENTS:
         raise J.ValidationError(f"after names more than {MAX_PARENTS} jobs", "after")
-    parents: list[str] = []
     for parent in after:
         try:
             J.validate_id(parent)
         except J.ValidationError as exc:
             raise J.ValidationError(f"after: {exc}", "after") from None
-        if parent not in parents:
-            parents.append(parent)
-    return parents, condition
+    return list(dict.fromkeys(after)), condition  # (each once, in order)
 
 
 def holds(condition: str, parent_state: str) -> bool:
