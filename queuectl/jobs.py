@@ -22,6 +22,7 @@ from queuectl.validation import ValidationError as ValidationError
 
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
 SCHEDULED = "scheduled"
+BLOCKED = "blocked"  # waiting for its parents (`after`) to reach a final state
 PENDING = "pending"
 ASSIGNED = "assigned"  # handed to a worker, not started yet (it starts it as soon as it is free)
 PROCESSING = "processing"  # running
@@ -30,15 +31,15 @@ FAILED = "failed"  # waiting for its backoff to expire, then runnable again
 DEAD = "dead"  # retries exhausted: the dead letter queue
 CANCELLED = "cancelled"
 
-STATES = (SCHEDULED, PENDING, ASSIGNED, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED)
+STATES = (SCHEDULED, BLOCKED, PENDING, ASSIGNED, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED)
 # Held by a worker child: the daemon must ask it to give the job back or stop it.
 HELD_STATES = frozenset({ASSIGNED, PROCESSING})
 FINAL_STATES = frozenset({COMPLETED, DEAD, CANCELLED})
 # States a job is waiting in for a time to arrive (run_at or the end of a backoff).
 TIMED_STATES = frozenset({SCHEDULED, FAILED})
 RETRYABLE_STATES = frozenset({FAILED, DEAD})
-CANCELLABLE_STATES = frozenset({SCHEDULED, PENDING, ASSIGNED, FAILED, PROCESSING})
-DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, PENDING})
+CANCELLABLE_STATES = frozenset({SCHEDULED, BLOCKED, PENDING, ASSIGNED, FAILED, PROCESSING})
+DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, BLOCKED, PENDING})
 
 # The errors of attempts that ended without an outcome of their own (docs/lifecycle.md).
 WORKER_LOST = "worker lost: its child process died"
@@ -53,7 +54,7 @@ MAX_RETRIES = 1000
 MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd",
-                         "env", "queue", "slots", "tags"})  # fmt: skip
+                         "env", "queue", "slots", "tags", "after", "after_condition"})  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -74,6 +75,8 @@ class JobSpec:
     queue: str = Q.DEFAULT
     slots: int = 1
     tags: dict[str, str] = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)  # parents' ids (queuectl/after.py)
+    after_condition: str = "success"
 
 
 # --- time on the wire -------------------------------------------------------------
@@ -341,6 +344,9 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
     spec.queue = Q.validate_name(raw["queue"]) if raw.get("queue") is not None else Q.DEFAULT
     spec.slots = Q.validate_slots(raw["slots"]) if raw.get("slots") is not None else 1
     spec.tags = Q.validate_tags(raw.get("tags"))
+    if raw.get("after") is not None or raw.get("after_condition") is not None:
+        from queuectl.after import validate_after
+        spec.after, spec.after_condition = validate_after(raw.get("after"), raw.get("after_condition"))
     total = exec_bytes(spec.command)
     if spec.env:
         total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())

@@ -31,6 +31,7 @@ SHUTTING_DOWN = -32005
 STORAGE_ERROR = -32006
 REQUEST_EXPIRED = -32007
 QUEUE_NOT_FOUND = -32008
+SCHEDULE_NOT_FOUND = -32010
 
 ERROR_NAMES = {
     PARSE_ERROR: "parse_error",
@@ -46,6 +47,7 @@ ERROR_NAMES = {
     STORAGE_ERROR: "storage_error",
     REQUEST_EXPIRED: "request_expired",
     QUEUE_NOT_FOUND: "queue_not_found",
+    SCHEDULE_NOT_FOUND: "schedule_not_found",
 }
 
 

@@ -37,6 +37,11 @@ from queuectl.client.commands.wait import check_wait_timeout, describe, exit_cod
 @click.option("--queue", "-q", metavar="NAME", help="The queue it waits in (default: default); it must exist.")
 @click.option("--slots", type=int, metavar="N", help="Slots of its queue and of the pool it holds while it runs (default 1).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag to find it by (repeatable).")
+@click.option("--after", "after", multiple=True, metavar="ID[,ID...]",
+              help="Run only once these jobs are final (blocked until then); repeatable.")
+@click.option("--after-condition", type=click.Choice(["success", "failure", "always"]),
+              help="What the --after jobs must have done: success (default: all completed), "
+              "failure (all dead) or always.")
 @click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
@@ -54,7 +59,8 @@ def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
-    tags: tuple[str, ...], file_: Any, skip_invalid: bool, wait_: bool,
+    tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, file_: Any,
+    skip_invalid: bool, wait_: bool,
     wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
@@ -65,6 +71,7 @@ def enqueue(
     queuectl enqueue --delay 10m -- 'backup.sh && notify.sh'
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
     queuectl enqueue --wait --output --max-retries 0 -- make test
+    queuectl enqueue --after build1,build2 -- ./deploy.sh
 
     Several words after `--` are quoted for the shell and joined; a single
     word is taken as a shell command line as it is. The job runs with
@@ -84,12 +91,15 @@ def enqueue(
     check_seconds(delay=delay, timeout=timeout)
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
-             "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots}  # fmt: skip
+             "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
+             "after_condition": after_condition}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
     if tags:
         job["tags"] = {**(job.get("tags") or {}), **parse_tags(tags)}
     if env_pairs:
         job["env"] = env_with(job.get("env"), env_pairs)
+    if after:
+        job["after"] = [i.strip() for word in after for i in word.split(",") if i.strip()]
     if "cwd" not in job:
         job["cwd"] = current_dir()
     result = ctx.call("job.enqueue", job)

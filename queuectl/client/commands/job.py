@@ -92,8 +92,26 @@ def _simple(method: str, verb: str, doc: str) -> click.Command:
     return command
 
 
-cancel = _simple("job.cancel", "cancel",
-                 "Cancel a job that has not finished (a running one is killed first).")
+@click.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--with-dependents", is_flag=True,
+              help="Also cancel every job downstream of it, whatever its --after-condition.")
+@json_option
+@click.pass_obj
+@handle_errors
+def cancel(ctx: Context, job_id: str, with_dependents: bool, as_json: bool) -> None:
+    """Cancel a job that has not finished (a running one is killed first).
+
+    Its dependents that need it to succeed are cancelled with it (their
+    last_error names it); --with-dependents cancels everything downstream.
+    """
+    params = {"id": job_id, **({"with_dependents": True} if with_dependents else {})}
+    result = ctx.call("job.cancel", params, timeout=max(ctx.timeout, 60.0))
+    if as_json:
+        out.print_json(result)
+    else:
+        click.echo(f"{result['id']}: {result['state']}")
+
 retry = _simple("job.retry", "retry", "Run a failed or dead job again now, with fresh retries.")
 delete = _simple("job.delete", "delete", "Remove a job that is not running, with its logs.")
 

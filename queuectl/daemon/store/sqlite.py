@@ -12,14 +12,16 @@ from typing import Any
 
 from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
+from queuectl.daemon.store.deps import StoreDeps
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
 from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
+from queuectl.daemon.store.schedules import StoreSchedules
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
 
-class Store(StoreReads, QueueRows):
+class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
