@@ -4,8 +4,6 @@ cwd/env of jobs, shell completion. A real daemon, the real `queuectl` command.""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 import sys
@@ -20,6 +18,7 @@ from queuectl.client import output as out
 from queuectl.client.cli import cli
 from queuectl.client.commands import register_all
 from tests.conftest import Daemon, wait_for
+from tests.ptys import run_on_pty
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
@@ -388,30 +387,12 @@ def test_a_progress_bar_on_a_terminal_only(make_daemon, tmp_path: Path) -> None:
     d = make_daemon(workers=0)
     path = tmp_path / "jobs.ndjson"
     path.write_text("".join(f'{{"command": "true", "id": "p{i}"}}\n' for i in range(5000)))
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    proc = subprocess.run(
+    proc, shown = run_on_pty(
         [sys.executable, "-m", "queuectl", "--home", str(d.home), "enqueue", "--file", str(path)],
-        stdout=subprocess.PIPE, stderr=slave, env=d.env, timeout=120,
+        d.env, stdout_on_pty=False, timeout=120,
     )  # fmt: skip
-    os.close(slave)
-    reader.join(10)
-    os.close(master)
     assert proc.returncode == 0 and proc.stdout == b"enqueued 5000 jobs\n"
-    assert b"enqueueing" in b"".join(chunks)
+    assert b"enqueueing" in shown
 
 
 # --- shell completion ------------------------------------------------------------------------

@@ -6,13 +6,10 @@ putting the pool back on Ctrl+C, durations with units. A real daemon, the real c
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,36 +18,18 @@ import pytest
 
 from queuectl.client import output as out
 from tests.conftest import Daemon, wait_for
+from tests.ptys import run_on_pty
 
 LONG_ID = "nightly-report-for-the-accounting-department-" + "x" * 40
 ESC = "\x1b["
 
 
-def run_tty(d: Daemon, *args: str, env: dict[str, str] | None = None, stdin: bool = False) -> tuple[int, str]:
+def run_tty(d: Daemon, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """(exit code, what a terminal showed) of `queuectl --home H ARGS` with stdout and
     stderr on a pseudo-terminal."""
-    master, slave = pty.openpty()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    proc = subprocess.run([sys.executable, "-m", "queuectl", "--home", str(d.home), *args],
-                          stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env={**d.env, **(env or {})},
-                          timeout=60)  # fmt: skip
-    os.close(slave)
-    reader.join(10)
-    os.close(master)
-    return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n")
+    proc, shown = run_on_pty([sys.executable, "-m", "queuectl", "--home", str(d.home), *args],
+                             {**d.env, **(env or {})})  # fmt: skip
+    return proc.returncode, shown.decode().replace("\r\n", "\n")
 
 
 def visible(text: str) -> str:

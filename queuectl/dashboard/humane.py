@@ -52,17 +52,10 @@ def setting_seconds(seconds: float | None) -> str:
 
 
 def size(n: int | None) -> str:
-    """Bytes in decimal units: 512 B, 5.1 kB, 5.1 MB."""
-    if n is None:
-        return ""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 999.95 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
+    """Bytes in decimal units: 512 B, 5.1 kB, 5.1 MB (as the CLI writes them)."""
+    from queuectl.client import human
+
+    return "" if n is None else human.size(n)
 
 
 def signal_name(number: int | None) -> str:
