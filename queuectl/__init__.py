@@ -1,3 +1,60 @@
-"""queuectl: a background job queue for shell commands."""
+"""queuectl: a background job queue for shell commands.
+
+`from queuectl import Client` (or AsyncClient) for the Python client (docs/python.md).
+The names below are imported on first use, so `import queuectl` (which every worker
+child and every CLI call does) costs nothing more.
+"""
 
 __version__ = "0.1.0"
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from queuectl.client.aio import AsyncClient
+    from queuectl.client.library import Client
+    from queuectl.client.models import Attempt, FollowNote, Job, JobPage, LogChunk, WaitResult
+    from queuectl.errors import (
+        DaemonUnreachable,
+        DuplicateId,
+        InternalError,
+        InvalidParams,
+        InvalidRequest,
+        InvalidState,
+        JobNotFound,
+        MethodNotFound,
+        ParseError,
+        QueuectlError,
+        RemoteError,
+        RequestExpired,
+        RequestTooLarge,
+        ShuttingDown,
+        StorageError,
+        UntrustedSocket,
+    )
+
+__all__ = [
+    "__version__", "Client", "AsyncClient",
+    "Attempt", "FollowNote", "Job", "JobPage", "LogChunk", "WaitResult",
+    "QueuectlError", "DaemonUnreachable", "UntrustedSocket", "RemoteError", "ParseError", "InvalidRequest",
+    "MethodNotFound", "InvalidParams", "InternalError", "JobNotFound", "DuplicateId", "InvalidState",
+    "RequestTooLarge", "ShuttingDown", "StorageError", "RequestExpired",
+]  # fmt: skip
+
+# name -> the module it lives in
+_LAZY = {"Client": "queuectl.client.library", "AsyncClient": "queuectl.client.aio"}
+_LAZY.update(dict.fromkeys(__all__[3:9], "queuectl.client.models"))
+_LAZY.update(dict.fromkeys(__all__[9:], "queuectl.errors"))
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'queuectl' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -20,11 +20,11 @@ def dlq() -> None:
 @handle_errors
 def list_(ctx: Context, limit: int, as_json: bool) -> None:
     """List dead jobs."""
-    result = ctx.call("dlq.list", {"limit": limit})
+    jobs = [job.raw for job in ctx.client().dlq.list_page(limit=limit).jobs]
     if as_json:
-        out.print_json(result["jobs"])
+        out.print_json(jobs)
     else:
-        click.echo(out.table(result["jobs"], [("id", "ID"), ("attempts", "ATTEMPTS"),
+        click.echo(out.table(jobs, [("id", "ID"), ("attempts", "ATTEMPTS"),
                                               ("last_error", "LAST ERROR"), ("finished_at", "DIED"),
                                               ("command", "COMMAND")]))  # fmt: skip
 
@@ -39,7 +39,7 @@ def retry(ctx: Context, job_id: str | None, all_: bool, as_json: bool) -> None:
     """Move a dead job (or --all) back to pending, with fresh retries."""
     if bool(job_id) == all_:
         out.fail("give a job id or --all", out.USAGE)
-    result = ctx.call("dlq.retry", {"id": job_id} if job_id else {"all": True})
+    result = ctx.client().dlq.retry(job_id or None, all=all_)
     if as_json:
         out.print_json(result)
     else:

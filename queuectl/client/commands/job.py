@@ -9,13 +9,16 @@ import os
 import shlex
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
-from queuectl import protocol as P
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
+
+if TYPE_CHECKING:
+    from queuectl.client.library import Client
+    from queuectl.client.models import FollowNote, Job, WaitResult
 
 CHUNK = 1000
 PROGRESS_FROM = 2000  # jobs in a file; fewer take too short a time for a bar
@@ -25,7 +28,7 @@ def _looks_like_json(word: str) -> bool:
     return word.lstrip()[:1] in ("{", "[")
 
 
-def _json_document(word: str) -> Any:
+def _json_document(word: str) -> dict[str, Any] | list[Any] | None:
     """The JSON value of a word that is a complete JSON object or array, else None."""
     if not _looks_like_json(word):
         return None
@@ -36,7 +39,7 @@ def _json_document(word: str) -> Any:
     return doc if isinstance(doc, dict | list) else None
 
 
-def _refuse_array() -> None:
+def _refuse_array() -> NoReturn:
     out.fail("the job is a JSON array; enqueue takes one JSON object. For several jobs use "
              "--file with one JSON object per line (NDJSON), e.g. `jq -c '.[]' jobs.json | "
              "queuectl enqueue --file -`", out.USAGE)  # fmt: skip
@@ -220,24 +223,25 @@ def enqueue(
         job["env"] = {**(given or {}), **_parse_env(env_pairs)}
     if "cwd" not in job:
         job["cwd"] = _current_dir()
-    result = ctx.call("job.enqueue", job)
+    client = ctx.client()
+    result = client.enqueue_spec(job)
     if not wait_:
         if as_json:
-            out.print_json(result)
+            out.print_json(result.raw)
         else:
-            click.echo(out.enqueued_line(result))
+            click.echo(out.enqueued_line(result.raw))
         return
     try:
-        waited = _wait_one(ctx, result["id"], wait_timeout)
+        waited = _wait_one(client, result.id, wait_timeout)
     except KeyboardInterrupt:
-        out.fail(f"stopped waiting; job {result['id']} is still queued "
-                 f"(`queuectl cancel {result['id']}` stops it)", 130)  # fmt: skip
+        out.fail(f"stopped waiting; job {result.id} is still queued "
+                 f"(`queuectl cancel {result.id}` stops it)", 130)  # fmt: skip
     code = _exit_code_of(waited)
     if as_json:
-        out.print_json(waited)
+        out.print_json(waited.raw)
     elif show_output:
-        if waited["job"] is not None:
-            _print_output(ctx, waited["job"])
+        if waited.job is not None:
+            _print_output(client, waited.job)
         if code in (out.WAIT_TIMEOUT, out.JOB_DEAD, out.JOB_CANCELLED):
             click.echo(f"queuectl: {_describe(waited)}", err=True)
     else:
@@ -249,7 +253,7 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
     """All or nothing by default: every line is checked (locally, then against the queue)
     before any is sent. With skip_invalid, bad lines are reported and the rest enqueued."""
     from queuectl import jobs as J
-    from queuectl.client.rpc import RemoteError
+    from queuectl.errors import ERROR_NAMES, RemoteError
 
     cwd: str | None = None
     now = time.time()
@@ -301,6 +305,7 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
         index = exc.data.get("index") if isinstance(exc.data, dict) else None
         return lines[start + index] if isinstance(index, int) else lines[start]
 
+    client = ctx.client()
     chunks = range(0, len(jobs), CHUNK)
     passes = 1 if skip_invalid else 2
     ids: list[str] = []
@@ -310,25 +315,23 @@ def _enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) 
             # does not leave the first chunks enqueued; then send the chunks for real.
             for start in chunks:
                 try:
-                    ctx.call("job.enqueue_many", {"jobs": jobs[start : start + CHUNK], "dry_run": True})
+                    client.enqueue_many(jobs[start : start + CHUNK], dry_run=True)
                 except RemoteError as exc:
                     out.fail(f"line {line_of(exc, start)}: {exc.message}; nothing was enqueued",
                              out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
                 bar.update(len(jobs[start : start + CHUNK]))
         for start in chunks:
-            params: dict[str, Any] = {"jobs": jobs[start : start + CHUNK]}
-            if skip_invalid:
-                params["skip_invalid"] = True
+            chunk = jobs[start : start + CHUNK]
             try:
-                result = ctx.call("job.enqueue_many", params)
+                result = client.enqueue_many(chunk, skip_invalid=skip_invalid)
             except RemoteError as exc:
                 out.fail(f"line {line_of(exc, start)}: {exc.message}; the {len(ids)} jobs before "
                          "it were enqueued", out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
             ids += result["ids"]
-            for s in result.get("skipped", []):
-                skipped.append({"line": lines[start + s["index"]], "message": s["message"],
-                                "error": P.ERROR_NAMES.get(s["code"], "invalid_params")})  # fmt: skip
-            bar.update(len(params["jobs"]))
+            for skip in result.get("skipped", []):
+                skipped.append({"line": lines[start + skip["index"]], "message": skip["message"],
+                                "error": ERROR_NAMES.get(skip["code"], "invalid_params")})  # fmt: skip
+            bar.update(len(chunk))
     skipped.sort(key=lambda s: s["line"])
     for s in skipped:
         click.echo(f"queuectl: skipped line {s['line']}: {s['message']}", err=True)
@@ -375,15 +378,15 @@ def _progress(total: int, large: bool) -> Any:
 def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first: bool,
           search: str | None, as_json: bool) -> None:  # fmt: skip
     """List jobs, in enqueue order."""
-    result = ctx.call("job.list", {"state": state, "limit": limit, "offset": offset,
-                                   "newest_first": newest_first, "search": search})  # fmt: skip
+    page = ctx.client().list_page(state, limit=limit, offset=offset, newest_first=newest_first, search=search)
+    jobs = [job.raw for job in page.jobs]
     if as_json:
-        out.print_json(result["jobs"])
+        out.print_json(jobs)
         return
-    click.echo(out.table(result["jobs"], out.JOB_COLUMNS))
-    shown = len(result["jobs"])
-    if result["total"] > offset + shown:
-        click.echo(f"({shown} of {result['total']} shown; use --limit/--offset)", err=True)
+    click.echo(out.table(jobs, out.JOB_COLUMNS))
+    shown = len(jobs)
+    if page.total > offset + shown:
+        click.echo(f"({shown} of {page.total} shown; use --limit/--offset)", err=True)
 
 
 @click.command()
@@ -393,21 +396,11 @@ def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first
 @handle_errors
 def show(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job and its attempts."""
-    job = ctx.call("job.get", {"id": job_id})
+    job = ctx.client().get(job_id).raw
     if as_json:
         out.print_json(job)
     else:
         out.show_job(job)
-
-
-def _write_chunk(chunk: dict[str, Any], sink: Any = None) -> None:
-    (sink or sys.stdout.buffer).write(_chunk_bytes(chunk))
-    (sink or sys.stdout.buffer).flush()
-
-
-def _chunk_bytes(chunk: dict[str, Any]) -> bytes:
-    data = chunk["data"]
-    return base64.b64decode(data) if chunk["encoding"] == "base64" else data.encode("utf-8")
 
 
 def _json_text(raw: bytes) -> tuple[str, str]:
@@ -416,6 +409,11 @@ def _json_text(raw: bytes) -> tuple[str, str]:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return base64.b64encode(raw).decode(), "base64"
+
+
+def _write(data: bytes, sink: Any = None) -> None:
+    (sink or sys.stdout.buffer).write(data)
+    (sink or sys.stdout.buffer).flush()
 
 
 @click.command()
@@ -432,107 +430,53 @@ def _json_text(raw: bytes) -> tuple[str, str]:
               "(with --follow: one per chunk, NDJSON).")
 @click.pass_obj
 @handle_errors
-def logs(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool, as_json: bool) -> None:
+def logs(ctx: Context, job_id: str, stream: Literal["stdout", "stderr"], attempt: int | None, follow: bool,
+         as_json: bool) -> None:  # fmt: skip
     """Print a job's stdout (or --stderr), exactly as it wrote it."""
-    collected: list[bytes] = []
+    from queuectl.client.models import LogChunk
 
-    def emit(chunk: dict[str, Any]) -> None:
+    client = ctx.client()
+
+    def emit(chunk: LogChunk) -> None:
+        if not chunk.data:
+            return
         if not as_json:
-            _write_chunk(chunk)
-        elif follow:
-            click.echo(json.dumps({"id": job_id, "attempt": chunk["attempt"], "stream": stream,
-                                   "offset": chunk["offset"], "data": chunk["data"],
-                                   "encoding": chunk["encoding"]}))  # fmt: skip
-        else:
-            collected.append(_chunk_bytes(chunk))
+            _write(chunk.data)
+        else:  # --follow: one document per chunk, as the daemon sent it
+            click.echo(json.dumps({"id": job_id, "attempt": chunk.attempt, "stream": stream,
+                                   "offset": chunk.offset, "data": chunk.raw["data"],
+                                   "encoding": chunk.raw["encoding"]}))  # fmt: skip
 
     if follow and attempt is None:
-        _follow_job(ctx, job_id, stream, emit)
+        for item in client.follow_logs(job_id, stream=stream, notes=True):
+            if isinstance(item, LogChunk):
+                emit(item)
+            else:
+                _say(item)
         return
-    shown = _print_attempt(ctx, job_id, stream, attempt, follow, emit)
-    if as_json and not follow:
-        text, encoding = _json_text(b"".join(collected))
-        out.print_json({"id": job_id, "attempt": shown, "stream": stream,
-                        "data": text, "encoding": encoding})  # fmt: skip
-
-
-FOLLOW_POLL = 0.1  # seconds between reads of a running attempt's output
-FOLLOW_RECHECK = 1.0  # seconds between looks at a waiting job (events usually wake us first)
-
-
-def _print_attempt(ctx: Context, job_id: str, stream: str, attempt: int | None, follow: bool,
-                   emit: Any) -> int:  # fmt: skip
-    """Print one attempt's output (the latest when attempt is None), to its end; with follow,
-    until the attempt has finished. Returns the attempt number shown."""
-    offset = 0
-    params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
-    while True:
-        chunk = ctx.call("job.logs", {**params, "offset": offset})
-        params["attempt"] = chunk["attempt"]  # stay on one attempt while following
-        if chunk["data"]:
+    if follow:
+        for chunk in client.iter_logs(job_id, stream=stream, attempt=attempt, follow=True):
             emit(chunk)
-        offset = chunk["next_offset"]
-        if chunk["eof"] or (not follow and not chunk["data"]):
-            return chunk["attempt"]
-        if not chunk["data"]:
-            if not chunk["running"] and chunk["attempt"] == 0:
-                return 0
-            time.sleep(FOLLOW_POLL)
+        return
+    chunks = list(client.iter_logs(job_id, stream=stream, attempt=attempt))
+    if not as_json:
+        for chunk in chunks:
+            emit(chunk)
+        return
+    text, encoding = _json_text(b"".join(c.data for c in chunks))
+    out.print_json({"id": job_id, "attempt": chunks[-1].attempt, "stream": stream,
+                    "data": text, "encoding": encoding})  # fmt: skip
 
 
-def _follow_job(ctx: Context, job_id: str, stream: str, emit: Any) -> None:
-    """Follow a job until it is final: the latest attempt's output, then each new attempt's
-    in turn. While no attempt runs, say on stderr what the job waits for, and wait for its
-    events (or look again every FOLLOW_RECHECK seconds)."""
-    from queuectl.client.events import EventStream
-    from queuectl.client.rpc import RemoteError
-
-    job = ctx.call("job.get", {"id": job_id, "attempts": False})
-    events: EventStream | None = None
-    done = max(job["attempts"] - 1, 0)  # attempts shown in full; we start at the latest
-    first = done + 1
-    said = None
-    try:
-        while True:
-            if job["attempts"] > done:
-                n = done + 1
-                if n > first:  # moving on from an attempt shown above
-                    _note(f"attempt {n} of job {job_id} started")
-                try:
-                    _print_attempt(ctx, job_id, stream, n, True, emit)
-                    done = n
-                except RemoteError as exc:
-                    if exc.name != "job_not_found":
-                        raise
-                    # The attempt was given back before it started (or the job deleted):
-                    # look at the job again below.
-                job = ctx.call("job.get", {"id": job_id, "attempts": False})
-                said = None
-                continue
-            state = job["state"]
-            if state in ("completed", "dead", "cancelled"):
-                if state != "completed":
-                    _note(_final_note(job))
-                return
-            note = _waiting_note(job, done)
-            if note is not None and note[0] != said:
-                said = note[0]
-                _note(note[1])
-            if events is None:
-                events = EventStream(ctx.socket_path(), ("job.",))
-            _wait_for_event(events, job_id, FOLLOW_RECHECK)
-            job = ctx.call("job.get", {"id": job_id, "attempts": False})
-    finally:
-        if events is not None:
-            events.close()
-
-
-def _wait_for_event(events: Any, job_id: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        event = events.next(left)
-        if event is None or event.get("job_id") == job_id:
-            return
+def _say(note: FollowNote) -> None:
+    """What `logs --follow` says on stderr between the output."""
+    job = note.job
+    if note.kind == "attempt":
+        _note(f"attempt {note.attempt} of job {job.id} started")
+    elif note.kind == "waiting":
+        _note(_waiting_note(job, note.attempt))
+    elif job.state != "completed":
+        _note(_final_note(job))
 
 
 def _note(text: str) -> None:
@@ -558,68 +502,65 @@ def _in(iso: str | None) -> str:
     return f"in {left / 3600:.1f}h"
 
 
-def _waiting_note(job: dict[str, Any], done: int) -> tuple[Any, str] | None:
-    """(what identifies the situation, the line to say) for a job that runs no attempt."""
-    job_id, state = job["id"], job["state"]
-    if state == "scheduled":
-        return (state, job["run_at"]), f"waiting: job {job_id} is scheduled for {job['run_at']} ({_in(job['run_at'])})"
-    if state == "failed":
-        why = job.get("last_error") or "failed"
-        return (state, job["attempts"], job["run_at"]), (
-            f"attempt {job['attempts']} failed ({why}); retry {_in(job['run_at'])}"
-            f" (at {job['run_at']})"
-        )
-    if state == "pending":
-        ran = f" (attempt {done + 1})" if done else ""
-        return (state, done), f"waiting: job {job_id} is pending{ran}, for a free worker"
-    return None  # processing: its attempt is about to show
+def _waiting_note(job: Job, done: int) -> str:
+    """The line for a job that runs no attempt (scheduled, pending, or failed and waiting)."""
+    run_at = job.raw.get("run_at")
+    if job.state == "scheduled":
+        return f"waiting: job {job.id} is scheduled for {run_at} ({_in(run_at)})"
+    if job.state == "failed":
+        why = job.last_error or "failed"
+        return f"attempt {job.attempts} failed ({why}); retry {_in(run_at)} (at {run_at})"
+    ran = f" (attempt {done + 1})" if done else ""
+    return f"waiting: job {job.id} is pending{ran}, for a free worker"
 
 
-def _final_note(job: dict[str, Any]) -> str:
-    if job["state"] == "cancelled":
-        return f"job {job['id']} was cancelled"
-    code = job.get("exit_code")
-    why = f"exit code {code}" if code is not None else (job.get("last_error") or "no exit code")
-    return f"job {job['id']} is dead ({why})"
+def _final_note(job: Job) -> str:
+    if job.state == "cancelled":
+        return f"job {job.id} was cancelled"
+    code = job.exit_code
+    why = f"exit code {code}" if code is not None else (job.last_error or "no exit code")
+    return f"job {job.id} is dead ({why})"
 
 
-def _print_output(ctx: Context, job: dict[str, Any]) -> None:
+def _print_output(client: Client, job: Job) -> None:
     """The job's last attempt: its stdout on our stdout, its stderr on our stderr."""
-    if not job.get("attempts"):
+    if not job.attempts:
         return
-    for stream, sink in (("stdout", sys.stdout.buffer), ("stderr", sys.stderr.buffer)):
-        offset = 0
-        while True:
-            chunk = ctx.call("job.logs", {"id": job["id"], "stream": stream, "offset": offset})
-            if chunk["data"]:
-                _write_chunk(chunk, sink)
-            offset = chunk["next_offset"]
-            if chunk["eof"] or not chunk["data"]:
-                break
+    streams: tuple[tuple[Literal["stdout", "stderr"], Any], ...] = (("stdout", sys.stdout.buffer),
+                                                                    ("stderr", sys.stderr.buffer))  # fmt: skip
+    for stream, sink in streams:
+        for chunk in client.iter_logs(job.id, stream=stream):
+            if chunk.data:
+                _write(chunk.data, sink)
 
 
-def _simple(method: str, verb: str, doc: str) -> click.Command:
+def _simple(verb: str, doc: str) -> click.Command:
     @click.command(verb, help=doc)
     @click.argument("job_id", metavar="ID")
     @json_option
     @click.pass_obj
     @handle_errors
     def command(ctx: Context, job_id: str, as_json: bool) -> None:
-        result = ctx.call(method, {"id": job_id}, timeout=max(ctx.timeout, 60.0))
+        client = ctx.client()
+        if verb == "delete":
+            deleted = client.delete(job_id)
+            if as_json:
+                out.print_json(deleted)
+            else:
+                click.echo(f"{job_id}: deleted")
+            return
+        job = client.cancel(job_id) if verb == "cancel" else client.retry(job_id)
         if as_json:
-            out.print_json(result)
-        elif "state" in result:
-            click.echo(f"{result['id']}: {result['state']}")
+            out.print_json(job.raw)
         else:
-            click.echo(f"{job_id}: deleted")
+            click.echo(f"{job.id}: {job.state}")
 
     return command
 
 
-cancel = _simple("job.cancel", "cancel",
-                 "Cancel a job that has not finished (a running one is killed first).")
-retry = _simple("job.retry", "retry", "Run a failed or dead job again now, with fresh retries.")
-delete = _simple("job.delete", "delete", "Remove a job that is not running, with its logs.")
+cancel = _simple("cancel", "Cancel a job that has not finished (a running one is killed first).")
+retry = _simple("retry", "Run a failed or dead job again now, with fresh retries.")
+delete = _simple("delete", "Remove a job that is not running, with its logs.")
 
 
 @click.command()
@@ -644,67 +585,54 @@ def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, sho
     if show_output and as_json:
         out.fail("--output prints the jobs' own output; it cannot be combined with --json", out.USAGE)
     _check_wait_timeout("--timeout", wait_timeout)
+    client = ctx.client()
     code = out.OK
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     results = []
     for job_id in job_ids:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        result = _wait_one(ctx, job_id, remaining)
+        result = _wait_one(client, job_id, remaining)
         results.append(result)
         code = _exit_code_of(result)
-        if show_output and result["job"] is not None:
-            _print_output(ctx, result["job"])
+        if show_output and result.job is not None:
+            _print_output(client, result.job)
         elif not as_json:
             click.echo(_describe(result))
     if as_json:
-        out.print_json(results if len(results) > 1 else results[0])
+        out.print_json([r.raw for r in results] if len(results) > 1 else results[0].raw)
     sys.exit(code)
 
 
-WAIT_SLICE = 60.0
+def _wait_one(client: Client, job_id: str, timeout: float | None) -> WaitResult:
+    from queuectl.errors import ShuttingDown
+
+    try:
+        return client.wait(job_id, timeout)
+    except ShuttingDown as exc:  # the daemon stopped first: it is not there now
+        out.fail(exc.message, out.UNREACHABLE)
 
 
-def _wait_one(ctx: Context, job_id: str, timeout: float | None) -> dict[str, Any]:
-    """job.wait in slices of at most a minute, so a daemon that died is noticed (each
-    request's client timeout leaves room for the daemon's own); the daemon answers
-    at once when the job settles, so the slices cost nothing."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        part = WAIT_SLICE if remaining is None else min(remaining, WAIT_SLICE)
-        from queuectl.client.rpc import RemoteError
-
-        try:
-            result = ctx.call("job.wait", {"id": job_id, "timeout": part}, timeout=part + ctx.timeout)
-        except RemoteError as exc:
-            if exc.name == "shutting_down":  # the daemon stopped first: it is not there now
-                out.fail(exc.message, out.UNREACHABLE)
-            raise
-        if not result["timed_out"] or (remaining is not None and remaining <= WAIT_SLICE):
-            return result
-
-
-def _describe(result: dict[str, Any]) -> str:
-    job = result["job"]
+def _describe(result: WaitResult) -> str:
+    job = result.job
     if job is None:
         return "the job was deleted"
-    state = "still " + job["state"] if result["timed_out"] else job["state"]
-    code = f" (exit {job['exit_code']})" if job["exit_code"] is not None else ""
-    error = f" ({job['last_error']})" if job["exit_code"] is None and job.get("last_error") else ""
-    return f"{job['id']}: {state}{code}{error}"
+    state = "still " + job.state if result.timed_out else job.state
+    code = f" (exit {job.exit_code})" if job.exit_code is not None else ""
+    error = f" ({job.last_error})" if job.exit_code is None and job.last_error else ""
+    return f"{job.id}: {state}{code}{error}"
 
 
-def _exit_code_of(result: dict[str, Any]) -> int:
-    job = result["job"]
+def _exit_code_of(result: WaitResult) -> int:
+    job = result.job
     if job is None:  # deleted while we waited: it will not run
         return out.JOB_CANCELLED
-    if result["timed_out"]:
+    if result.timed_out:
         return out.WAIT_TIMEOUT
-    if job["state"] == "cancelled":
+    if job.state == "cancelled":
         return out.JOB_CANCELLED
-    if job["exit_code"] is not None:
-        return job["exit_code"] if job["exit_code"] < 256 else out.FAILURE
-    return out.OK if job["state"] == "completed" else out.JOB_DEAD
+    if job.exit_code is not None:
+        return job.exit_code if job.exit_code < 256 else out.FAILURE
+    return out.OK if job.state == "completed" else out.JOB_DEAD
 
 
 COMMANDS = [enqueue, list_, show, logs, wait, cancel, retry, delete]

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
 
+if TYPE_CHECKING:
+    from queuectl.client.models import WorkersStatus
 
-def _print_workers(status: dict[str, Any]) -> None:
+
+def _print_workers(status: WorkersStatus) -> None:
     click.echo(f"workers: {status['running']} running (target {status['target']}), {status['busy']} busy")
     rows = []
     for child in status["children"]:
-        job = child["job"] or {}
-        rows.append({**child, "job_id": job.get("job_id"), "running_s": job.get("running_s")})
+        job = child["job"]
+        rows.append({**child, "job_id": job and job["job_id"], "running_s": job and job["running_s"]})
     if rows:
         click.echo(out.table(rows, [("child", "CHILD"), ("pid", "PID"), ("state", "STATE"),
                                     ("job_id", "JOB"), ("running_s", "FOR_S")]))  # fmt: skip
@@ -42,12 +45,10 @@ def start(ctx: Context, count: int, as_json: bool) -> None:
     anywhere); Ctrl+C here stops them gracefully: each finishes its
     current job first.
     """
-    from queuectl.client.events import EventStream
-
-    ctx.client()  # start a daemon first if needed, so the event socket exists
-    stream = EventStream(ctx.socket_path())
+    client = ctx.client()  # start a daemon first if needed, so the event socket exists
+    stream = client.events(wait=False)
     time.sleep(0.05)  # let the subscription reach the daemon before anything happens
-    ctx.call("workers.scale", {"count": count})
+    client.workers.scale(count)
     click.echo(f"{count} workers started; Ctrl+C or `queuectl worker stop` stops them", err=as_json)
     stopping = False
 
@@ -64,7 +65,7 @@ def start(ctx: Context, count: int, as_json: bool) -> None:
             if stopping and not asked_stop:
                 asked_stop = True
                 click.echo("stopping workers (they finish their current job)...", err=True)
-                ctx.call("workers.stop")
+                client.workers.stop()
             event = stream.next(1.0)
             if event is not None and event["event"].startswith("job.") and as_json:
                 click.echo(json.dumps(event, ensure_ascii=False))
@@ -72,7 +73,7 @@ def start(ctx: Context, count: int, as_json: bool) -> None:
                 fields = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "time"))
                 click.echo(f"{event['time']} {event['event']} {fields}")
             if event is None or event["event"] == "workers.changed":
-                status = ctx.call("workers.status")
+                status = client.workers.status()
                 if status["target"] == 0 and (not asked_stop or status["running"] == 0) and not status["children"]:
                     click.echo("workers stopped", err=as_json)
                     return
@@ -88,7 +89,7 @@ def start(ctx: Context, count: int, as_json: bool) -> None:
 @handle_errors
 def stop(ctx: Context, as_json: bool) -> None:
     """Stop all workers gracefully (each finishes its current job). The daemon keeps running."""
-    status = ctx.call("workers.stop", autostart=False)
+    status = ctx.client(autostart=False).workers.stop()
     if as_json:
         out.print_json(status)
     else:
@@ -102,7 +103,7 @@ def stop(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def scale(ctx: Context, count: int, as_json: bool) -> None:
     """Set the number of workers and return at once."""
-    status = ctx.call("workers.scale", {"count": count})
+    status = ctx.client().workers.scale(count)
     if as_json:
         out.print_json(status)
     else:
@@ -115,7 +116,7 @@ def scale(ctx: Context, count: int, as_json: bool) -> None:
 @handle_errors
 def status_(ctx: Context, as_json: bool) -> None:
     """Show each worker and the job it runs."""
-    status = ctx.call("workers.status", autostart=False)
+    status = ctx.client(autostart=False).workers.status()
     if as_json:
         out.print_json(status)
     else:

@@ -1,0 +1,510 @@
+"""AsyncClient: the Python client for asyncio, on zmq.asyncio (`from queuectl import AsyncClient`).
+
+The same methods as Client, as coroutines (iterators as async iterators), with the same
+socket checks, socket options, expires_at, discovery and autostart (the plans, params and
+results are shared with queuectl.client.library). Concurrent calls from many tasks each
+borrow their own REQ socket. Sockets belong to the event loop they were made in: a new
+loop (another asyncio.run) gets new ones. In a child made by os.fork() the client makes
+its own context and leaves its parent's untouched (closing an asyncio socket would
+unregister it from the event loop's epoll set, which the child shares with its parent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar, overload
+
+import zmq
+import zmq.asyncio
+
+from queuectl.client.events import events_socket_for, monitor_event
+from queuectl.client.library import (
+    LONG_CALL,
+    NO_AUTOSTART,
+    PAGE_SIZE,
+    Location,
+    Plan,
+    _AwaitEvent,
+    _Call,
+    _Sleep,
+    attempt_plan,
+    check_client_timeout,
+    check_wait_timeout,
+    dlq_retry_params,
+    enqueue_spec,
+    follow_plan,
+    list_params,
+    wait_plan,
+    with_cwd,
+)
+from queuectl.client.models import (
+    ConfigChange,
+    ConfigEntry,
+    DaemonStatus,
+    Deleted,
+    DlqRetried,
+    EnqueueManyResult,
+    Event,
+    FollowNote,
+    Job,
+    JobPage,
+    LogChunk,
+    ShutdownResult,
+    WaitResult,
+    WorkersStatus,
+)
+from queuectl.client.rpc import (
+    DEFAULT_TIMEOUT,
+    connect_req,
+    parse_reply,
+    probe,
+    request_payload,
+    verify_socket,
+)
+from queuectl.errors import DaemonUnreachable
+
+T = TypeVar("T")
+
+
+class _Pool:
+    __slots__ = ("ctx", "idle", "busy", "closed", "loop", "pid")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.ctx = zmq.asyncio.Context()
+        self.idle: list[zmq.asyncio.Socket] = []
+        self.busy = 0
+        self.closed = False
+        self.loop = loop
+        self.pid = os.getpid()
+
+
+class AsyncRpc:
+    """The async transport: RpcClient's rules (queuectl.client.rpc) on zmq.asyncio."""
+
+    def __init__(self, socket_path: Path | str, timeout: float = DEFAULT_TIMEOUT,
+                 owners: frozenset[int] | None = None):  # fmt: skip
+        self.socket_path = Path(socket_path)
+        self.timeout = timeout
+        self.owners = owners
+        self._pool: _Pool | None = None
+        self._ids = itertools.count(1)
+
+    def _current_pool(self) -> _Pool:
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        if pool is not None and pool.pid != os.getpid():
+            # Forked: mark the parent's objects closed without a thing done to them
+            # (zmq.Socket.close, not the asyncio one, which would touch the epoll set).
+            for sock in pool.idle:
+                zmq.Socket.close(sock)
+            pool.ctx.term()  # pyzmq does nothing to a context of another process
+            pool = self._pool = None
+        if pool is not None and pool.loop is not loop:
+            self._close_pool(pool)
+            pool = self._pool = None
+        if pool is None:
+            pool = self._pool = _Pool(loop)
+        return pool
+
+    @staticmethod
+    def _close_pool(pool: _Pool) -> None:
+        pool.closed = True
+        idle, pool.idle = pool.idle, []
+        for sock in idle:
+            sock.close(linger=0)
+        if pool.busy == 0:
+            pool.ctx.term()
+
+    async def raw(self, payload: bytes, timeout: float | None = None) -> bytes:
+        return await self._exchange(lambda: payload, timeout)
+
+    async def _exchange(self, make_payload: Any, timeout: float | None) -> bytes:
+        wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
+        pool = self._current_pool()
+        pool.busy += 1
+        sock: zmq.asyncio.Socket | None = pool.idle.pop() if pool.idle else None
+        reusable = False
+        try:
+            if sock is None:
+                sock = connect_req(pool.ctx, self.socket_path, self.owners)
+            await sock.send(make_payload(), zmq.NOBLOCK)
+            if not await sock.poll(wait_ms):  # POLLIN
+                raise DaemonUnreachable(self.socket_path, f"no reply within {wait_ms / 1000:g}s")
+            reply = await sock.recv()
+            reusable = True
+            return reply
+        except zmq.ZMQError as exc:
+            raise DaemonUnreachable(self.socket_path, str(exc)) from None
+        finally:
+            # A timeout or a cancelled task leaves the REQ socket waiting for an answer:
+            # closed, not reused.
+            pool.busy -= 1
+            if sock is not None:
+                if reusable and not pool.closed and pool is self._pool:
+                    pool.idle.append(sock)
+                else:
+                    sock.close(linger=0)
+            if pool.closed and pool.busy == 0 and not pool.ctx.closed:
+                pool.ctx.term()
+
+    async def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        req_id = next(self._ids)
+        wait = self.timeout if timeout is None else timeout
+        return parse_reply(await self._exchange(lambda: request_payload(req_id, method, params, wait), timeout))
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and pool.pid == os.getpid():
+            self._close_pool(pool)
+
+
+class AsyncEventStream:
+    """Lifecycle events as an async iterator (see queuectl.client.events.EventStream)."""
+
+    def __init__(self, control_socket: Path, topics: Iterable[str] = ("",)):
+        path = self.path = events_socket_for(Path(control_socket))
+        if not verify_socket(path) and not os.path.isdir(path.parent):
+            raise DaemonUnreachable(path, "no such directory")
+        self.ctx = zmq.asyncio.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        for topic in topics:
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._monitor: zmq.asyncio.Socket | None = None
+
+    async def _connect(self, wait: float | None) -> None:
+        if wait is not None:  # before connecting, or the handshake could pass unseen
+            self._monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self.sock.connect("ipc://" + str(self.path))
+        if wait is None:
+            return
+        monitor = self._monitor
+        assert monitor is not None
+        deadline = time.monotonic() + wait
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not await monitor.poll(int(left * 1000)):
+                    raise DaemonUnreachable(self.path, f"no daemon publishes events there within {wait:g}s")
+                if monitor_event(await monitor.recv_multipart()) == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    break
+        finally:
+            self._stop_monitor()
+        self.sock.getsockopt(zmq.EVENTS)  # the SUB socket sends its subscriptions now
+
+    def _stop_monitor(self) -> None:
+        if self._monitor is not None:
+            self.sock.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
+
+    async def next(self, timeout: float) -> Event | None:
+        """The next event, or None when none came within timeout seconds."""
+        if not await self.sock.poll(int(timeout * 1000)):
+            return None
+        _topic, body = await self.sock.recv_multipart()
+        import json
+
+        event: Event = json.loads(body)
+        return event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = await self.next(3600)
+            if event is not None:
+                return event
+
+    def close(self) -> None:
+        self._stop_monitor()
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """Client's methods as coroutines; see Client and docs/python.md. Safe for many tasks
+    of one event loop at once; not for several threads."""
+
+    def __init__(self, socket: str | os.PathLike[str] | None = None, *, home: str | os.PathLike[str] | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, autostart: bool = False):  # fmt: skip
+        self.timeout = check_client_timeout(timeout)
+        self.location = Location(socket, home)
+        self.socket_path = self.location.socket_path
+        self.autostart = autostart
+        self._start_checked = False
+        self.rpc = AsyncRpc(self.socket_path, self.timeout)
+        self.dlq = AsyncDlqMethods(self)
+        self.workers = AsyncWorkersMethods(self)
+        self.config = AsyncConfigMethods(self)
+
+    def __repr__(self) -> str:
+        return f"AsyncClient(socket={str(self.socket_path)!r})"
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    async def ensure_daemon(self) -> None:
+        """Start the user's own daemon if the autostart rules allow it and none runs."""
+        if self._start_checked:
+            return
+        if self.location.may_autostart():
+            from queuectl.client.autostart import ensure_daemon
+
+            # Starting takes up to a few hundred milliseconds of blocking waits: off the loop.
+            await asyncio.to_thread(ensure_daemon, self.location.paths, self.location.home)
+        self._start_checked = True
+
+    async def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        """Any RPC method, raw (see Client.call)."""
+        if self.autostart and not self._start_checked and method not in NO_AUTOSTART:
+            await self.ensure_daemon()
+        return await self.rpc.call(method, params, timeout)
+
+    async def _steps(self, plan: Plan[Any], result: list[Any]) -> AsyncIterator[Any]:
+        """Run a plan: carry out its steps, yield its items; its result goes into result."""
+        events: AsyncEventStream | None = None
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, _Call):
+                    try:
+                        value = await self.call(step.method, step.params, step.timeout)
+                    except Exception as exc:
+                        step = plan.throw(exc)
+                        continue
+                    step = plan.send(value)
+                elif isinstance(step, _Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = next(plan)
+                elif isinstance(step, _AwaitEvent):
+                    if events is None:
+                        events = AsyncEventStream(self.socket_path, ("job.",))
+                        await events._connect(None)
+                    deadline = time.monotonic() + step.timeout
+                    while (left := deadline - time.monotonic()) > 0:
+                        event = await events.next(left)
+                        if event is None or event.get("job_id") == step.job_id:
+                            break
+                    step = next(plan)
+                else:
+                    yield step
+                    step = next(plan)
+        except StopIteration as stop:  # the plan's end (caught here: PEP 479)
+            result.append(stop.value)
+        finally:
+            plan.close()
+            if events is not None:
+                events.close()
+
+    async def _run(self, plan: Plan[T]) -> T:
+        result: list[T] = []
+        async for _ in self._steps(plan, result):
+            pass
+        return result[0]
+
+    def close(self) -> None:
+        self.rpc.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def _long(self, timeout: float | None) -> float:
+        return max(self.timeout, LONG_CALL) if timeout is None else timeout
+
+    # --- job.* -----------------------------------------------------------------------------
+
+    async def enqueue(
+        self, command: str, *, id: str | None = None, priority: int | None = None,
+        timeout: float | None = None, max_retries: int | None = None,
+        run_at: str | datetime | None = None, delay: float | None = None,
+        cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+    ) -> Job:  # fmt: skip
+        spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
+                            run_at=run_at, delay=delay, cwd=cwd, env=env)  # fmt: skip
+        return Job(await self.call("job.enqueue", spec))
+
+    async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
+        return Job(await self.call("job.enqueue", with_cwd(spec)))
+
+    async def enqueue_many(self, jobs: Iterable[Mapping[str, object]], *, dry_run: bool = False,
+                           skip_invalid: bool = False) -> EnqueueManyResult:  # fmt: skip
+        params: dict[str, object] = {"jobs": [with_cwd(j) if isinstance(j, Mapping) else j for j in jobs]}
+        if dry_run:
+            params["dry_run"] = True
+        if skip_invalid:
+            params["skip_invalid"] = True
+        result: EnqueueManyResult = await self.call("job.enqueue_many", params)
+        return result
+
+    async def get(self, job_id: str, *, attempts: bool = True) -> Job:
+        return Job(await self.call("job.get", {"id": job_id, "attempts": attempts}))
+
+    async def list(self, state: str | None = None, *, search: str | None = None, newest_first: bool = False,
+                   order: str | None = None, limit: int | None = None,
+                   page_size: int = PAGE_SIZE) -> AsyncIterator[Job]:  # fmt: skip
+        offset = 0
+        while limit is None or offset < limit:
+            size = page_size if limit is None else min(page_size, limit - offset)
+            page = await self.list_page(state, limit=size, offset=offset, newest_first=newest_first,
+                                        search=search, order=order)  # fmt: skip
+            for job in page.jobs:
+                yield job
+            offset += len(page.jobs)
+            if len(page.jobs) < size:
+                return
+
+    async def list_page(self, state: str | None = None, *, limit: int = 100, offset: int = 0,
+                        newest_first: bool = False, search: str | None = None,
+                        order: str | None = None) -> JobPage:  # fmt: skip
+        return JobPage(await self.call("job.list", list_params(state, limit, offset, newest_first, search, order)))
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> WaitResult:
+        check_wait_timeout(timeout)
+        return await self._run(wait_plan(job_id, timeout, self.timeout))
+
+    async def read_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout",
+                        attempt: int | None = None, offset: int = 0, max_bytes: int | None = None) -> LogChunk:  # fmt: skip
+        params: dict[str, object] = {"id": job_id, "stream": stream, "attempt": attempt, "offset": offset}
+        if max_bytes is not None:
+            params["max_bytes"] = max_bytes
+        return LogChunk(await self.call("job.logs", params))
+
+    async def logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout",
+                   attempt: int | None = None) -> bytes:  # fmt: skip
+        return b"".join([c.data async for c in self.iter_logs(job_id, stream=stream, attempt=attempt)])
+
+    def iter_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout", attempt: int | None = None,
+                  follow: bool = False) -> AsyncIterator[LogChunk]:  # fmt: skip
+        return self._steps(attempt_plan(job_id, stream, attempt, follow), [])
+
+    @overload
+    def follow_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = ...,
+                    notes: Literal[False] = ...) -> AsyncIterator[LogChunk]: ...  # fmt: skip
+    @overload
+    def follow_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = ...,
+                    notes: Literal[True]) -> AsyncIterator[LogChunk | FollowNote]: ...  # fmt: skip
+    def follow_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout",
+                    notes: bool = False) -> AsyncIterator[LogChunk] | AsyncIterator[LogChunk | FollowNote]:  # fmt: skip
+        return self._steps(follow_plan(job_id, stream, notes), [])
+
+    async def cancel(self, job_id: str, *, timeout: float | None = None) -> Job:
+        return Job(await self.call("job.cancel", {"id": job_id}, self._long(timeout)))
+
+    async def retry(self, job_id: str, *, timeout: float | None = None) -> Job:
+        return Job(await self.call("job.retry", {"id": job_id}, self._long(timeout)))
+
+    async def delete(self, job_id: str, *, timeout: float | None = None) -> Deleted:
+        result: Deleted = await self.call("job.delete", {"id": job_id}, self._long(timeout))
+        return result
+
+    # --- daemon.*, rpc.*, events -----------------------------------------------------------
+
+    async def status(self) -> DaemonStatus:
+        result: DaemonStatus = await self.call("daemon.status")
+        return result
+
+    async def shutdown(self, *, wait: bool = False) -> ShutdownResult:
+        result: ShutdownResult = await self.call("daemon.shutdown")
+        self.rpc.close()
+        if wait:
+            await self.wait_stopped()
+        return result
+
+    async def wait_stopped(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while probe(self.socket_path) == "up":
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def discover(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("rpc.discover")
+        return result
+
+    async def events(self, topics: Iterable[str] = ("",), *, wait: bool = True) -> AsyncEventStream:
+        """Lifecycle events as an async iterator (see Client.events)."""
+        if self.autostart:
+            await self.ensure_daemon()
+        stream = AsyncEventStream(self.socket_path, tuple(topics) or ("",))
+        try:
+            await stream._connect(self.timeout if wait else None)
+            if wait:
+                await self.call("workers.status")  # the daemon has the subscription once answered
+        except BaseException:
+            stream.close()
+            raise
+        return stream
+
+
+class AsyncDlqMethods:
+    def __init__(self, client: AsyncClient):
+        self._client = client
+
+    async def list(self, *, limit: int | None = None, page_size: int = PAGE_SIZE) -> AsyncIterator[Job]:
+        offset = 0
+        while limit is None or offset < limit:
+            size = page_size if limit is None else min(page_size, limit - offset)
+            page = await self.list_page(limit=size, offset=offset)
+            for job in page.jobs:
+                yield job
+            offset += len(page.jobs)
+            if len(page.jobs) < size:
+                return
+
+    async def list_page(self, *, limit: int = 100, offset: int = 0) -> JobPage:
+        return JobPage(await self._client.call("dlq.list", {"limit": limit, "offset": offset}))
+
+    async def retry(self, job_id: str | None = None, *, all: bool = False) -> DlqRetried:
+        result: DlqRetried = await self._client.call("dlq.retry", dlq_retry_params(job_id, all))
+        return result
+
+
+class AsyncWorkersMethods:
+    def __init__(self, client: AsyncClient):
+        self._client = client
+
+    async def status(self) -> WorkersStatus:
+        result: WorkersStatus = await self._client.call("workers.status")
+        return result
+
+    async def scale(self, count: int) -> WorkersStatus:
+        result: WorkersStatus = await self._client.call("workers.scale", {"count": count})
+        return result
+
+    async def stop(self) -> WorkersStatus:
+        result: WorkersStatus = await self._client.call("workers.stop")
+        return result
+
+
+class AsyncConfigMethods:
+    def __init__(self, client: AsyncClient):
+        self._client = client
+
+    async def get(self, key: str) -> ConfigEntry:
+        result: ConfigEntry = await self._client.call("config.get", {"key": key})
+        return result
+
+    async def set(self, key: str, value: Any) -> ConfigChange:
+        result: ConfigChange = await self._client.call("config.set", {"key": key, "value": value})
+        return result
+
+    async def list(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._client.call("config.list")
+        return result

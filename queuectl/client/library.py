@@ -1,0 +1,645 @@
+"""The Python client library: `from queuectl import Client` (docs/python.md).
+
+One typed method per RPC method, over the same transport (queuectl.client.rpc) and the
+same socket discovery and autostart rules as the CLI, which is built on this class.
+
+What the synchronous Client and the AsyncClient (queuectl.client.aio) share lives here
+too: finding the socket, building params, and the multi-step operations (following
+logs across attempts, waiting in slices, paging) written once as "plans": generators
+that yield the steps they need (_Call, _Sleep, _AwaitEvent) and the items for the
+caller, run by a blocking driver here and an async one there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from queuectl.client.models import (
+    FINAL_STATES,
+    ConfigChange,
+    ConfigEntry,
+    DaemonStatus,
+    Deleted,
+    DlqRetried,
+    EnqueueManyResult,
+    FollowNote,
+    Job,
+    JobPage,
+    LogChunk,
+    ShutdownResult,
+    WaitResult,
+    WorkersStatus,
+)
+from queuectl.client.rpc import DEFAULT_TIMEOUT, MAX_TIMEOUT, RpcClient, probe, verify_socket
+from queuectl.errors import JobNotFound, invalid_params
+
+if TYPE_CHECKING:
+    from queuectl.client.events import EventStream
+    from queuectl.paths import Paths
+
+T = TypeVar("T")
+
+FOLLOW_POLL = 0.1  # seconds between reads of a running attempt's output
+FOLLOW_RECHECK = 1.0  # seconds between looks at a waiting job (its events usually wake us first)
+WAIT_SLICE = 60.0  # job.wait is asked for at most this long at a time (a dead daemon is noticed)
+LONG_CALL = 60.0  # at least this long for cancel (deferred until the job is dead), retry, delete
+PAGE_SIZE = 1000
+
+# --- finding the daemon --------------------------------------------------------------------
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        os.lstat(path)
+        return True
+    except OSError:  # not there, or a directory we may not enter: not ours to use
+        return False
+
+
+class Location:
+    """Where a client finds its daemon, and whether it may start one there.
+
+    --socket / `socket=`, then $QUEUECTL_SOCKET; --home / `home=`, then $QUEUECTL_HOME; then
+    the user's own daemon; then the system service's socket if only that one exists."""
+
+    __slots__ = ("socket_path", "home", "explicit", "_paths")
+
+    def __init__(self, socket: str | os.PathLike[str] | None = None, home: str | os.PathLike[str] | None = None):
+        self.home = None if home is None else os.fspath(home)
+        self._paths: Paths | None = None
+        env_socket = os.environ.get("QUEUECTL_SOCKET")
+        self.explicit = socket is not None or bool(env_socket)  # never autostarted
+        if socket is not None:
+            self.socket_path = Path(socket)
+        elif env_socket:
+            self.socket_path = Path(env_socket)
+        else:
+            own = self.paths.socket
+            if self.home or os.environ.get("QUEUECTL_HOME") or _lexists(own):
+                self.socket_path = own
+            else:
+                from queuectl import paths
+
+                system = paths.system_paths().socket
+                self.socket_path = system if _lexists(system) else own
+
+    @property
+    def paths(self) -> Paths:
+        """The directories of the daemon --home / $QUEUECTL_HOME / the user's own would use."""
+        if self._paths is None:
+            from queuectl import paths
+
+            self._paths = paths.resolve(self.home)
+        return self._paths
+
+    def may_autostart(self) -> bool:
+        """A user's own daemon (never the system service's, never at a socket given
+        explicitly) that is not running, at a socket in directories that are ours."""
+        if os.environ.get("QUEUECTL_NO_AUTOSTART") == "1" or self.explicit:
+            return False
+        if self.paths.is_system or self.socket_path != self.paths.socket:
+            return False
+        verify_socket(self.socket_path)  # never into a directory someone else controls
+        # Not when it is someone else's daemon we may not reach: that is an error to show.
+        return probe(self.socket_path) in ("absent", "stale")
+
+
+# --- plans: multi-step operations written once for both clients ----------------------------
+
+
+class _Call:
+    __slots__ = ("method", "params", "timeout")
+
+    def __init__(self, method: str, params: Any = None, timeout: float | None = None):
+        self.method = method
+        self.params = params
+        self.timeout = timeout
+
+
+class _Sleep:
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+
+class _AwaitEvent:
+    """Wait until the daemon publishes an event about this job, or timeout seconds."""
+
+    __slots__ = ("job_id", "timeout")
+
+    def __init__(self, job_id: str, timeout: float):
+        self.job_id = job_id
+        self.timeout = timeout
+
+
+Step = _Call | _Sleep | _AwaitEvent
+# A plan yields steps (the driver sends back a _Call's result, or throws its error in)
+# and items for the caller; it returns its result.
+Plan = Generator[Any, Any, T]
+
+
+def attempt_plan(job_id: str, stream: str, attempt: int | None, follow: bool, last: bool = True) -> Plan[int]:
+    """One attempt's output (the latest when attempt is None), to what is there now, or
+    with follow until the attempt has finished. Yields each chunk with data, and with last
+    the chunk that ended it even when empty (it says which attempt, and whether eof).
+    Returns the attempt number (0: the job never ran)."""
+    offset = 0
+    params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
+    while True:
+        chunk = LogChunk((yield _Call("job.logs", {**params, "offset": offset})))
+        params["attempt"] = chunk.attempt  # stay on one attempt while following
+        offset = chunk.next_offset
+        ended = chunk.eof or not chunk.data and (not follow or not chunk.running and chunk.attempt == 0)
+        if chunk.data or (ended and last):
+            yield chunk
+        if ended:
+            return chunk.attempt
+        if not chunk.data:
+            yield _Sleep(FOLLOW_POLL)
+
+
+def waiting_key(job: Job, done: int) -> tuple[Any, ...] | None:
+    """What identifies the situation of a job that runs no attempt (a note is said once per
+    situation); None while an attempt is about to show (processing)."""
+    if job.state == "scheduled":
+        return (job.state, job.raw.get("run_at"))
+    if job.state == "failed":
+        return (job.state, job.attempts, job.raw.get("run_at"))
+    if job.state == "pending":
+        return (job.state, done)
+    return None
+
+
+def follow_plan(job_id: str, stream: str, notes: bool) -> Plan[None]:
+    """The job's output until it is final: the latest attempt's, then each new attempt's in
+    turn. While no attempt runs, wait for the job's events (or look again every
+    FOLLOW_RECHECK seconds). With notes, FollowNotes between the chunks."""
+    job = Job((yield _Call("job.get", {"id": job_id, "attempts": False})))
+    done = max(job.attempts - 1, 0)  # attempts shown in full; we start at the latest
+    first = done + 1
+    said: tuple[Any, ...] | None = None
+    while True:
+        if job.attempts > done:
+            n = done + 1
+            if n > first and notes:  # moving on from an attempt shown above
+                yield FollowNote("attempt", job, n)
+            try:
+                yield from attempt_plan(job_id, stream, n, True, last=False)
+                done = n
+            except JobNotFound:
+                pass  # given back before it started (or the job deleted): look again below
+            job = Job((yield _Call("job.get", {"id": job_id, "attempts": False})))
+            said = None
+            continue
+        if job.state in FINAL_STATES:
+            if notes:
+                yield FollowNote("final", job, done)
+            return
+        key = waiting_key(job, done)
+        if key is not None and key != said:
+            said = key
+            if notes:
+                yield FollowNote("waiting", job, done)
+        yield _AwaitEvent(job_id, FOLLOW_RECHECK)
+        job = Job((yield _Call("job.get", {"id": job_id, "attempts": False})))
+
+
+def wait_plan(job_id: str, timeout: float | None, client_timeout: float) -> Plan[WaitResult]:
+    """job.wait in slices of at most WAIT_SLICE, so a daemon that died is noticed (each
+    request's client timeout leaves room for the daemon's own); the daemon answers at once
+    when the job settles, so the slices cost nothing."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        part = WAIT_SLICE if remaining is None else min(remaining, WAIT_SLICE)
+        result = yield _Call("job.wait", {"id": job_id, "timeout": part}, part + client_timeout)
+        if not result["timed_out"] or (remaining is not None and remaining <= WAIT_SLICE):
+            return WaitResult(result)
+
+
+def check_wait_timeout(timeout: float | None) -> None:
+    if timeout is not None and not 0 <= timeout < float("inf"):  # NaN fails this too
+        raise invalid_params("timeout must be a number of seconds >= 0 (or None: no limit)", "timeout")
+
+
+def check_client_timeout(timeout: float) -> float:
+    if not 0 < timeout <= MAX_TIMEOUT:  # NaN fails this too
+        raise invalid_params("timeout must be a number of seconds above 0 and at most 24 days", "timeout")
+    return float(timeout)
+
+
+def _time_param(value: str | datetime | None, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if value.tzinfo is None or value.utcoffset() is None:
+        # The wire takes a time without a zone as UTC, a naive datetime is usually local
+        # time: refuse rather than guess.
+        raise invalid_params(f"{name} must be a timezone-aware datetime (or an ISO 8601 string)", name)
+    return value.isoformat()
+
+
+def current_dir() -> str:
+    try:
+        return os.getcwd()
+    except OSError as exc:  # the directory was removed under us
+        raise invalid_params(f"the current directory is gone ({exc.strerror}); a job runs in the directory "
+                             "it was enqueued from: give cwd=", "cwd") from None  # fmt: skip
+
+
+def with_cwd(spec: Mapping[str, object]) -> dict[str, object]:
+    """A job spec sent as given, with this process's directory as cwd when it has none
+    (as the CLI does; the daemon's own directory is rarely what a caller means)."""
+    job = dict(spec)
+    if "cwd" not in job:
+        job["cwd"] = current_dir()
+    return job
+
+
+def enqueue_spec(
+    command: str, *, id: str | None, priority: int | None, timeout: float | None,
+    max_retries: int | None, run_at: str | datetime | None, delay: float | None,
+    cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
+) -> dict[str, object]:  # fmt: skip
+    spec: dict[str, object] = {"command": command}
+    given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
+                                "run_at": _time_param(run_at, "run_at"), "delay": delay,
+                                "cwd": None if cwd is None else os.fspath(cwd),
+                                "env": None if env is None else dict(env)}  # fmt: skip
+    spec.update({k: v for k, v in given.items() if v is not None})
+    return with_cwd(spec)
+
+
+def list_params(state: str | None, limit: int, offset: int, newest_first: bool, search: str | None,
+                order: str | None) -> dict[str, object]:  # fmt: skip
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if state is not None:
+        params["state"] = state
+    if newest_first:
+        params["newest_first"] = True
+    if search is not None:
+        params["search"] = search
+    if order is not None:
+        params["order"] = order
+    return params
+
+
+def dlq_retry_params(job_id: str | None, all: bool) -> dict[str, object]:
+    if (job_id is None) == (not all):
+        raise invalid_params("give a job id or all=True, not both", "id")
+    return {"id": job_id} if job_id is not None else {"all": True}
+
+
+# Autostart applies to every method but these (as for the CLI: status never starts a daemon).
+NO_AUTOSTART = frozenset({"daemon.status", "daemon.shutdown", "workers.stop", "workers.status"})
+
+
+# --- the client ----------------------------------------------------------------------------
+
+class Client:
+    """A client of the queuectl daemon. Every method is one request (or a few), each with
+    the client's timeout; see docs/python.md.
+
+    Safe to share between threads (each call borrows its own socket) and across
+    `os.fork()` (the child makes its own ZeroMQ context on first use)."""
+
+    def __init__(self, socket: str | os.PathLike[str] | None = None, *, home: str | os.PathLike[str] | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, autostart: bool = False):  # fmt: skip
+        """socket: the control socket's path (default: found as the CLI finds it; see
+        Location). home: a --home directory. timeout: seconds to wait for each answer.
+        autostart: start the user's own daemon in the background when none runs (as the
+        CLI does; never for the system service or an explicit socket)."""
+        import threading
+
+        self.timeout = check_client_timeout(timeout)
+        self.location = Location(socket, home)
+        self.socket_path = self.location.socket_path
+        self.autostart = autostart
+        self._start_checked = False
+        self._start_lock = threading.Lock()
+        self.rpc = RpcClient(self.socket_path, self.timeout)
+        self.dlq = DlqMethods(self)
+        self.workers = WorkersMethods(self)
+        self.config = ConfigMethods(self)
+
+    def __repr__(self) -> str:
+        return f"Client(socket={str(self.socket_path)!r})"
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def ensure_daemon(self) -> None:
+        """Start the user's own daemon if the autostart rules allow it and none runs
+        (once per client; what `autostart=True` does before the first request)."""
+        with self._start_lock:
+            if self._start_checked:
+                return
+            if self.location.may_autostart():
+                from queuectl.client.autostart import ensure_daemon
+
+                ensure_daemon(self.location.paths, self.location.home)
+            self._start_checked = True
+
+    def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        """Any RPC method, raw: the `result` as parsed JSON, or the error raised as its
+        RemoteError subclass. timeout: seconds to wait for the answer (default: the client's)."""
+        if self.autostart and not self._start_checked and method not in NO_AUTOSTART:
+            self.ensure_daemon()
+        return self.rpc.call(method, params, timeout)
+
+    def _steps(self, plan: Plan[T]) -> Generator[Any, None, T]:
+        """Run a plan: carry out its steps, yield its items, return its result."""
+        events: EventStream | None = None
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, _Call):
+                    try:
+                        value = self.call(step.method, step.params, step.timeout)
+                    except Exception as exc:
+                        step = plan.throw(exc)
+                        continue
+                    step = plan.send(value)
+                elif isinstance(step, _Sleep):
+                    time.sleep(step.seconds)
+                    step = next(plan)
+                elif isinstance(step, _AwaitEvent):
+                    if events is None:
+                        from queuectl.client.events import EventStream
+
+                        events = EventStream(self.socket_path, ("job.",))
+                    deadline = time.monotonic() + step.timeout
+                    while (left := deadline - time.monotonic()) > 0:
+                        event = events.next(left)
+                        if event is None or event.get("job_id") == step.job_id:
+                            break
+                    step = next(plan)
+                else:
+                    yield step
+                    step = next(plan)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        finally:
+            plan.close()
+            if events is not None:
+                events.close()
+
+    def _run(self, plan: Plan[T]) -> T:
+        steps = self._steps(plan)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+
+    def close(self) -> None:
+        """Close the sockets (a later call opens new ones)."""
+        self.rpc.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _long(self, timeout: float | None) -> float:
+        return max(self.timeout, LONG_CALL) if timeout is None else timeout
+
+    # --- job.* -----------------------------------------------------------------------------
+
+    def enqueue(
+        self, command: str, *, id: str | None = None, priority: int | None = None,
+        timeout: float | None = None, max_retries: int | None = None,
+        run_at: str | datetime | None = None, delay: float | None = None,
+        cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+    ) -> Job:  # fmt: skip
+        """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
+        directory), with the daemon's environment plus `env`. None means the default
+        (docs/rpc.md, job.enqueue). run_at: an aware datetime or an ISO 8601 string."""
+        spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
+                            run_at=run_at, delay=delay, cwd=cwd, env=env)  # fmt: skip
+        return Job(self.call("job.enqueue", spec))
+
+    def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
+        """Add a job given as a JSON object (job.enqueue's params), e.g. read from a file.
+        Sent as it is, but for cwd, which defaults to this process's current directory."""
+        return Job(self.call("job.enqueue", with_cwd(spec)))
+
+    def enqueue_many(self, jobs: Iterable[Mapping[str, object]], *, dry_run: bool = False,
+                     skip_invalid: bool = False) -> EnqueueManyResult:  # fmt: skip
+        """Add up to 10,000 jobs in one transaction: all or none (the error's data["index"]
+        names the first bad one), or with skip_invalid the good ones and `skipped` listing the
+        rest. dry_run: check them (ids against the queue too), add none."""
+        params: dict[str, object] = {"jobs": [with_cwd(j) if isinstance(j, Mapping) else j for j in jobs]}
+        if dry_run:
+            params["dry_run"] = True
+        if skip_invalid:
+            params["skip_invalid"] = True
+        result: EnqueueManyResult = self.call("job.enqueue_many", params)
+        return result
+
+    def get(self, job_id: str, *, attempts: bool = True) -> Job:
+        """One job; with attempts, its `attempts_detail` too. JobNotFound if there is none."""
+        return Job(self.call("job.get", {"id": job_id, "attempts": attempts}))
+
+    def list(self, state: str | None = None, *, search: str | None = None, newest_first: bool = False,
+             order: str | None = None, limit: int | None = None, page_size: int = PAGE_SIZE) -> Iterator[Job]:  # fmt: skip
+        """Every job (of one state; whose id or command contains `search`), in enqueue order
+        (or newest first, or `order` "priority" / "run_at"), fetched a page at a time as
+        you iterate. Jobs that change meanwhile may show twice or not at all, as with any
+        offset paging: list by state only what no longer changes, or take `list_page`."""
+        offset = 0
+        while limit is None or offset < limit:
+            size = page_size if limit is None else min(page_size, limit - offset)
+            page = self.list_page(state, limit=size, offset=offset, newest_first=newest_first,
+                                  search=search, order=order)  # fmt: skip
+            yield from page.jobs
+            offset += len(page.jobs)
+            if len(page.jobs) < size:
+                return
+
+    def list_page(self, state: str | None = None, *, limit: int = 100, offset: int = 0, newest_first: bool = False,
+                  search: str | None = None, order: str | None = None) -> JobPage:  # fmt: skip
+        """One page of `job.list`: `jobs` and `total` (of that state, regardless of search)."""
+        return JobPage(self.call("job.list", list_params(state, limit, offset, newest_first, search, order)))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> WaitResult:
+        """Wait until the job is final (completed, dead or cancelled; a failing job is
+        retried first) or `timeout` seconds have passed (None: no limit). ShuttingDown if
+        the daemon stops first (its data["job"] is the job then)."""
+        check_wait_timeout(timeout)
+        return self._run(wait_plan(job_id, timeout, self.timeout))
+
+    def read_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout", attempt: int | None = None,
+                  offset: int = 0, max_bytes: int | None = None) -> LogChunk:  # fmt: skip
+        """One chunk of one attempt's output (job.logs), from `offset`."""
+        params: dict[str, object] = {"id": job_id, "stream": stream, "attempt": attempt, "offset": offset}
+        if max_bytes is not None:
+            params["max_bytes"] = max_bytes
+        return LogChunk(self.call("job.logs", params))
+
+    def logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout", attempt: int | None = None) -> bytes:
+        """One attempt's output so far (default: the latest attempt), exactly as written."""
+        return b"".join(c.data for c in self.iter_logs(job_id, stream=stream, attempt=attempt))
+
+    def iter_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout", attempt: int | None = None,
+                  follow: bool = False) -> Iterator[LogChunk]:  # fmt: skip
+        """One attempt's output as it is read, chunk by chunk (the last one may be empty:
+        it says which attempt was read, and `eof`); with follow, until the attempt ends."""
+        return self._steps(attempt_plan(job_id, stream, attempt, follow))
+
+    @overload
+    def follow_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = ...,
+                    notes: Literal[False] = ...) -> Iterator[LogChunk]: ...  # fmt: skip
+    @overload
+    def follow_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = ...,
+                    notes: Literal[True]) -> Iterator[LogChunk | FollowNote]: ...  # fmt: skip
+    def follow_logs(self, job_id: str, *, stream: Literal["stdout", "stderr"] = "stdout",
+                    notes: bool = False) -> Iterator[LogChunk] | Iterator[LogChunk | FollowNote]:  # fmt: skip
+        """The job's output until it is final, across its attempts (what `queuectl logs
+        --follow` prints): the latest attempt's, then each retry's as it runs, waiting while
+        the job is scheduled, pending or backing off. With notes, FollowNotes say when an
+        attempt starts, what the job waits for, and that it is final."""
+        return self._steps(follow_plan(job_id, stream, notes))
+
+    def cancel(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """Cancel a job that has not finished; a running one is killed first (the answer
+        waits for that, hence the longer default timeout)."""
+        return Job(self.call("job.cancel", {"id": job_id}, self._long(timeout)))
+
+    def retry(self, job_id: str, *, timeout: float | None = None) -> Job:
+        """Run a failed or dead job again now, with fresh retries."""
+        return Job(self.call("job.retry", {"id": job_id}, self._long(timeout)))
+
+    def delete(self, job_id: str, *, timeout: float | None = None) -> Deleted:
+        """Remove a job that is not running, with its attempts and output."""
+        result: Deleted = self.call("job.delete", {"id": job_id}, self._long(timeout))
+        return result
+
+    # --- daemon.*, rpc.*, events -----------------------------------------------------------
+
+    def status(self) -> DaemonStatus:
+        """Counts of jobs per state, the workers, the daemon. Never starts a daemon."""
+        result: DaemonStatus = self.call("daemon.status")
+        return result
+
+    def shutdown(self, *, wait: bool = False) -> ShutdownResult:
+        """Stop the daemon gracefully (running jobs get shutdown_grace to finish); with
+        wait, return once it has exited."""
+        result: ShutdownResult = self.call("daemon.shutdown")
+        self.rpc.close()  # nothing more to say to this daemon
+        if wait:
+            self.wait_stopped()
+        return result
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until no daemon listens on the socket; False if one still does after
+        timeout seconds (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while probe(self.socket_path) == "up":
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def discover(self) -> dict[str, Any]:
+        """rpc.discover: every method, its params and errors (OpenRPC-style)."""
+        result: dict[str, Any] = self.call("rpc.discover")
+        return result
+
+    def events(self, topics: Iterable[str] = ("",), *, wait: bool = True) -> EventStream:
+        """Lifecycle events as they happen (an iterator; close it, or use `with`). topics:
+        event-name prefixes, e.g. ("job.",). With wait (the default) it returns once the
+        daemon has the subscription, so what you do next is seen; without, it also
+        connects to a daemon that starts later."""
+        from queuectl.client.events import EventStream
+
+        if self.autostart:
+            self.ensure_daemon()
+        stream = EventStream(self.socket_path, tuple(topics) or ("",), self.timeout if wait else None)
+        if wait:
+            try:
+                # One round trip: the daemon takes new subscriptions before requests, so once
+                # this is answered it publishes to us.
+                self.call("workers.status")
+            except BaseException:
+                stream.close()
+                raise
+        return stream
+
+
+class DlqMethods:
+    """dlq.*: jobs that ran out of retries (state dead)."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def list(self, *, limit: int | None = None, page_size: int = PAGE_SIZE) -> Iterator[Job]:
+        """Dead jobs, oldest first, a page at a time as you iterate."""
+        offset = 0
+        while limit is None or offset < limit:
+            size = page_size if limit is None else min(page_size, limit - offset)
+            page = self.list_page(limit=size, offset=offset)
+            yield from page.jobs
+            offset += len(page.jobs)
+            if len(page.jobs) < size:
+                return
+
+    def list_page(self, *, limit: int = 100, offset: int = 0) -> JobPage:
+        return JobPage(self._client.call("dlq.list", {"limit": limit, "offset": offset}))
+
+    def retry(self, job_id: str | None = None, *, all: bool = False) -> DlqRetried:
+        """Move one dead job (or all=True: every one) back to pending with fresh retries."""
+        result: DlqRetried = self._client.call("dlq.retry", dlq_retry_params(job_id, all))
+        return result
+
+
+class WorkersMethods:
+    """workers.*: the pool of worker children."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def status(self) -> WorkersStatus:
+        result: WorkersStatus = self._client.call("workers.status")
+        return result
+
+    def scale(self, count: int) -> WorkersStatus:
+        """Run `count` workers now (extra ones finish their job first). Not persisted:
+        config `workers` is the size the daemon starts with."""
+        result: WorkersStatus = self._client.call("workers.scale", {"count": count})
+        return result
+
+    def stop(self) -> WorkersStatus:
+        """Stop every worker gracefully; the daemon keeps accepting jobs."""
+        result: WorkersStatus = self._client.call("workers.stop")
+        return result
+
+
+class ConfigMethods:
+    """config.*: settings kept by the daemon, live on change."""
+
+    def __init__(self, client: Client):
+        self._client = client
+
+    def get(self, key: str) -> ConfigEntry:
+        """One setting: its `value`, `default` and `description`."""
+        result: ConfigEntry = self._client.call("config.get", {"key": key})
+        return result
+
+    def set(self, key: str, value: Any) -> ConfigChange:
+        """Change a setting (saved, in effect at once). value: a typed JSON value."""
+        result: ConfigChange = self._client.call("config.set", {"key": key, "value": value})
+        return result
+
+    def list(self) -> dict[str, Any]:
+        """Every setting and its value."""
+        result: dict[str, Any] = self._client.call("config.list")
+        return result
+
