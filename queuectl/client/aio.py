@@ -12,6 +12,7 @@ unregister it from the event loop's epoll set, which the child shares with its p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import time
@@ -163,6 +164,11 @@ class AsyncRpc:
         if pool is not None and pool.pid == os.getpid():
             self._close_pool(pool)
 
+    def __del__(self) -> None:
+        # Sockets before their context, whatever order the garbage collector would take.
+        with contextlib.suppress(Exception):
+            self.close()
+
 
 class AsyncEventStream:
     """Lifecycle events as an async iterator (see queuectl.client.events.EventStream)."""
@@ -247,9 +253,18 @@ class AsyncClient:
         self.autostart = autostart
         self._start_checked = False
         self.rpc = AsyncRpc(self.socket_path, self.timeout)
-        self.dlq = AsyncDlqMethods(self)
-        self.workers = AsyncWorkersMethods(self)
-        self.config = AsyncConfigMethods(self)
+
+    @property  # made on use: no reference cycle (see Client.dlq)
+    def dlq(self) -> AsyncDlqMethods:
+        return AsyncDlqMethods(self)
+
+    @property
+    def workers(self) -> AsyncWorkersMethods:
+        return AsyncWorkersMethods(self)
+
+    @property
+    def config(self) -> AsyncConfigMethods:
+        return AsyncConfigMethods(self)
 
     def __repr__(self) -> str:
         return f"AsyncClient(socket={str(self.socket_path)!r})"

@@ -323,9 +323,24 @@ class Client:
         self._start_checked = False
         self._start_lock = threading.Lock()
         self.rpc = RpcClient(self.socket_path, self.timeout)
-        self.dlq = DlqMethods(self)
-        self.workers = WorkersMethods(self)
-        self.config = ConfigMethods(self)
+
+    # The namespaces are made on use, not kept: a client in a reference cycle would be
+    # left to the garbage collector, which may finalize its ZeroMQ context before its
+    # sockets and then wait forever.
+    @property
+    def dlq(self) -> DlqMethods:
+        """dlq.list / dlq.retry."""
+        return DlqMethods(self)
+
+    @property
+    def workers(self) -> WorkersMethods:
+        """workers.status / scale / stop."""
+        return WorkersMethods(self)
+
+    @property
+    def config(self) -> ConfigMethods:
+        """config.get / set / list."""
+        return ConfigMethods(self)
 
     def __repr__(self) -> str:
         return f"Client(socket={str(self.socket_path)!r})"

@@ -20,6 +20,7 @@ nothing made in another process) and makes its own on first use; the parent's go
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -53,7 +54,6 @@ def expected_owners(socket_path: Path | str) -> frozenset[int]:
 
     owners = {os.geteuid(), 0}
     if Path(socket_path).parent == SYSTEM_RUNTIME_DIR:
-        import contextlib
         import pwd
 
         with contextlib.suppress(KeyError):
@@ -273,6 +273,12 @@ class RpcClient:
             sock.close(linger=0)
         if term:
             pool.ctx.term()
+
+    def __del__(self) -> None:
+        # Close the sockets before their context: left to the garbage collector (a client
+        # in a reference cycle), the context may go first and then wait forever for them.
+        with contextlib.suppress(Exception):
+            self.close()
 
     def __enter__(self) -> RpcClient:
         return self
