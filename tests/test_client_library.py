@@ -33,6 +33,7 @@ from queuectl import (
 )
 from queuectl import errors as E
 from queuectl.client.models import FollowNote
+from queuectl.client.rpc import NO_RECONNECT_MS
 from tests.conftest import Daemon, wait_for
 
 
@@ -314,10 +315,23 @@ def test_requests_use_no_reconnect_no_immediate_and_linger_0(client: Client) -> 
     client.status()
     pool = client.rpc._pool
     assert pool is not None and pool.idle
-    sock = pool.idle[0]
-    assert sock.getsockopt(zmq.RECONNECT_IVL) == -1
+    sock, _ = pool.idle[0]
+    assert sock.getsockopt(zmq.RECONNECT_IVL) == NO_RECONNECT_MS  # no reconnect within a request's life
     assert sock.getsockopt(zmq.IMMEDIATE) == 0
     assert sock.getsockopt(zmq.LINGER) == 0
+
+
+def test_an_idle_socket_is_not_reused_once_another_daemon_has_the_path(make_daemon) -> None:
+    daemon = make_daemon(workers=0)
+    client = Client(home=daemon.home)
+    client.status()
+    pool = client.rpc._pool
+    assert pool is not None and len(pool.idle) == 1
+    first, _ = pool.idle[0]
+    daemon.stop()
+    daemon.start()
+    assert client.status()["daemon"]["pid"] == daemon.proc.pid  # through a new, checked socket
+    assert first.closed and [s for s, _ in pool.idle] != [first]
 
 
 def test_a_request_the_client_gave_up_on_is_not_run(daemon: Daemon) -> None:

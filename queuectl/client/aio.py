@@ -62,10 +62,13 @@ from queuectl.client.models import (
 )
 from queuectl.client.rpc import (
     DEFAULT_TIMEOUT,
-    connect_req,
+    FileId,
+    check_socket_file,
+    open_req,
     parse_reply,
     probe,
     request_payload,
+    socket_file_id,
     verify_socket,
 )
 from queuectl.errors import DaemonUnreachable
@@ -78,7 +81,7 @@ class _Pool:
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.ctx = zmq.asyncio.Context()
-        self.idle: list[zmq.asyncio.Socket] = []
+        self.idle: list[tuple[zmq.asyncio.Socket, FileId]] = []
         self.busy = 0
         self.closed = False
         self.loop = loop
@@ -102,7 +105,7 @@ class AsyncRpc:
         if pool is not None and pool.pid != os.getpid():
             # Forked: mark the parent's objects closed without a thing done to them
             # (zmq.Socket.close, not the asyncio one, which would touch the epoll set).
-            for sock in pool.idle:
+            for sock, _ in pool.idle:
                 zmq.Socket.close(sock)
             pool.ctx.term()  # pyzmq does nothing to a context of another process
             pool = self._pool = None
@@ -117,7 +120,7 @@ class AsyncRpc:
     def _close_pool(pool: _Pool) -> None:
         pool.closed = True
         idle, pool.idle = pool.idle, []
-        for sock in idle:
+        for sock, _ in idle:
             sock.close(linger=0)
         if pool.busy == 0:
             pool.ctx.term()
@@ -129,11 +132,19 @@ class AsyncRpc:
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
         pool = self._current_pool()
         pool.busy += 1
-        sock: zmq.asyncio.Socket | None = pool.idle.pop() if pool.idle else None
+        file_id = socket_file_id(self.socket_path)
+        sock: zmq.asyncio.Socket | None = None
+        while pool.idle and sock is None:
+            sock, idle_file = pool.idle.pop()
+            if idle_file != file_id:  # another daemon's socket file now: not this socket
+                sock.close(linger=0)
+                sock = None
         reusable = False
         try:
             if sock is None:
-                sock = connect_req(pool.ctx, self.socket_path, self.owners)
+                check_socket_file(self.socket_path, self.owners)
+                file_id = socket_file_id(self.socket_path)
+                sock = open_req(pool.ctx, self.socket_path)
             await sock.send(make_payload(), zmq.NOBLOCK)
             if not await sock.poll(wait_ms):  # POLLIN
                 raise DaemonUnreachable(self.socket_path, f"no reply within {wait_ms / 1000:g}s")
@@ -148,7 +159,7 @@ class AsyncRpc:
             pool.busy -= 1
             if sock is not None:
                 if reusable and not pool.closed and pool is self._pool:
-                    pool.idle.append(sock)
+                    pool.idle.append((sock, file_id))
                 else:
                     sock.close(linger=0)
             if pool.closed and pool.busy == 0 and not pool.ctx.closed:

@@ -42,6 +42,7 @@ from queuectl.errors import UntrustedSocket as UntrustedSocket
 from queuectl.errors import remote_error
 
 DEFAULT_TIMEOUT = 10.0
+NO_RECONNECT_MS = 3_600_000  # an hour: longer than any request waits
 MAX_TIMEOUT = 86400 * 24  # a ZeroMQ poll takes whole milliseconds, up to about 24 days
 
 ClientError = QueuectlError  # the base's old name
@@ -109,9 +110,9 @@ def _listening(path: Path) -> bool:
         conn.close()
 
 
-def connect_req(ctx: zmq.Context[Any], socket_path: Path, owners: frozenset[int] | None) -> Any:
-    """A REQ socket of ctx (a zmq or zmq.asyncio context) connected to the daemon, after
-    checking the socket file: ours (UntrustedSocket otherwise), writable, listened on."""
+def check_socket_file(socket_path: Path, owners: frozenset[int] | None) -> None:
+    """What a socket file must be before we connect: ours (UntrustedSocket otherwise),
+    writable, listened on."""
     if not verify_socket(socket_path, owners):
         raise DaemonUnreachable(socket_path, "no socket file")
     if not os.access(socket_path, os.W_OK):
@@ -119,19 +120,37 @@ def connect_req(ctx: zmq.Context[Any], socket_path: Path, owners: frozenset[int]
         raise DaemonUnreachable(socket_path, "permission denied")
     if not _listening(socket_path):  # a daemon killed with -9 leaves its socket file
         raise DaemonUnreachable(socket_path, "not running (a stale socket file)")
+
+
+def open_req(ctx: zmq.Context[Any], socket_path: Path) -> Any:
+    """A REQ socket of ctx (a zmq or zmq.asyncio context) connected to a checked socket."""
     sock = ctx.socket(zmq.REQ)
     try:
         sock.setsockopt(zmq.LINGER, 0)
-        # Never reconnect: a request queued for this daemon must not be delivered to
-        # the next one on the same path (a `daemon.shutdown` would stop it). No
-        # ZMQ_IMMEDIATE either: with it, a reply that arrives just before the daemon
-        # closes the connection (its last answers at shutdown) is thrown away unread.
-        sock.setsockopt(zmq.RECONNECT_IVL, -1)
+        # No reconnect within any request's life: a request queued for this daemon must
+        # not be delivered to the next one on the same path (a `daemon.shutdown` would
+        # stop it). Not -1, and no ZMQ_IMMEDIATE: with either, a reply that arrives
+        # just before the daemon closes the connection (its last answers at shutdown)
+        # is thrown away unread. An idle socket is not reused once the path holds
+        # another socket file (socket_file_id).
+        sock.setsockopt(zmq.RECONNECT_IVL, NO_RECONNECT_MS)
         sock.connect("ipc://" + str(socket_path))
     except BaseException:
         sock.close(linger=0)
         raise
     return sock
+
+
+FileId = tuple[int, int] | None
+
+
+def socket_file_id(socket_path: Path) -> FileId:
+    """(device, inode) of the socket file: a daemon started since has bound a new one."""
+    try:
+        st = os.stat(socket_path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def request_payload(req_id: int, method: str, params: Any, wait: float) -> bytes:
@@ -155,13 +174,15 @@ def parse_reply(reply: bytes) -> Any:
 
 
 class _Pool:
-    """One ZeroMQ context and the REQ sockets made in it that are free to use."""
+    """One ZeroMQ context and the REQ sockets made in it that are free to use, each with
+    the socket file it connected to."""
 
     __slots__ = ("ctx", "idle", "busy", "closed")
 
     def __init__(self) -> None:
-        self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.idle: list[zmq.Socket[bytes]] = []
+        # Made with the first socket, after its checks: none for a socket we refuse.
+        self.ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self.idle: list[tuple[zmq.Socket[bytes], FileId]] = []
         self.busy = 0  # sockets lent out
         self.closed = False  # the client was closed: the last socket back terminates ctx
 
@@ -192,32 +213,49 @@ class RpcClient:
 
     # --- sockets ---------------------------------------------------------------------------
 
-    def _acquire(self) -> tuple[_Pool, zmq.Socket[bytes]]:
+    def _acquire(self) -> tuple[_Pool, zmq.Socket[bytes], FileId]:
+        current = socket_file_id(self.socket_path)
+        stale: list[zmq.Socket[bytes]] = []
+        sock: zmq.Socket[bytes] | None = None
         with self._lock:
             pool = self._pool
             if pool is None:
                 pool = self._pool = _Pool()
             pool.busy += 1
-            sock = pool.idle.pop() if pool.idle else None
-        if sock is None:
-            try:
-                sock = connect_req(pool.ctx, self.socket_path, self.owners)
-            except BaseException:
-                self._release(pool, None, False)
-                raise
-        return pool, sock
+            while pool.idle and sock is None:
+                sock, file_id = pool.idle.pop()
+                if file_id != current:
+                    # Another daemon has bound the path since (or none now): whatever this
+                    # socket still holds must not reach it. A new one, checks included.
+                    stale.append(sock)
+                    sock = None
+        for old in stale:
+            old.close(linger=0)
+        if sock is not None:
+            return pool, sock, current
+        try:
+            check_socket_file(self.socket_path, self.owners)
+            file_id = socket_file_id(self.socket_path)
+            with self._lock:
+                if pool.ctx is None:
+                    pool.ctx = zmq.Context()
+                ctx = pool.ctx
+            return pool, open_req(ctx, self.socket_path), file_id
+        except BaseException:
+            self._release(pool, None, None, False)
+            raise
 
-    def _release(self, pool: _Pool, sock: zmq.Socket[bytes] | None, reusable: bool) -> None:
+    def _release(self, pool: _Pool, sock: zmq.Socket[bytes] | None, file_id: FileId, reusable: bool) -> None:
         with self._lock:
             pool.busy -= 1
             keep = sock is not None and reusable and not pool.closed and pool is self._pool
             if keep:
                 assert sock is not None
-                pool.idle.append(sock)
+                pool.idle.append((sock, file_id))
             term = pool.closed and pool.busy == 0
         if sock is not None and not keep:
             sock.close(linger=0)
-        if term:
+        if term and pool.ctx is not None:
             pool.ctx.term()
 
     def _forget_parent(self) -> None:
@@ -226,9 +264,10 @@ class RpcClient:
         if pool is not None:
             # No-ops on the parent's objects but for marking them closed, so nothing here
             # ever uses them (or warns about them) later.
-            for sock in pool.idle:
+            for sock, _ in pool.idle:
                 sock.close()
-            pool.ctx.term()
+            if pool.ctx is not None:
+                pool.ctx.term()
 
     # --- calls -----------------------------------------------------------------------------
 
@@ -238,7 +277,7 @@ class RpcClient:
 
     def _exchange(self, make_payload: Callable[[], bytes], timeout: float | None) -> bytes:
         wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
-        pool, sock = self._acquire()
+        pool, sock, file_id = self._acquire()
         reusable = False
         try:
             sock.send(make_payload(), zmq.NOBLOCK)  # queued until the connection is up
@@ -252,7 +291,7 @@ class RpcClient:
         finally:
             # Anything but a reply received (a timeout, Ctrl+C) leaves the REQ socket
             # waiting for an answer it may never get: it is closed, not reused.
-            self._release(pool, sock, reusable)
+            self._release(pool, sock, file_id, reusable)
 
     def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
         req_id = next(self._ids)
@@ -269,9 +308,9 @@ class RpcClient:
             pool.closed = True
             idle, pool.idle = pool.idle, []
             term = pool.busy == 0
-        for sock in idle:
+        for sock, _ in idle:
             sock.close(linger=0)
-        if term:
+        if term and pool.ctx is not None:
             pool.ctx.term()
 
     def __del__(self) -> None:
