@@ -73,8 +73,8 @@ class Location:
         self.home = None if home is None else os.fspath(home)
         self._paths: Paths | None = None
         env_socket = os.environ.get("QUEUECTL_SOCKET")
-        self.explicit = socket is not None or bool(env_socket)  # never autostarted
-        if socket is not None:
+        self.explicit = bool(socket is not None and os.fspath(socket) or env_socket)  # never autostarted
+        if socket is not None and os.fspath(socket):
             self.socket_path = Path(socket)
         elif env_socket:
             self.socket_path = Path(env_socket)

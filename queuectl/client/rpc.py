@@ -141,16 +141,18 @@ def open_req(ctx: zmq.Context[Any], socket_path: Path) -> Any:
     return sock
 
 
-FileId = tuple[int, int] | None
+FileId = tuple[int, int, int] | None
 
 
 def socket_file_id(socket_path: Path) -> FileId:
-    """(device, inode) of the socket file: a daemon started since has bound a new one."""
+    """Which socket file is at the path: a daemon started since has bound a new one. The
+    inode alone does not tell (a file system reuses a freed inode number at once); with
+    its change time, to the nanosecond, it does."""
     try:
         st = os.stat(socket_path)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino)
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
 
 
 def request_payload(req_id: int, method: str, params: Any, wait: float) -> bytes:
