@@ -341,6 +341,8 @@ class DaemonInfo(TypedDict):
     uptime_s: float
     shutting_down: bool
     waiting_clients: int
+    fd_limit: int
+    accepting: bool  # False while it refuses new clients (too few file descriptors free)
 
 
 class DaemonStatus(TypedDict):
@@ -375,14 +377,19 @@ class Deleted(TypedDict):
 
 
 class Event(TypedDict, total=False):
-    """A lifecycle event (docs/rpc.md, "Events"): `event` and `time` always, the rest
-    depending on the event."""
+    """A lifecycle event (docs/rpc.md, "Events"): `event`, `time` and `seq` always (a gap
+    in seq: events this subscriber missed), the rest depending on the event."""
 
     event: str
     time: str
+    seq: int
     job_id: str
     attempt: int
     child: int
     exit_code: int | None
     error: str | None
     state: str
+    retry_at: str
+    workers: int
+    key: str
+    value: Any
