@@ -291,9 +291,8 @@ def drain(d: BenchDaemon, n: int, rpc_repeat: int, cli_repeat: int, prefix: str,
         t_up = time.perf_counter()
         scaled = d.call("workers.scale", {"count": 2})
         wait_id = pipe.send("job.wait", {"id": last, "timeout": None})
-        if profile_dir is not None:
-            for child in scaled["children"]:
-                profilers.append(_py_spy(child["pid"], profile_dir / f"{prefix}-child{child['child']}.txt"))
+        # (A daemon may spawn the children after answering: they are listed once a job started.)
+        children = scaled["children"]
         first: float | None = None
         done = False
         while not done:
@@ -301,13 +300,16 @@ def drain(d: BenchDaemon, n: int, rpc_repeat: int, cli_repeat: int, prefix: str,
                 if kind == "event" and first is None:
                     first = t
                     pipe.sub.setsockopt(zmq.UNSUBSCRIBE, b"job.started")
+                    children = children or d.call("workers.status")["children"]
+                    for child in children if profile_dir is not None else ():
+                        profilers.append(_py_spy(child["pid"], profile_dir / f"{prefix}-child{child['child']}.txt"))
                 elif kind == "reply" and doc.get("id") == wait_id:
                     done = True
-        while any(d.counts()[s] for s in ("pending", "processing")):
+        while any(d.counts().get(s) for s in ("pending", "assigned", "processing")):
             time.sleep(0.05)
         t_end = time.perf_counter()
         daemon_cpu = cpu_seconds(d.pid) - cpu0
-        children_cpu = sum(cpu_seconds(c["pid"]) for c in scaled["children"])
+        children_cpu = sum(cpu_seconds(c["pid"]) for c in children)
     finally:
         pipe.close()
         for prof in profilers:

@@ -11,7 +11,16 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from queuectl.client.aio import AsyncClient
     from queuectl.client.library import Client
-    from queuectl.client.models import Attempt, FollowNote, Job, JobPage, LogChunk, WaitResult
+    from queuectl.client.models import (
+        Attempt,
+        EventName,
+        FollowNote,
+        Job,
+        JobPage,
+        JobState,
+        LogChunk,
+        WaitResult,
+    )
     from queuectl.errors import (
         DaemonUnreachable,
         DuplicateId,
@@ -33,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__version__", "Client", "AsyncClient",
-    "Attempt", "FollowNote", "Job", "JobPage", "LogChunk", "WaitResult",
+    "Attempt", "FollowNote", "Job", "JobPage", "LogChunk", "WaitResult", "JobState", "EventName",
     "QueuectlError", "DaemonUnreachable", "UntrustedSocket", "RemoteError", "ParseError", "InvalidRequest",
     "MethodNotFound", "InvalidParams", "InternalError", "JobNotFound", "DuplicateId", "InvalidState",
     "RequestTooLarge", "ShuttingDown", "StorageError", "RequestExpired",
@@ -41,8 +50,8 @@ __all__ = [
 
 # name -> the module it lives in
 _LAZY = {"Client": "queuectl.client.library", "AsyncClient": "queuectl.client.aio"}
-_LAZY.update(dict.fromkeys(__all__[3:9], "queuectl.client.models"))
-_LAZY.update(dict.fromkeys(__all__[9:], "queuectl.errors"))
+_LAZY.update(dict.fromkeys(__all__[3:11], "queuectl.client.models"))
+_LAZY.update(dict.fromkeys(__all__[11:], "queuectl.errors"))
 
 
 def __getattr__(name: str) -> object:

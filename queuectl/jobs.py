@@ -20,18 +20,21 @@ from typing import Any
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
 SCHEDULED = "scheduled"
 PENDING = "pending"
-PROCESSING = "processing"
+ASSIGNED = "assigned"  # handed to a worker, not started yet (it starts it as soon as it is free)
+PROCESSING = "processing"  # running
 COMPLETED = "completed"
 FAILED = "failed"  # waiting for its backoff to expire, then runnable again
 DEAD = "dead"  # retries exhausted: the dead letter queue
 CANCELLED = "cancelled"
 
-STATES = (SCHEDULED, PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED)
+STATES = (SCHEDULED, PENDING, ASSIGNED, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED)
+# Held by a worker child: the daemon must ask it to give the job back or stop it.
+HELD_STATES = frozenset({ASSIGNED, PROCESSING})
 FINAL_STATES = frozenset({COMPLETED, DEAD, CANCELLED})
 # States a job is waiting in for a time to arrive (run_at or the end of a backoff).
 TIMED_STATES = frozenset({SCHEDULED, FAILED})
 RETRYABLE_STATES = frozenset({FAILED, DEAD})
-CANCELLABLE_STATES = frozenset({SCHEDULED, PENDING, FAILED, PROCESSING})
+CANCELLABLE_STATES = frozenset({SCHEDULED, PENDING, ASSIGNED, FAILED, PROCESSING})
 DELETABLE_STATES = frozenset({COMPLETED, DEAD, CANCELLED, FAILED, SCHEDULED, PENDING})
 
 # The errors of attempts that ended without an outcome of their own (docs/lifecycle.md).

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from queuectl import jobs as J
 from queuectl import paths as qpaths
-from queuectl.client import fast, rpc
+from queuectl.client import fast, fast_json, rpc
 from queuectl.client.cli import Context
 from tests.conftest import Daemon
 
@@ -460,7 +460,7 @@ json_scalars = st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, al
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(), st.one_of(json_scalars, st.dictionaries(st.text(), st.text()))))
 def test_request_json_is_json_dumps(params: dict[str, Any]) -> None:
-    assert fast._dumps(params) == json.dumps(params)
+    assert fast_json.dumps(params) == json.dumps(params)
 
 
 @settings(max_examples=300, deadline=None)
@@ -468,7 +468,7 @@ def test_request_json_is_json_dumps(params: dict[str, Any]) -> None:
                     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20))  # fmt: skip
 def test_reply_json_is_json_loads(doc: Any) -> None:
     text = json.dumps(doc, ensure_ascii=False)
-    assert fast._loads(text) == json.loads(text)
-    assert fast._loads(" \n" + text + "\n") == json.loads(text)
+    assert fast_json.loads(text) == json.loads(text)
+    assert fast_json.loads(" \n" + text + "\n") == json.loads(text)
     with pytest.raises(ValueError):
-        fast._loads(text + " x")
+        fast_json.loads(text + " x")

@@ -170,7 +170,7 @@ def test_async_events_and_follow(daemon: Daemon) -> None:
         return names, output
 
     names, output = asyncio.run(main())
-    assert names == ["job.enqueued", "job.started", "job.completed"]
+    assert names == ["job.enqueued", "job.assigned", "job.started", "job.completed"]
     assert output == b"one\ntwo\n"
 
 
@@ -191,3 +191,31 @@ def test_a_client_dropped_in_a_reference_cycle_is_collected_without_hanging(daem
     proc = subprocess.run([sys.executable, "-c", code, str(daemon.home)], capture_output=True, text=True,
                           timeout=30)  # fmt: skip
     assert proc.stdout.strip() == "collected", proc.stderr
+
+
+def test_event_streams_dropped_in_a_reference_cycle_or_left_open_do_not_hang(daemon: Daemon) -> None:
+    """As above for event streams (sync and async), and for streams and clients never
+    closed when the program exits (regression: both hung)."""
+    code = (
+        "import asyncio, gc, sys\n"
+        "from queuectl import AsyncClient, Client\n"
+        "class Holder: pass\n"
+        "client = Client(home=sys.argv[1])\n"
+        "for _ in range(3):\n"
+        "    h = Holder(); h.events = client.events(('job.',)); h.me = h\n"
+        "    del h\n"
+        "    gc.collect()\n"
+        "async def main():\n"
+        "    for _ in range(3):\n"
+        "        h = Holder(); h.client = AsyncClient(home=sys.argv[1]); h.me = h\n"
+        "        h.events = await h.client.events(); await h.client.status()\n"
+        "        del h\n"
+        "        gc.collect()\n"
+        "asyncio.run(main())\n"
+        "left_open = client.events()\n"
+        "client.status()\n"
+        "print('collected')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(daemon.home)], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.strip() == "collected", proc.stderr

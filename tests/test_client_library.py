@@ -32,7 +32,7 @@ from queuectl import (
     UntrustedSocket,
 )
 from queuectl import errors as E
-from queuectl.client.models import FollowNote
+from queuectl.client.models import EVENT_NAMES, FINAL_STATES, STATES, FollowNote
 from queuectl.client.rpc import NO_RECONNECT_MS
 from tests.conftest import Daemon, wait_for
 
@@ -105,6 +105,38 @@ def test_every_error_the_daemon_names_has_its_class(client: Client) -> None:
         assert type(exc) is cls and exc.code == code and exc.data["id"] == "x"
     unknown = E.remote_error(-32099, "from a newer daemon", {"name": "new_thing"})
     assert type(unknown) is RemoteError and unknown.name == "new_thing"
+
+
+# The Client method (or namespace and method) for each RPC method the daemon advertises.
+METHOD_OF = {"job.enqueue": "enqueue", "job.enqueue_many": "enqueue_many", "job.get": "get",
+             "job.list": "list", "job.cancel": "cancel", "job.retry": "retry", "job.delete": "delete",
+             "job.logs": "read_logs", "job.wait": "wait", "dlq.list": "dlq.list", "dlq.retry": "dlq.retry",
+             "workers.status": "workers.status", "workers.scale": "workers.scale",
+             "workers.stop": "workers.stop", "config.get": "config.get", "config.set": "config.set",
+             "config.list": "config.list", "daemon.status": "status", "daemon.stats": "stats",
+             "daemon.shutdown": "shutdown", "rpc.discover": "discover"}  # fmt: skip
+
+
+def test_every_rpc_method_has_a_typed_method_in_both_clients(client: Client) -> None:
+    import inspect
+
+    from queuectl import AsyncClient
+
+    advertised = {m["name"] for m in client.discover()["methods"]}
+    assert advertised == set(METHOD_OF)
+    aclient = AsyncClient(socket=client.socket_path)
+    try:
+        for rpc_name, path in METHOD_OF.items():
+            for owner in (client, aclient):
+                target: Any = owner
+                for part in path.split("."):
+                    target = getattr(target, part)
+                hints = inspect.signature(target).return_annotation
+                assert hints is not inspect.Signature.empty and hints != "Any", (rpc_name, owner)
+    finally:
+        aclient.close()
+    assert client.stats()["totals"].keys() == {"completed", "failed", "dead"}
+    assert len(client.stats()["per_minute"]) == 60
 
 
 def test_list_pages_through_every_job(client: Client) -> None:
@@ -241,8 +273,24 @@ def test_events_iterate_the_daemon_lifecycle_events(client: Client) -> None:
             event = events.next(10)
             assert event is not None, seen
             seen.append(event)
-    assert [e["event"] for e in seen] == ["job.enqueued", "job.started", "job.completed"]
+    # An idle worker is handed the job (assigned) and starts it at once.
+    assert [e["event"] for e in seen] == ["job.enqueued", "job.assigned", "job.started", "job.completed"]
     assert {e["job_id"] for e in seen} == {"ev"}
+    assert all(e["event"] in EVENT_NAMES for e in seen)
+
+
+def test_the_types_name_every_state_and_event_the_daemon_has() -> None:
+    import re
+
+    from queuectl import jobs
+
+    assert STATES == jobs.STATES  # same order: docs/lifecycle.md's
+    assert FINAL_STATES == jobs.FINAL_STATES
+    rpc_md = (Path(__file__).resolve().parents[1] / "docs" / "rpc.md").read_text()
+    # The events table of docs/rpc.md: its rows are `| `name` | when | fields |`.
+    documented = re.findall(r"^\| `((?:job|workers|config)\.[a-z_]+)` \| [^|]+ \| [^|]+ \|$", rpc_md, re.M)
+    assert set(EVENT_NAMES) == set(documented)
+    assert {"job.assigned", "job.returned"} <= set(EVENT_NAMES) and "assigned" in STATES
 
 
 # --- finding the daemon, starting one ------------------------------------------------------
@@ -258,6 +306,33 @@ def test_the_socket_is_found_as_the_cli_finds_it(daemon: Daemon, monkeypatch: py
     assert Client(socket=daemon.paths.socket).status()["daemon"]["home"] == str(daemon.home)
     monkeypatch.setenv("QUEUECTL_SOCKET", str(daemon.paths.socket))
     assert Client(home="/nonexistent").socket_path == daemon.paths.socket  # as --socket beats --home
+
+
+def test_the_users_own_socket_then_the_system_services(daemon: Daemon, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from queuectl import paths
+
+    for key in ("QUEUECTL_HOME", "QUEUECTL_SOCKET", "STATE_DIRECTORY", "RUNTIME_DIRECTORY"):
+        monkeypatch.delenv(key, raising=False)
+    xdg = tmp_path / "xdg"
+    xdg.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    # Neither runs: the user's own socket (where autostart would start one).
+    assert not paths.system_paths().socket.exists()
+    assert Client().socket_path == xdg / "queuectl" / "control.sock"
+    # Only the system service's socket exists: that one. (Its directories are this test
+    # daemon's here: /run/queuectl is the real system service's.)
+    monkeypatch.setattr(paths, "system_paths", lambda: paths.Paths(daemon.paths.state_dir,
+                                                                   daemon.paths.runtime_dir, is_system=True))
+    with Client(autostart=True) as client:
+        assert client.socket_path == daemon.paths.socket
+        assert not client.location.may_autostart()  # never the system service's
+        assert client.status()["daemon"]["pid"] == daemon.proc.pid  # type: ignore[union-attr]
+    # The user's own socket, once it exists, wins over the system service's.
+    (xdg / "queuectl").mkdir(mode=0o700)
+    (xdg / "queuectl" / "control.sock").touch()
+    assert Client().socket_path == xdg / "queuectl" / "control.sock"
 
 
 def test_autostart_starts_a_users_daemon_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

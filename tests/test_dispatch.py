@@ -35,8 +35,8 @@ def test_a_job_never_waits_behind_a_running_one_while_a_worker_is_idle(make_daem
 def test_a_high_priority_job_overtakes_low_ones_handed_out_earlier(make_daemon) -> None:
     daemon = make_daemon(workers=2)
     daemon.call("job.enqueue_many", {"jobs": [
-        {"id": "busy1", "command": "sleep 1"},
-        {"id": "busy2", "command": "sleep 3"},  # frees later: the first free worker decides
+        {"id": "busy1", "command": "sleep 2"},
+        {"id": "busy2", "command": "sleep 4"},  # frees later: the first free worker decides
         {"id": "low1", "command": "true"},
         {"id": "low2", "command": "true"},
         {"id": "low3", "command": "true"},
@@ -45,6 +45,7 @@ def test_a_high_priority_job_overtakes_low_ones_handed_out_earlier(make_daemon) 
     daemon.wait_state("busy1", "processing")
     daemon.wait_state("busy2", "processing")
     daemon.enqueue("true", id="urgent", priority=100)
+    assert daemon.job("busy1")["state"] == "processing"  # (it arrived while both were busy)
     for job_id in ("low1", "low2", "urgent"):
         daemon.wait_state(job_id, "completed", timeout=15)
     assert started_at(daemon, "urgent") < started_at(daemon, "low1")

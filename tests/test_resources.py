@@ -211,17 +211,21 @@ def test_more_connections_than_file_descriptors_are_refused_not_fatal(tmp_path: 
         d.stop(timeout=30)
 
 
+# argv: socket path, how many connections, and "sub" for subscribers that never read
 CROWD = """
 import sys, time, zmq
 ctx = zmq.Context()
 ctx.set(zmq.MAX_SOCKETS, 10000)
 socks = []
 for _ in range(int(sys.argv[2])):
-    s = ctx.socket(zmq.REQ)
+    s = ctx.socket(zmq.SUB if sys.argv[3:] == ["sub"] else zmq.REQ)
     s.setsockopt(zmq.LINGER, 0)
+    if sys.argv[3:] == ["sub"]:
+        s.setsockopt(zmq.RCVHWM, 1)  # and it never reads: events pile up on the daemon's side
+        s.setsockopt(zmq.SUBSCRIBE, b"")
     s.connect("ipc://" + sys.argv[1])
     socks.append(s)
-time.sleep(1)
+time.sleep(2)
 print("connected", flush=True)
 time.sleep(120)
 """
@@ -235,3 +239,29 @@ def try_status(d: Daemon) -> bool:
             return client.call("daemon.status")["daemon"]["accepting"]
     except ClientError:
         return False
+
+
+
+def test_a_thousand_stalled_event_subscribers_hold_a_bounded_amount(daemon: Daemon) -> None:
+    """Each subscriber that reads nothing may hold at most 1,000 events in the daemon
+    (docs/rpc.md); at 10,000 each, 1,000 of them grew the daemon by 1.2 GB."""
+    import sys
+
+    before = rss_mb(daemon.proc.pid)
+    crowd = subprocess.Popen(
+        [sys.executable, "-c", CROWD, str(daemon.paths.events_socket), "1000", "sub"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert crowd.stdout is not None and crowd.stdout.readline().strip() == "connected"
+        for _ in range(5):  # 5,000 job.enqueued events for each subscriber
+            daemon.call("job.enqueue_many", {"jobs": [{"command": "true", "delay": 3600}] * 1000})
+        time.sleep(2)
+        grown = rss_mb(daemon.proc.pid) - before
+        print(f"daemon grew by {grown:.1f} MB with 1,000 stalled subscribers")
+        # 1,000 x 1,000 queued events x ~128 bytes: about 130 MB; unbounded, 5,000 each: 640 MB.
+        assert grown < 330, f"the daemon grew by {grown:.0f} MB"
+        assert daemon.call("daemon.status")["counts"]["scheduled"] == 5000  # and it still serves
+    finally:
+        crowd.kill()
+        crowd.wait()

@@ -55,7 +55,8 @@ from tests.journal import entry_dict
 register_all(cli)
 
 STATUS_RE = re.compile(
-    r"STATUS=(\d+) workers \((\d+) busy\), (\d+) pending, (\d+) running, (\d+) waiting, (\d+) dead"
+    r"STATUS=(\d+) workers \((\d+) busy\), (\d+) pending, (\d+) assigned, (\d+) running, (\d+) waiting, "
+    r"(\d+) dead"
 )
 
 
@@ -242,14 +243,14 @@ def test_status_has_live_counts_and_jobs_do_not_inherit_notify_variables(
         return tuple(map(int, m.groups())) if m else ()
 
     # STATUS= is refreshed every few seconds from the loop's housekeeping. (A job sent
-    # ahead to a busy child counts as running: the database says it is claimed.)
+    # ahead to the busy child is assigned, not running.)
     three = notify_sink.wait_for(
-        lambda m: (c := counts(m))[:2] == (1, 1) and c[2] + c[3] == 3 and c[3] >= 1,
+        lambda m: (c := counts(m))[:2] == (1, 1) and c[2:5] == (1, 1, 1),
         start=mark, timeout=30, what="STATUS= with 1 busy worker and 3 jobs pending or running",
     )  # fmt: skip
     for job_id in ("p1", "p2", "busy"):
         d.call("job.cancel", {"id": job_id})
-    notify_sink.wait_for(lambda m: counts(m) == (1, 0, 0, 0, 0, 0), start=three + 1, timeout=30,
+    notify_sink.wait_for(lambda m: counts(m) == (1, 0, 0, 0, 0, 0, 0), start=three + 1, timeout=30,
                          what="STATUS= with nothing left to do")  # fmt: skip
     assert "WATCHDOG=1" not in notify_sink.texts()
     assert d.stop() == 0

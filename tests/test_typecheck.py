@@ -12,8 +12,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The client library's modules: every one under the strict flags.
 CLIENT = ["queuectl", "queuectl.errors", "queuectl.client.rpc", "queuectl.client.models",
-          "queuectl.client.library", "queuectl.client.aio", "queuectl.client.events",
-          "queuectl.client.autostart", "queuectl.client.cli", "queuectl.client.commands.job"]  # fmt: skip
+          "queuectl.client.library", "queuectl.client.location", "queuectl.client.params",
+          "queuectl.client.plans", "queuectl.client.aio", "queuectl.client.aio_transport",
+          "queuectl.client.events", "queuectl.client.autostart", "queuectl.client.cli",
+          "queuectl.client.commands.job", "queuectl.client.commands.enqueue",
+          "queuectl.client.commands.enqueue_args", "queuectl.client.commands.enqueue_file",
+          "queuectl.client.commands.logs", "queuectl.client.commands.wait"]  # fmt: skip
 
 
 def test_mypy_finds_nothing() -> None:

@@ -2,56 +2,31 @@
 
 The same methods as Client, as coroutines (iterators as async iterators), with the same
 socket checks, socket options, expires_at, discovery and autostart (the plans, params and
-results are shared with queuectl.client.library). Concurrent calls from many tasks each
-borrow their own REQ socket. Sockets belong to the event loop they were made in: a new
-loop (another asyncio.run) gets new ones. In a child made by os.fork() the client makes
-its own context and leaves its parent's untouched (closing an asyncio socket would
-unregister it from the event loop's epoll set, which the child shares with its parent).
+results are shared with Client: location.py, params.py, plans.py, models.py). The
+transport is aio_transport.AsyncRpc: concurrent calls from many tasks each borrow their
+own REQ socket; sockets belong to the event loop they were made in; a child made by
+os.fork() makes its own context and leaves its parent's untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
-import zmq
-import zmq.asyncio
-
-from queuectl.client.events import events_socket_for, monitor_event
-from queuectl.client.library import (
-    LONG_CALL,
-    NO_AUTOSTART,
-    PAGE_SIZE,
-    Location,
-    Plan,
-    _AwaitEvent,
-    _Call,
-    _Sleep,
-    attempt_plan,
-    check_client_timeout,
-    check_wait_timeout,
-    dlq_retry_params,
-    enqueue_spec,
-    follow_plan,
-    list_params,
-    wait_plan,
-    with_cwd,
-)
+from queuectl.client.aio_transport import AsyncEventStream, AsyncRpc
+from queuectl.client.location import Location
 from queuectl.client.models import (
     ConfigChange,
     ConfigEntry,
+    DaemonStats,
     DaemonStatus,
     Deleted,
     DlqRetried,
     EnqueueManyResult,
-    Event,
     FollowNote,
     Job,
     JobPage,
@@ -60,196 +35,21 @@ from queuectl.client.models import (
     WaitResult,
     WorkersStatus,
 )
-from queuectl.client.rpc import (
-    DEFAULT_TIMEOUT,
-    FileId,
-    check_socket_file,
-    open_req,
-    parse_reply,
-    probe,
-    request_payload,
-    socket_file_id,
-    verify_socket,
+from queuectl.client.params import (
+    LONG_CALL,
+    NO_AUTOSTART,
+    PAGE_SIZE,
+    check_client_timeout,
+    check_wait_timeout,
+    dlq_retry_params,
+    enqueue_spec,
+    list_params,
+    with_cwd,
 )
-from queuectl.errors import DaemonUnreachable
+from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
+from queuectl.client.rpc import DEFAULT_TIMEOUT, probe
 
 T = TypeVar("T")
-
-
-class _Pool:
-    __slots__ = ("ctx", "idle", "busy", "closed", "loop", "pid")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.ctx = zmq.asyncio.Context()
-        self.idle: list[tuple[zmq.asyncio.Socket, FileId]] = []
-        self.busy = 0
-        self.closed = False
-        self.loop = loop
-        self.pid = os.getpid()
-
-
-class AsyncRpc:
-    """The async transport: RpcClient's rules (queuectl.client.rpc) on zmq.asyncio."""
-
-    def __init__(self, socket_path: Path | str, timeout: float = DEFAULT_TIMEOUT,
-                 owners: frozenset[int] | None = None):  # fmt: skip
-        self.socket_path = Path(socket_path)
-        self.timeout = timeout
-        self.owners = owners
-        self._pool: _Pool | None = None
-        self._ids = itertools.count(1)
-
-    def _current_pool(self) -> _Pool:
-        loop = asyncio.get_running_loop()
-        pool = self._pool
-        if pool is not None and pool.pid != os.getpid():
-            # Forked: mark the parent's objects closed without a thing done to them
-            # (zmq.Socket.close, not the asyncio one, which would touch the epoll set).
-            for sock, _ in pool.idle:
-                zmq.Socket.close(sock)
-            pool.ctx.term()  # pyzmq does nothing to a context of another process
-            pool = self._pool = None
-        if pool is not None and pool.loop is not loop:
-            self._close_pool(pool)
-            pool = self._pool = None
-        if pool is None:
-            pool = self._pool = _Pool(loop)
-        return pool
-
-    @staticmethod
-    def _close_pool(pool: _Pool) -> None:
-        pool.closed = True
-        idle, pool.idle = pool.idle, []
-        for sock, _ in idle:
-            sock.close(linger=0)
-        if pool.busy == 0:
-            pool.ctx.term()
-
-    async def raw(self, payload: bytes, timeout: float | None = None) -> bytes:
-        return await self._exchange(lambda: payload, timeout)
-
-    async def _exchange(self, make_payload: Any, timeout: float | None) -> bytes:
-        wait_ms = int((self.timeout if timeout is None else timeout) * 1000)
-        pool = self._current_pool()
-        pool.busy += 1
-        file_id = socket_file_id(self.socket_path)
-        sock: zmq.asyncio.Socket | None = None
-        while pool.idle and sock is None:
-            sock, idle_file = pool.idle.pop()
-            if idle_file != file_id:  # another daemon's socket file now: not this socket
-                sock.close(linger=0)
-                sock = None
-        reusable = False
-        try:
-            if sock is None:
-                check_socket_file(self.socket_path, self.owners)
-                file_id = socket_file_id(self.socket_path)
-                sock = open_req(pool.ctx, self.socket_path)
-            await sock.send(make_payload(), zmq.NOBLOCK)
-            if not await sock.poll(wait_ms):  # POLLIN
-                raise DaemonUnreachable(self.socket_path, f"no reply within {wait_ms / 1000:g}s")
-            reply = await sock.recv()
-            reusable = True
-            return reply
-        except zmq.ZMQError as exc:
-            raise DaemonUnreachable(self.socket_path, str(exc)) from None
-        finally:
-            # A timeout or a cancelled task leaves the REQ socket waiting for an answer:
-            # closed, not reused.
-            pool.busy -= 1
-            if sock is not None:
-                if reusable and not pool.closed and pool is self._pool:
-                    pool.idle.append((sock, file_id))
-                else:
-                    sock.close(linger=0)
-            if pool.closed and pool.busy == 0 and not pool.ctx.closed:
-                pool.ctx.term()
-
-    async def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
-        req_id = next(self._ids)
-        wait = self.timeout if timeout is None else timeout
-        return parse_reply(await self._exchange(lambda: request_payload(req_id, method, params, wait), timeout))
-
-    def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and pool.pid == os.getpid():
-            self._close_pool(pool)
-
-    def __del__(self) -> None:
-        # Sockets before their context, whatever order the garbage collector would take.
-        with contextlib.suppress(Exception):
-            self.close()
-
-
-class AsyncEventStream:
-    """Lifecycle events as an async iterator (see queuectl.client.events.EventStream)."""
-
-    def __init__(self, control_socket: Path, topics: Iterable[str] = ("",)):
-        path = self.path = events_socket_for(Path(control_socket))
-        if not verify_socket(path) and not os.path.isdir(path.parent):
-            raise DaemonUnreachable(path, "no such directory")
-        self.ctx = zmq.asyncio.Context()
-        self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        for topic in topics:
-            self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        self._monitor: zmq.asyncio.Socket | None = None
-
-    async def _connect(self, wait: float | None) -> None:
-        if wait is not None:  # before connecting, or the handshake could pass unseen
-            self._monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        self.sock.connect("ipc://" + str(self.path))
-        if wait is None:
-            return
-        monitor = self._monitor
-        assert monitor is not None
-        deadline = time.monotonic() + wait
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not await monitor.poll(int(left * 1000)):
-                    raise DaemonUnreachable(self.path, f"no daemon publishes events there within {wait:g}s")
-                if monitor_event(await monitor.recv_multipart()) == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                    break
-        finally:
-            self._stop_monitor()
-        self.sock.getsockopt(zmq.EVENTS)  # the SUB socket sends its subscriptions now
-
-    def _stop_monitor(self) -> None:
-        if self._monitor is not None:
-            self.sock.disable_monitor()
-            self._monitor.close(linger=0)
-            self._monitor = None
-
-    async def next(self, timeout: float) -> Event | None:
-        """The next event, or None when none came within timeout seconds."""
-        if not await self.sock.poll(int(timeout * 1000)):
-            return None
-        _topic, body = await self.sock.recv_multipart()
-        import json
-
-        event: Event = json.loads(body)
-        return event
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self
-
-    async def __anext__(self) -> Event:
-        while True:
-            event = await self.next(3600)
-            if event is not None:
-                return event
-
-    def close(self) -> None:
-        self._stop_monitor()
-        self.sock.close(linger=0)
-        self.ctx.term()
-
-    async def __aenter__(self) -> AsyncEventStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
 
 class AsyncClient:
@@ -443,6 +243,10 @@ class AsyncClient:
 
     async def status(self) -> DaemonStatus:
         result: DaemonStatus = await self.call("daemon.status")
+        return result
+
+    async def stats(self) -> DaemonStats:
+        result: DaemonStats = await self.call("daemon.stats")
         return result
 
     async def shutdown(self, *, wait: bool = False) -> ShutdownResult:

@@ -1,7 +1,8 @@
 """The `queuectl` command: a thin click layer over the Python client (queuectl.client.library).
 
 Commands live in queuectl/client/commands/<namespace>.py, mirroring the RPC
-namespaces of the daemon, and do their work through one Client: finding the
+namespaces of the daemon (job.*'s larger commands have modules of their own; see
+commands/__init__.py), and do their work through one Client: finding the
 daemon, starting one for a user's own home when none answers, and every request
 are the library's. This module holds the global options and the mapping of
 errors to exit codes.

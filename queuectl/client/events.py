@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,13 +18,19 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from queuectl.errors import DaemonUnreachable
+from queuectl.paths import EVENTS_NAME
 
 if TYPE_CHECKING:
     from queuectl.client.models import Event
 
 
 def events_socket_for(control_socket: Path) -> Path:
-    return control_socket.parent / "events.sock"
+    return control_socket.parent / EVENTS_NAME
+
+
+def close_socket_and_context(sock: zmq.Socket[Any], ctx: zmq.Context[Any]) -> None:
+    sock.close(linger=0)
+    ctx.term()
 
 
 def monitor_event(frames: list[bytes]) -> int:
@@ -52,6 +59,9 @@ class EventStream:
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.LINGER, 0)
+        # Closed by close(), or when the stream is collected (the finalizer keeps the
+        # socket and context out of the garbage, so the socket is closed before its context).
+        self._finalizer = weakref.finalize(self, close_socket_and_context, self.sock, self.ctx)
         for topic in topics:
             self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._monitor: zmq.Socket[bytes] | None = None
@@ -103,8 +113,7 @@ class EventStream:
 
     def close(self) -> None:
         self._stop_monitor()
-        self.sock.close(linger=0)
-        self.ctx.term()
+        self._finalizer()
 
     def __enter__(self) -> EventStream:
         return self

@@ -24,7 +24,8 @@ for its --timeout.
 `QUEUECTL_FAST_PATH=0` in the environment turns the fast path off.
 
 Imports here stay cheap (checked by tests/test_cli_fast.py): no click, zmq, json (until
---json output), pathlib, typing, dataclasses, structlog or msgpack.
+--json output; requests and replies go through queuectl.client.fast_json), pathlib, typing,
+dataclasses, structlog or msgpack.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+from queuectl.client import fast_json
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -350,7 +353,7 @@ class Command:
         path, conn = self.connect()
         try:
             sent = time.time()
-            payload = _request(self.method, self.params, round(sent + self.timeout, 3))
+            payload = fast_json.request(self.method, self.params, round(sent + self.timeout, 3))
             try:
                 raw = conn.request(payload, time.monotonic() + self.timeout)
             except TimeoutError:
@@ -359,7 +362,7 @@ class Command:
                 self.unreachable(path, "it closed the connection without a reply")
         finally:
             conn.close()
-        reply = _loads(raw.decode())
+        reply = fast_json.loads(raw.decode())
         if "error" in reply:
             err = reply["error"]
             data = err.get("data") or {}
@@ -397,67 +400,3 @@ def _echo(text: str, err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
     stream.write(text + "\n")
     stream.flush()
-
-
-# --- JSON without the json package (CPython's own C parts of it) ----------------------------
-
-
-def _request(method: str, params: dict[str, Any] | None, expires_at: float) -> bytes:
-    """What RpcClient.call sends (json.dumps of the same document)."""
-    doc: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
-    if params is not None:
-        doc["params"] = params
-    doc["expires_at"] = expires_at
-    return _dumps(doc).encode()
-
-
-def _dumps(value: Any) -> str:
-    """json.dumps for what a request holds: dicts, str, int, finite float."""
-    try:
-        from _json import encode_basestring_ascii as quote
-    except ImportError:  # not CPython
-        import json
-
-        return json.dumps(value)
-    if isinstance(value, str):
-        return quote(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{quote(k)}: {_dumps(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, bool) or value is None:
-        raise TypeError(f"not expected in a request: {value!r}")
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, float):
-        return float.__repr__(value)
-    raise TypeError(f"not expected in a request: {value!r}")
-
-
-class _Decoder:
-    """The attributes _json.make_scanner reads from a json.JSONDecoder."""
-
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}.__getitem__
-    memo: dict[str, str] = {}
-
-
-def _loads(text: str) -> Any:
-    try:
-        from _json import make_scanner
-    except ImportError:  # not CPython
-        import json
-
-        return json.loads(text)
-    body = text.strip(" \t\n\r")
-    try:
-        value, end = make_scanner(_Decoder())(body, 0)  # type: ignore[arg-type]  # duck-typed in C
-    except StopIteration:
-        end = -1
-    if end != len(body):
-        import json
-
-        return json.loads(text)  # raises, with json's own message
-    return value

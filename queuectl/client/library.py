@@ -3,11 +3,10 @@
 One typed method per RPC method, over the same transport (queuectl.client.rpc) and the
 same socket discovery and autostart rules as the CLI, which is built on this class.
 
-What the synchronous Client and the AsyncClient (queuectl.client.aio) share lives here
-too: finding the socket, building params, and the multi-step operations (following
-logs across attempts, waiting in slices, paging) written once as "plans": generators
-that yield the steps they need (_Call, _Sleep, _AwaitEvent) and the items for the
-caller, run by a blocking driver here and an async one there.
+What the synchronous Client and the AsyncClient (queuectl.client.aio) share lives beside
+it: finding the socket (location.py), checking and building params (params.py), and the
+multi-step operations written once as "plans" (plans.py: following logs across attempts,
+waiting in slices), run by a blocking driver here and an async one there.
 """
 
 from __future__ import annotations
@@ -16,13 +15,13 @@ import os
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from queuectl.client.location import Location
 from queuectl.client.models import (
-    FINAL_STATES,
     ConfigChange,
     ConfigEntry,
+    DaemonStats,
     DaemonStatus,
     Deleted,
     DlqRetried,
@@ -35,268 +34,24 @@ from queuectl.client.models import (
     WaitResult,
     WorkersStatus,
 )
-from queuectl.client.rpc import DEFAULT_TIMEOUT, MAX_TIMEOUT, RpcClient, probe, verify_socket
-from queuectl.errors import JobNotFound, invalid_params
+from queuectl.client.params import (
+    LONG_CALL,
+    NO_AUTOSTART,
+    PAGE_SIZE,
+    check_client_timeout,
+    check_wait_timeout,
+    dlq_retry_params,
+    enqueue_spec,
+    list_params,
+    with_cwd,
+)
+from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
+from queuectl.client.rpc import DEFAULT_TIMEOUT, RpcClient, probe
 
 if TYPE_CHECKING:
     from queuectl.client.events import EventStream
-    from queuectl.paths import Paths
 
 T = TypeVar("T")
-
-FOLLOW_POLL = 0.1  # seconds between reads of a running attempt's output
-FOLLOW_RECHECK = 1.0  # seconds between looks at a waiting job (its events usually wake us first)
-WAIT_SLICE = 60.0  # job.wait is asked for at most this long at a time (a dead daemon is noticed)
-LONG_CALL = 60.0  # at least this long for cancel (deferred until the job is dead), retry, delete
-PAGE_SIZE = 1000
-
-# --- finding the daemon --------------------------------------------------------------------
-
-
-def _lexists(path: Path) -> bool:
-    try:
-        os.lstat(path)
-        return True
-    except OSError:  # not there, or a directory we may not enter: not ours to use
-        return False
-
-
-class Location:
-    """Where a client finds its daemon, and whether it may start one there.
-
-    --socket / `socket=`, then $QUEUECTL_SOCKET; --home / `home=`, then $QUEUECTL_HOME; then
-    the user's own daemon; then the system service's socket if only that one exists."""
-
-    __slots__ = ("socket_path", "home", "explicit", "_paths")
-
-    def __init__(self, socket: str | os.PathLike[str] | None = None, home: str | os.PathLike[str] | None = None):
-        self.home = None if home is None else os.fspath(home)
-        self._paths: Paths | None = None
-        env_socket = os.environ.get("QUEUECTL_SOCKET")
-        self.explicit = bool(socket is not None and os.fspath(socket) or env_socket)  # never autostarted
-        if socket is not None and os.fspath(socket):
-            self.socket_path = Path(socket)
-        elif env_socket:
-            self.socket_path = Path(env_socket)
-        else:
-            own = self.paths.socket
-            if self.home or os.environ.get("QUEUECTL_HOME") or _lexists(own):
-                self.socket_path = own
-            else:
-                from queuectl import paths
-
-                system = paths.system_paths().socket
-                self.socket_path = system if _lexists(system) else own
-
-    @property
-    def paths(self) -> Paths:
-        """The directories of the daemon --home / $QUEUECTL_HOME / the user's own would use."""
-        if self._paths is None:
-            from queuectl import paths
-
-            self._paths = paths.resolve(self.home)
-        return self._paths
-
-    def may_autostart(self) -> bool:
-        """A user's own daemon (never the system service's, never at a socket given
-        explicitly) that is not running, at a socket in directories that are ours."""
-        if os.environ.get("QUEUECTL_NO_AUTOSTART") == "1" or self.explicit:
-            return False
-        if self.paths.is_system or self.socket_path != self.paths.socket:
-            return False
-        verify_socket(self.socket_path)  # never into a directory someone else controls
-        # Not when it is someone else's daemon we may not reach: that is an error to show.
-        return probe(self.socket_path) in ("absent", "stale")
-
-
-# --- plans: multi-step operations written once for both clients ----------------------------
-
-
-class _Call:
-    __slots__ = ("method", "params", "timeout")
-
-    def __init__(self, method: str, params: Any = None, timeout: float | None = None):
-        self.method = method
-        self.params = params
-        self.timeout = timeout
-
-
-class _Sleep:
-    __slots__ = ("seconds",)
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-
-class _AwaitEvent:
-    """Wait until the daemon publishes an event about this job, or timeout seconds."""
-
-    __slots__ = ("job_id", "timeout")
-
-    def __init__(self, job_id: str, timeout: float):
-        self.job_id = job_id
-        self.timeout = timeout
-
-
-Step = _Call | _Sleep | _AwaitEvent
-# A plan yields steps (the driver sends back a _Call's result, or throws its error in)
-# and items for the caller; it returns its result.
-Plan = Generator[Any, Any, T]
-
-
-def attempt_plan(job_id: str, stream: str, attempt: int | None, follow: bool, last: bool = True) -> Plan[int]:
-    """One attempt's output (the latest when attempt is None), to what is there now, or
-    with follow until the attempt has finished. Yields each chunk with data, and with last
-    the chunk that ended it even when empty (it says which attempt, and whether eof).
-    Returns the attempt number (0: the job never ran)."""
-    offset = 0
-    params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
-    while True:
-        chunk = LogChunk((yield _Call("job.logs", {**params, "offset": offset})))
-        params["attempt"] = chunk.attempt  # stay on one attempt while following
-        offset = chunk.next_offset
-        ended = chunk.eof or not chunk.data and (not follow or not chunk.running and chunk.attempt == 0)
-        if chunk.data or (ended and last):
-            yield chunk
-        if ended:
-            return chunk.attempt
-        if not chunk.data:
-            yield _Sleep(FOLLOW_POLL)
-
-
-def waiting_key(job: Job, done: int) -> tuple[Any, ...] | None:
-    """What identifies the situation of a job that runs no attempt (a note is said once per
-    situation); None while an attempt is about to show (processing)."""
-    if job.state == "scheduled":
-        return (job.state, job.raw.get("run_at"))
-    if job.state == "failed":
-        return (job.state, job.attempts, job.raw.get("run_at"))
-    if job.state == "pending":
-        return (job.state, done)
-    return None
-
-
-def follow_plan(job_id: str, stream: str, notes: bool) -> Plan[None]:
-    """The job's output until it is final: the latest attempt's, then each new attempt's in
-    turn. While no attempt runs, wait for the job's events (or look again every
-    FOLLOW_RECHECK seconds). With notes, FollowNotes between the chunks."""
-    job = Job((yield _Call("job.get", {"id": job_id, "attempts": False})))
-    done = max(job.attempts - 1, 0)  # attempts shown in full; we start at the latest
-    first = done + 1
-    said: tuple[Any, ...] | None = None
-    while True:
-        if job.attempts > done:
-            n = done + 1
-            if n > first and notes:  # moving on from an attempt shown above
-                yield FollowNote("attempt", job, n)
-            try:
-                yield from attempt_plan(job_id, stream, n, True, last=False)
-                done = n
-            except JobNotFound:
-                pass  # given back before it started (or the job deleted): look again below
-            job = Job((yield _Call("job.get", {"id": job_id, "attempts": False})))
-            said = None
-            continue
-        if job.state in FINAL_STATES:
-            if notes:
-                yield FollowNote("final", job, done)
-            return
-        key = waiting_key(job, done)
-        if key is not None and key != said:
-            said = key
-            if notes:
-                yield FollowNote("waiting", job, done)
-        yield _AwaitEvent(job_id, FOLLOW_RECHECK)
-        job = Job((yield _Call("job.get", {"id": job_id, "attempts": False})))
-
-
-def wait_plan(job_id: str, timeout: float | None, client_timeout: float) -> Plan[WaitResult]:
-    """job.wait in slices of at most WAIT_SLICE, so a daemon that died is noticed (each
-    request's client timeout leaves room for the daemon's own); the daemon answers at once
-    when the job settles, so the slices cost nothing."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        part = WAIT_SLICE if remaining is None else min(remaining, WAIT_SLICE)
-        result = yield _Call("job.wait", {"id": job_id, "timeout": part}, part + client_timeout)
-        if not result["timed_out"] or (remaining is not None and remaining <= WAIT_SLICE):
-            return WaitResult(result)
-
-
-def check_wait_timeout(timeout: float | None) -> None:
-    if timeout is not None and not 0 <= timeout < float("inf"):  # NaN fails this too
-        raise invalid_params("timeout must be a number of seconds >= 0 (or None: no limit)", "timeout")
-
-
-def check_client_timeout(timeout: float) -> float:
-    if not 0 < timeout <= MAX_TIMEOUT:  # NaN fails this too
-        raise invalid_params("timeout must be a number of seconds above 0 and at most 24 days", "timeout")
-    return float(timeout)
-
-
-def _time_param(value: str | datetime | None, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if value.tzinfo is None or value.utcoffset() is None:
-        # The wire takes a time without a zone as UTC, a naive datetime is usually local
-        # time: refuse rather than guess.
-        raise invalid_params(f"{name} must be a timezone-aware datetime (or an ISO 8601 string)", name)
-    return value.isoformat()
-
-
-def current_dir() -> str:
-    try:
-        return os.getcwd()
-    except OSError as exc:  # the directory was removed under us
-        raise invalid_params(f"the current directory is gone ({exc.strerror}); a job runs in the directory "
-                             "it was enqueued from: give cwd=", "cwd") from None  # fmt: skip
-
-
-def with_cwd(spec: Mapping[str, object]) -> dict[str, object]:
-    """A job spec sent as given, with this process's directory as cwd when it has none
-    (as the CLI does; the daemon's own directory is rarely what a caller means)."""
-    job = dict(spec)
-    if "cwd" not in job:
-        job["cwd"] = current_dir()
-    return job
-
-
-def enqueue_spec(
-    command: str, *, id: str | None, priority: int | None, timeout: float | None,
-    max_retries: int | None, run_at: str | datetime | None, delay: float | None,
-    cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
-) -> dict[str, object]:  # fmt: skip
-    spec: dict[str, object] = {"command": command}
-    given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
-                                "run_at": _time_param(run_at, "run_at"), "delay": delay,
-                                "cwd": None if cwd is None else os.fspath(cwd),
-                                "env": None if env is None else dict(env)}  # fmt: skip
-    spec.update({k: v for k, v in given.items() if v is not None})
-    return with_cwd(spec)
-
-
-def list_params(state: str | None, limit: int, offset: int, newest_first: bool, search: str | None,
-                order: str | None) -> dict[str, object]:  # fmt: skip
-    params: dict[str, object] = {"limit": limit, "offset": offset}
-    if state is not None:
-        params["state"] = state
-    if newest_first:
-        params["newest_first"] = True
-    if search is not None:
-        params["search"] = search
-    if order is not None:
-        params["order"] = order
-    return params
-
-
-def dlq_retry_params(job_id: str | None, all: bool) -> dict[str, object]:
-    if (job_id is None) == (not all):
-        raise invalid_params("give a job id or all=True, not both", "id")
-    return {"id": job_id} if job_id is not None else {"all": True}
-
-
-# Autostart applies to every method but these (as for the CLI: status never starts a daemon).
-NO_AUTOSTART = frozenset({"daemon.status", "daemon.shutdown", "workers.stop", "workers.status"})
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -519,7 +274,7 @@ class Client:
                     notes: bool = False) -> Iterator[LogChunk] | Iterator[LogChunk | FollowNote]:  # fmt: skip
         """The job's output until it is final, across its attempts (what `queuectl logs
         --follow` prints): the latest attempt's, then each retry's as it runs, waiting while
-        the job is scheduled, pending or backing off. With notes, FollowNotes say when an
+        the job is scheduled, pending, assigned or backing off. With notes, FollowNotes say when an
         attempt starts, what the job waits for, and that it is final."""
         return self._steps(follow_plan(job_id, stream, notes))
 
@@ -542,6 +297,11 @@ class Client:
     def status(self) -> DaemonStatus:
         """Counts of jobs per state, the workers, the daemon. Never starts a daemon."""
         result: DaemonStatus = self.call("daemon.status")
+        return result
+
+    def stats(self) -> DaemonStats:
+        """Jobs finished per minute over the last hour, and totals since the daemon started."""
+        result: DaemonStats = self.call("daemon.stats")
         return result
 
     def shutdown(self, *, wait: bool = False) -> ShutdownResult:

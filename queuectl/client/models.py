@@ -13,11 +13,22 @@ more than the rest of the client put together (see docs/python.md, "Import cost"
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
 
-# The job states (docs/lifecycle.md). A final job never runs again unless retried.
-STATES = ("scheduled", "pending", "processing", "completed", "failed", "dead", "cancelled")
-FINAL_STATES = frozenset({"completed", "dead", "cancelled"})
+# The job states (docs/lifecycle.md). `assigned`: handed to a worker that starts it as soon
+# as it is free (not running yet). A final job never runs again unless retried.
+JobState = Literal["scheduled", "pending", "assigned", "processing", "completed", "failed", "dead", "cancelled"]
+STATES: tuple[JobState, ...] = get_args(JobState)
+FINAL_STATES: frozenset[JobState] = frozenset({"completed", "dead", "cancelled"})
+
+# The lifecycle events (docs/rpc.md, "Events"). An Event's `event` is one of these; a
+# daemon newer than this client may publish others.
+EventName = Literal[
+    "job.enqueued", "job.due", "job.assigned", "job.started", "job.returned", "job.completed",
+    "job.failed", "job.dead", "job.cancelled", "job.interrupted", "job.retried", "job.deleted",
+    "workers.changed", "config.changed",
+]  # fmt: skip
+EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -121,9 +132,9 @@ class Job(_View):
         return str(self.raw["command"])
 
     @property
-    def state(self) -> str:
+    def state(self) -> JobState:
         """One of STATES."""
-        return str(self.raw["state"])
+        return cast(JobState, str(self.raw["state"]))
 
     @property
     def is_final(self) -> bool:
@@ -278,8 +289,8 @@ class FollowNote:
     """What `follow_logs(..., notes=True)` says between the output:
 
     - "attempt": attempt `attempt` started (after an earlier one ended);
-    - "waiting": no attempt runs: the job is scheduled, pending, or failed and waiting for
-      its retry at `job.run_at` (said again only when that changes);
+    - "waiting": no attempt runs: the job is scheduled, pending, assigned to a worker not free yet,
+      or failed and waiting for its retry at `job.run_at` (said again only when that changes);
     - "final": the job is final (the last item).
     """
 
@@ -351,6 +362,27 @@ class DaemonStatus(TypedDict):
     daemon: DaemonInfo
 
 
+class MinuteCounts(TypedDict):
+    minute: str  # ISO 8601, the minute's start
+    completed: int
+    failed: int  # failed attempts
+    dead: int
+
+
+class FinishedTotals(TypedDict):
+    completed: int
+    failed: int
+    dead: int
+
+
+class DaemonStats(TypedDict):
+    """daemon.stats: jobs finished per minute over the last hour (60 entries, oldest first),
+    counted in memory since the daemon started."""
+
+    per_minute: list[MinuteCounts]
+    totals: FinishedTotals
+
+
 class ShutdownResult(TypedDict):
     stopping: bool
     pid: int
@@ -380,7 +412,7 @@ class Event(TypedDict, total=False):
     """A lifecycle event (docs/rpc.md, "Events"): `event`, `time` and `seq` always (a gap
     in seq: events this subscriber missed), the rest depending on the event."""
 
-    event: str
+    event: str  # one of EventName (typed str: a newer daemon may publish others)
     time: str
     seq: int
     job_id: str

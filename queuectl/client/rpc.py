@@ -20,6 +20,7 @@ nothing made in another process) and makes its own on first use; the parent's go
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
@@ -191,6 +192,33 @@ class _Pool:
 
 _clients: weakref.WeakSet[RpcClient] = weakref.WeakSet()
 
+# Every pool with a context, until its context is terminated. Kept reachable from here so
+# that a client dropped in a reference cycle is finalized while its context and sockets
+# are not garbage themselves: its __del__ closes the sockets, then terminates the context.
+# (Were the context garbage too, the collector could run pyzmq's Context.__del__ first,
+# which waits forever for sockets not closed yet: a hang in gc.collect() or at exit.)
+_open_pools: set[_Pool] = set()
+
+
+def _term(pool: _Pool) -> None:
+    _open_pools.discard(pool)
+    if pool.ctx is not None:
+        pool.ctx.term()
+
+
+@atexit.register
+def _close_open_pools() -> None:
+    """At exit, the sockets of clients never closed, then their contexts (pyzmq leaves a
+    context alone at exit, and its threads would keep a daemon-less process waiting)."""
+    for pool in list(_open_pools):
+        idle, pool.idle = pool.idle, []
+        for sock, _ in idle:
+            with contextlib.suppress(Exception):
+                sock.close(linger=0)
+        if pool.busy == 0:
+            with contextlib.suppress(Exception):
+                _term(pool)
+
 
 def _after_fork_in_child() -> None:
     # Runs in the child before anything else can: only this thread exists, so the locks
@@ -241,6 +269,7 @@ class RpcClient:
             with self._lock:
                 if pool.ctx is None:
                     pool.ctx = zmq.Context()
+                    _open_pools.add(pool)
                 ctx = pool.ctx
             return pool, open_req(ctx, self.socket_path), file_id
         except BaseException:
@@ -257,8 +286,8 @@ class RpcClient:
             term = pool.closed and pool.busy == 0
         if sock is not None and not keep:
             sock.close(linger=0)
-        if term and pool.ctx is not None:
-            pool.ctx.term()
+        if term:
+            _term(pool)
 
     def _forget_parent(self) -> None:
         self._lock = threading.Lock()
@@ -268,8 +297,8 @@ class RpcClient:
             # ever uses them (or warns about them) later.
             for sock, _ in pool.idle:
                 sock.close()
-            if pool.ctx is not None:
-                pool.ctx.term()
+            pool.idle = []
+            _term(pool)
 
     # --- calls -----------------------------------------------------------------------------
 
@@ -312,8 +341,8 @@ class RpcClient:
             term = pool.busy == 0
         for sock, _ in idle:
             sock.close(linger=0)
-        if term and pool.ctx is not None:
-            pool.ctx.term()
+        if term:
+            _term(pool)
 
     def __del__(self) -> None:
         # Close the sockets before their context: left to the garbage collector (a client

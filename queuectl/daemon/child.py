@@ -4,8 +4,9 @@ Started by the daemon as a fresh interpreter (`python -m queuectl.daemon.child`)
 It receives assignments on its own PULL socket, runs each with `sh -c` in a new
 session (so the whole process group can be killed), sends its stdout/stderr
 straight into this child's append-only log segments, and reports
-started/finished/heartbeat on a PUSH socket. The daemon sends it a job only
-when it is idle.
+started/finished/heartbeat on a PUSH socket. It holds at most one job waiting
+behind the running one (the daemon hands it out ahead while every worker is busy,
+and takes it back with Revoke if that would keep it waiting).
 
 When the daemon dies, the kernel sends us SIGTERM (PR_SET_PDEATHSIG) and we
 kill our job's process group and exit, so no job runs that nobody watches.
@@ -270,6 +271,11 @@ class Child:
                     if job.seq == msg.seq:
                         self.queue.remove(job)
                         self.send(wire.Returned(self.id, job.seq, job.attempt))
+        elif isinstance(msg, wire.Revoke):
+            for job in list(self.queue):  # (started already: it runs on, reported as usual)
+                if job.seq == msg.seq:
+                    self.queue.remove(job)
+                    self.send(wire.Returned(self.id, job.seq, job.attempt))
         elif isinstance(msg, wire.Exit):
             self.exiting = True
 

@@ -9,6 +9,7 @@ or a child spawned.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,9 @@ class Daemon:
                 with contextlib.suppress(FileNotFoundError):
                     (self.paths.logs_dir / f"{seg}.{ext}").unlink()
 
-    def facts(self) -> dict[str, Any]:
-        """daemon.status's `daemon` part."""
+    @functools.cached_property
+    def fixed_facts(self) -> dict[str, Any]:
+        """The part of daemon.status that never changes (built once: status is polled)."""
         from queuectl import __version__
 
         return {
@@ -174,6 +176,12 @@ class Daemon:
             "home": str(self.paths.state_dir),
             "socket": str(self.paths.socket),
             "started_at": J.format_time(self.started_at),
+        }
+
+    def facts(self) -> dict[str, Any]:
+        """daemon.status's `daemon` part."""
+        return {
+            **self.fixed_facts,
             "uptime_s": round(self.clock.wall() - self.started_at, 3),
             "shutting_down": self.shutting_down,
             "waiting_clients": len(self.waits),
@@ -199,4 +207,4 @@ class Daemon:
     def status_line(self) -> str:
         c = self.store.counts
         return (f"{len(self.pool.active())} workers ({self.workers.busy()} busy), {c[J.PENDING]} pending, "
-                f"{c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead")
+                f"{c[J.ASSIGNED]} assigned, {c[J.PROCESSING]} running, {c[J.SCHEDULED] + c[J.FAILED]} waiting, {c[J.DEAD]} dead")

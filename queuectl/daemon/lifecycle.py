@@ -76,12 +76,22 @@ class Lifecycle:
                     self.runnable.add(job)
                     self.events.emit("job.due", job_id=job.id)
 
-    def claim(self, job: Runnable, child: int, now: float) -> InFlight:
-        """pending -> processing on `child` (the assignment is sent after commit)."""
+    def claim(self, job: Runnable, child: int, now: float, queued: bool = False) -> InFlight:
+        """pending -> assigned to `child` (the assignment is sent after commit); `queued`:
+        behind the job it runs."""
         attempt = self.store.claim(job, child, now)
-        flight = InFlight(job, attempt, child)
+        flight = InFlight(job, attempt, child, queued=queued)
         self.inflight.add(flight)
+        self.out.send(child, wire.Run(job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
+                                      job.env, self.config["kill_grace"]))  # fmt: skip
+        self.events.emit("job.assigned", job_id=job.id, attempt=attempt, child=child)
         return flight
+
+    def revoke(self, flight: InFlight) -> None:
+        """Ask a job waiting behind a running one back (it comes back as Returned, unless
+        its child started it meanwhile)."""
+        self.inflight.set_revoking(flight)
+        self.out.send(flight.child, wire.Revoke(flight.job.seq))
 
     # --- what children report -------------------------------------------------------------
 
@@ -139,20 +149,24 @@ class Lifecycle:
         if flight.abort == "cancel" or fin.aborted == "cancel":
             self.store.finish_attempt(seq, flight.attempt, now, **common, error="cancelled",
                                       charged=False, new_state=J.CANCELLED, run_at=None,
-                                      last_error="cancelled")  # fmt: skip
+                                      last_error="cancelled", started=flight.started)  # fmt: skip
             self.later_log("info", "job.cancelled", **ident)
             self.settled(seq, job.id, J.CANCELLED)
             return
         if fin.aborted == "shutdown":
             self.store.finish_attempt(seq, flight.attempt, now, **common, error=J.INTERRUPTED,
                                       charged=False, new_state=J.PENDING, run_at=None,
-                                      last_error=J.INTERRUPTED)  # fmt: skip
+                                      last_error=J.INTERRUPTED, started=flight.started)  # fmt: skip
+            job_now = self.store.runnable(seq)
+            if job_now is not None:
+                self.runnable.add(job_now)
             self.later_log("info", "job.interrupted", **ident)
             self.events.emit("job.interrupted", job_id=job.id, attempt=flight.attempt)
             return
         if fin.error is None and fin.exit_code == 0 and not fin.timed_out:
             self.store.finish_attempt(seq, flight.attempt, now, **common, error=None, charged=True,
-                                      new_state=J.COMPLETED, run_at=None, last_error=None)  # fmt: skip
+                                      new_state=J.COMPLETED, run_at=None, last_error=None,
+                                      started=flight.started)  # fmt: skip
             self.count("completed", now)
             self.later_log("info", "job.completed", **ident, exit_code=0, duration_ms=duration_ms)
             self.settled(seq, job.id, J.COMPLETED, exit_code=0)
@@ -168,7 +182,7 @@ class Lifecycle:
                                   self.config["backoff_max"], self.config["backoff_jitter"])  # fmt: skip
         self.store.finish_attempt(seq, flight.attempt, now, **common, error=error, charged=True,
                                   new_state=outcome.state, run_at=outcome.run_at,
-                                  last_error=error)  # fmt: skip
+                                  last_error=error, started=flight.started)  # fmt: skip
         fields = dict(job_id=job.id, attempt=flight.attempt, child=flight.child,
                       exit_code=fin.exit_code, signal=fin.signal, error=error,
                       duration_ms=duration_ms)  # fmt: skip
@@ -206,7 +220,7 @@ class Lifecycle:
                 seq, flight.attempt, now, exit_code=None, signal=None, timed_out=False,
                 error=J.LOST_UNCONFIRMED, out_len=None, err_len=None, charged=False,
                 new_state=J.CANCELLED if cancel else J.PENDING, run_at=None,
-                last_error="cancelled" if cancel else J.LOST_UNCONFIRMED,
+                last_error="cancelled" if cancel else J.LOST_UNCONFIRMED, started=False,
             )  # fmt: skip
             self.later_log("warning", "job.lost_unconfirmed", job_id=flight.job.id,
                            attempt=flight.attempt, child=flight.child)  # fmt: skip
@@ -217,6 +231,7 @@ class Lifecycle:
         if cancel:
             self.settled(seq, flight.job.id, J.CANCELLED)
             return
+        self.events.emit("job.returned", job_id=flight.job.id, attempt=flight.attempt)
         job = self.store.runnable(seq)
         if job is not None:
             self.runnable.add(job)
@@ -224,10 +239,11 @@ class Lifecycle:
     # --- what clients ask ------------------------------------------------------------------
 
     def cancel(self, job: dict[str, Any], now: float) -> InFlight | None:
-        """Cancel a job that is not final. A running one is only asked to stop: its
-        flight is returned, and it settles as cancelled when its child reports."""
+        """Cancel a job that is not final. One a worker holds is only asked to stop (or
+        to hand it back): its flight is returned, and it settles as cancelled when its
+        child reports."""
         seq, state = job["seq"], job["state"]
-        if state == J.PROCESSING:
+        if state in J.HELD_STATES:
             flight = self.inflight.get(seq)
             assert flight is not None
             self.inflight.set_abort(flight, "cancel")

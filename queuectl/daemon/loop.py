@@ -196,7 +196,7 @@ class Loop:
                 self.handle_signals()
                 if not d.shutting_down:
                     d.lifecycle.fire_timers(d.now)
-                    dispatch(d.store, d.runnable, d.workers, d.lifecycle, d.out, d.config, d.now)
+                    dispatch(d.store, d.runnable, d.workers, d.lifecycle, d.inflight, d.now)
             d.journal.commit()
             self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
         except d.store.errors as exc:

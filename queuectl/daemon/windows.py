@@ -95,6 +95,16 @@ class RunnableWindow:
 
     def pop(self) -> Runnable | None:
         """The best runnable job, out of the window (None: nothing is runnable)."""
+        job = self.peek()
+        if job is None:
+            return None
+        heapq.heappop(self.heap)
+        del self.jobs[job.seq]
+        self.journal.record(self._undo_pop(job))
+        return job
+
+    def peek(self) -> Runnable | None:
+        """The best runnable job, left in the window."""
         while True:
             if not self.heap:
                 if self.complete or not self.store.counts[J.PENDING]:
@@ -103,11 +113,11 @@ class RunnableWindow:
                 self._load()
                 if not self.heap:
                     return None
-            _, seq = heapq.heappop(self.heap)
-            job = self.jobs.pop(seq, None)
-            if job is not None:
-                self.journal.record(self._undo_pop(job))
+            seq = self.heap[0][1]
+            job = self.jobs.get(seq)
+            if job is not None and job.key == self.heap[0][0]:
                 return job
+            heapq.heappop(self.heap)  # stale: dropped, or taken and put back since
 
     def _undo_pop(self, job: Runnable) -> Callable[[], None]:
         return lambda: self._restore(job)

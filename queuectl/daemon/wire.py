@@ -20,7 +20,8 @@ class WireError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """daemon -> child: run this attempt now (sent only to an idle child)."""
+    """daemon -> child: run this attempt, now or as soon as the one running ends (a
+    child holds at most one waiting job; see dispatch.py)."""
 
     TAG: ClassVar[str] = "run"
     seq: int
@@ -41,6 +42,15 @@ class Abort:
     TAG: ClassVar[str] = "abort"
     seq: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revoke:
+    """daemon -> child: hand this job back if you have not started it (a worker fell
+    idle, or a better job arrived, while it waited behind your running one)."""
+
+    TAG: ClassVar[str] = "revoke"
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +129,12 @@ class Bye:
     child: int
 
 
-ToChild = Run | Abort | Exit
+ToChild = Run | Abort | Revoke | Exit
 FromChild = Hello | Started | Finished | Heartbeat | Returned | Bye
 Message = ToChild | FromChild
 
 _KINDS: dict[str, type[Any]] = {
-    cls.TAG: cls for cls in (Run, Abort, Exit, Hello, Started, Finished, Heartbeat, Returned, Bye)
+    cls.TAG: cls for cls in (Run, Abort, Revoke, Exit, Hello, Started, Finished, Heartbeat, Returned, Bye)
 }
 _ARITY = {tag: len(cls.__slots__) for tag, cls in _KINDS.items()}
 

@@ -26,7 +26,6 @@ from queuectl.daemon.pool import ChildHandle, Pool
 
 log = structlog.get_logger("queuectl")
 
-MAX_WORKERS = 256  # the one home of this limit (workers.scale, config `workers`, --workers)
 RESPAWN_BACKOFF_MAX = 60.0
 
 
@@ -57,7 +56,7 @@ class Workers:
         self.journal.record(lambda: setattr(self, "target", old))
         active = self.pool.active()
         if len(active) > n:
-            victims = sorted(active, key=lambda c: self.inflight.of_child(c.id) is not None)
+            victims = sorted(active, key=lambda c: len(self.inflight.of_child(c.id)))
             for child in victims[: len(active) - n]:
                 self.retire(child)
         self.events.emit("workers.changed", workers=n)
@@ -87,7 +86,11 @@ class Workers:
 
     def idle(self) -> list[ChildHandle]:
         """Children that may be sent a job now: ready, staying, holding none."""
-        return [c for c in self.pool.ready() if self.inflight.of_child(c.id) is None]
+        return [c for c in self.pool.ready() if not self.inflight.of_child(c.id)]
+
+    def with_room_behind(self) -> list[ChildHandle]:
+        """Busy children with no job waiting behind the one they run."""
+        return [c for c in self.pool.ready() if len(self.inflight.of_child(c.id)) == 1]
 
     # --- what children say -----------------------------------------------------------------
 
@@ -110,14 +113,15 @@ class Workers:
         if child.left_processes:
             log.warning("child.job_processes_killed", child=child.id,
                         took_ms=round((time.monotonic() - t0) * 1000, 3))  # fmt: skip
-        flight = self.inflight.of_child(child.id)
-        if flight is not None:
-            self.lifecycle.lost(flight, now, child.left_processes, shutting_down)
+        held = self.inflight.of_child(child.id)
+        for i, flight in enumerate(held):
+            # What was found running belongs to the first job it held; one waiting behind
+            # it had (most likely) not started.
+            self.lifecycle.lost(flight, now, child.left_processes and i == 0, shutting_down)
         if child.stopping or child.said_bye or shutting_down:
             log.info("child.exited", child=child.id, pid=child.pid, status=code)
         else:
-            log.error("child.lost", child=child.id, pid=child.pid, status=code,
-                      jobs=int(flight is not None))  # fmt: skip
+            log.error("child.lost", child=child.id, pid=child.pid, status=code, jobs=len(held))
             if not child.ready:
                 # It died before saying hello (broken install, disk full...): back off.
                 self.spawn_failures += 1
@@ -127,10 +131,11 @@ class Workers:
     def settle_orphans(self, now: float, shutting_down: bool) -> None:
         """After a failed commit was undone: jobs still held by children that died in
         it are settled now."""
-        for flight in self.inflight:
-            if flight.child not in self.pool.children:
-                dead = self.pool.departed.get(flight.child)
-                ran = dead is not None and dead.left_processes
+        orphaned = {f.child for f in self.inflight if f.child not in self.pool.children}
+        for child_id in orphaned:
+            dead = self.pool.departed.get(child_id)
+            for i, flight in enumerate(self.inflight.of_child(child_id)):
+                ran = dead is not None and dead.left_processes and i == 0
                 self.lifecycle.lost(flight, now, ran, shutting_down)
 
     # --- health -----------------------------------------------------------------------------
@@ -152,15 +157,17 @@ class Workers:
     # --- views ------------------------------------------------------------------------------
 
     def busy(self) -> int:
-        return sum(1 for c in self.pool.children.values() if self.inflight.of_child(c.id))
+        return sum(1 for c in self.pool.children.values()
+                   if any(f.started for f in self.inflight.of_child(c.id)))  # fmt: skip
 
     def view(self, now: float) -> dict[str, Any]:
         """workers.status: the target and each child."""
         children = []
         for child in sorted(self.pool.children.values(), key=lambda c: c.id):
             running = None
-            flight = self.inflight.of_child(child.id)
-            if flight is not None and flight.started:
+            held = self.inflight.of_child(child.id)
+            flight = next((f for f in held if f.started), None)
+            if flight is not None:
                 running = {
                     "job_id": flight.job.id,
                     "attempt": flight.attempt,
@@ -173,7 +180,7 @@ class Workers:
                 "state": "stopping" if child.stopping else ("busy" if running else "idle"),
                 "ready": child.ready,
                 "job": running,
-                "queued": int(flight is not None),
+                "queued": len(held),
             })  # fmt: skip
         return {
             "target": self.target,

@@ -83,8 +83,8 @@ def test_a_failed_job_is_pending_again_when_its_backoff_expires(child_core: Core
     child_core.turn()
     assert child_core.job("j")["state"] == J.FAILED
     child_core.clock.advance(1.5)
-    child_core.turn()  # due: pending, and the idle child takes it at once
-    assert child_core.job("j")["state"] == J.PROCESSING and child_core.job("j")["attempts"] == 2
+    child_core.turn()  # due: pending, and handed at once to the idle child
+    assert child_core.job("j")["state"] == J.ASSIGNED and child_core.job("j")["attempts"] == 2
 
 
 def test_scheduled_becomes_pending_at_its_time(core: Core) -> None:

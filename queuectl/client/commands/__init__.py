@@ -1,5 +1,6 @@
 """CLI commands, one module per RPC namespace (job, workers, dlq, config, daemon), plus the
-service installer and the dashboard.
+service installer and the dashboard. job.* is split by command where one is large:
+enqueue (with enqueue_args, enqueue_file), logs, wait; job has the rest.
 
 Modules are imported only when their command runs, so `queuectl status` pays for
 nothing but itself (the CLI is meant to be called from scripts in loops).
@@ -13,7 +14,7 @@ import click
 
 # command name -> module under queuectl.client.commands, in the order `--help` lists them
 COMMAND_MODULES: dict[str, str] = {
-    "enqueue": "job", "list": "job", "show": "job", "logs": "job", "wait": "job",
+    "enqueue": "enqueue", "list": "job", "show": "job", "logs": "logs", "wait": "wait",
     "cancel": "job", "retry": "job", "delete": "job",
     "status": "daemon", "worker": "workers", "dlq": "dlq", "config": "config",
     "daemon": "daemon", "init": "daemon", "shutdown": "daemon", "call": "daemon", "events": "daemon",

@@ -175,7 +175,7 @@ def _stopped_while_waiting(job_id: str, job: dict[str, Any] | None) -> P.RpcErro
 @method(
     "job.cancel",
     Param("id", "string", required=True),
-    description="Cancel a scheduled, pending, failed or running job (a running one is killed first; "
+    description="Cancel a scheduled, pending, assigned, failed or running job (a running one is killed first; "
     "the reply comes once it is dead).",
     result="the job object, now cancelled",
     errors=(P.JOB_NOT_FOUND, P.INVALID_STATE),
@@ -183,7 +183,7 @@ def _stopped_while_waiting(job_id: str, job: dict[str, Any] | None) -> P.RpcErro
 def cancel(api: Api, send: Send, id: str) -> Any:
     job = find(api, id)
     if job["state"] not in J.CANCELLABLE_STATES:
-        raise invalid_state(job, "only scheduled, pending, failed or running jobs can be cancelled")
+        raise invalid_state(job, "only scheduled, pending, assigned, failed or running jobs can be cancelled")
     if api.lifecycle.cancel(job, api.now) is None:
         return job_view(find(api, id))
     api.waits.add(job["seq"], Waiter(lambda j: send(job_view(j) if j else None),
@@ -209,14 +209,15 @@ def retry(api: Api, send: Send, id: str) -> dict[str, Any]:
 @method(
     "job.delete",
     Param("id", "string", required=True),
-    description="Remove a job that is not running, with its attempts and logs.",
+    description="Remove a job that is not running (nor assigned to a worker), with its attempts and logs.",
     result='{"deleted": id}',
     errors=(P.JOB_NOT_FOUND, P.INVALID_STATE),
 )
 def delete(api: Api, send: Send, id: str) -> dict[str, Any]:
     job = find(api, id)
-    if job["state"] == J.PROCESSING:
-        raise P.RpcError(P.INVALID_STATE, f"job {id!r} is running; cancel it first",
+    if job["state"] in J.HELD_STATES:
+        doing = "running" if job["state"] == J.PROCESSING else "assigned to a worker"
+        raise P.RpcError(P.INVALID_STATE, f"job {id!r} is {doing}; cancel it first",
                          {"id": id, "state": job["state"]})  # fmt: skip
     segments = api.lifecycle.delete(job)
     api.out.later(lambda: api.collect_segments(segments))

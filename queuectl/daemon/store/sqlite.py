@@ -243,14 +243,14 @@ class Store(StoreReads):
         """pending -> processing for `child`; records a new attempt row and returns its number."""
         attempt = job.attempts + 1
         self.db.execute(
-            "UPDATE jobs SET state = 'processing', attempts = ?, updated_at = ? WHERE seq = ?",
+            "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ?",
             (attempt, now, job.seq),
         )
         self.db.execute(
             "INSERT INTO attempts(job_seq, n, child, assigned_at) VALUES (?, ?, ?, ?)",
             (job.seq, attempt, child, now),
         )
-        self._move(J.PENDING, J.PROCESSING)
+        self._move(J.PENDING, J.ASSIGNED)
         job.attempts = attempt
         return attempt
 
@@ -263,19 +263,21 @@ class Store(StoreReads):
             (t, pid, segment, out_off, err_off, seq, attempt),
         )
         self.db.execute(
-            "UPDATE jobs SET started_at = ?, finished_at = NULL, updated_at = ? WHERE seq = ?",
+            "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ? "
+            "WHERE seq = ?",
             (t, t, seq),
         )
+        self._move(J.ASSIGNED, J.PROCESSING)
 
     def return_unstarted(self, seq: int, attempt: int, now: float) -> None:
         """An assigned job that never started (its child stopped): back to pending, no trace."""
         self.db.execute("DELETE FROM attempts WHERE job_seq = ? AND n = ?", (seq, attempt))
         self.db.execute(
             "UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = ? "
-            "WHERE seq = ? AND state = 'processing'",
+            "WHERE seq = ? AND state = 'assigned'",
             (now, seq),
         )
-        self._move(J.PROCESSING, J.PENDING)
+        self._move(J.ASSIGNED, J.PENDING)
 
     def finish_attempt(
         self,
@@ -293,8 +295,10 @@ class Store(StoreReads):
         new_state: str,
         run_at: float | None,
         last_error: str | None,
+        started: bool = True,
     ) -> None:
-        """Close an attempt and move its job to `new_state` (decided by the caller's policy)."""
+        """Close an attempt and move its job to `new_state` (decided by the caller's policy);
+        `started`: it ran (processing), or never confirmed its start (assigned)."""
         # An attempt that wrote nothing points into no segment: it must not keep one alive.
         self.db.execute(
             "UPDATE attempts SET finished_at = ?, exit_code = ?, signal = ?, timed_out = ?, "
@@ -312,19 +316,19 @@ class Store(StoreReads):
             (new_state, run_at, exit_code, last_error, int(charged),
              int(final), now, now, seq),
         )  # fmt: skip
-        self._move(J.PROCESSING, new_state)
+        self._move(J.PROCESSING if started else J.ASSIGNED, new_state)
 
     def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]:
-        """After a crash: every `processing` job back to pending, its attempt recorded as
+        """After a crash: every `assigned` or `processing` job back to pending, its attempt recorded as
         interrupted and not charged. Returns (seq, id, attempt) of each.
 
         An attempt whose start was never confirmed may still have run (its worker had
         spawned it, then died with the daemon before reporting): it is kept too, saying so."""
         rows = self.db.execute(
-            "SELECT seq, id, attempts FROM jobs WHERE state = 'processing'"
+            "SELECT seq, id, attempts, state FROM jobs WHERE state IN ('assigned', 'processing')"
         ).fetchall()
         with self.transaction():
-            for seq, _id, attempt in rows:
+            for seq, _id, attempt, state in rows:
                 self.db.execute(
                     "UPDATE attempts SET finished_at = ?, charged = 0, "
                     "error = CASE WHEN started_at IS NULL THEN ? ELSE ? END "
@@ -334,8 +338,8 @@ class Store(StoreReads):
                 self.db.execute(
                     "UPDATE jobs SET state = 'pending', updated_at = ? WHERE seq = ?", (now, seq)
                 )
-                self._move(J.PROCESSING, J.PENDING)
-        return rows
+                self._move(state, J.PENDING)
+        return [(seq, job_id, attempt) for seq, job_id, attempt, _ in rows]
 
     def shift_relative_waits(self, step: float) -> int:
         """The wall clock stepped by `step` seconds: move every wait that was given as a
