@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -68,6 +68,15 @@ MIGRATIONS: dict[int, str] = {
     -- must not lengthen or shorten; 0: a time of day the user gave.
     ALTER TABLE jobs ADD COLUMN run_at_relative INTEGER NOT NULL DEFAULT 0;
     UPDATE jobs SET run_at_relative = 1 WHERE state = 'failed';
+    """,
+    3: """
+    -- Idempotent enqueue (queuectl/uniquekeys.py): the key as given and how long it is held,
+    -- and unique_hold, the key while the job holds it (NULL once the hold ends): at most
+    -- one job holds a key.
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_while TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_hold TEXT;
+    CREATE UNIQUE INDEX jobs_unique_hold ON jobs(unique_hold) WHERE unique_hold IS NOT NULL;
     """,
 }
 
