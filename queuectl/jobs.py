@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from queuectl.uniquekeys import validate_unique
+
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
 SCHEDULED = "scheduled"
 PENDING = "pending"
@@ -50,7 +52,8 @@ MAX_RETRIES = 1000
 MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset(
-    {"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd", "env"}
+    {"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd", "env", "unique_key",
+     "unique_while"}
 )
 
 
@@ -77,6 +80,8 @@ class JobSpec:
     # run_at came from a delay ("in 10 minutes"), not a time of day: it moves with a
     # step of the wall clock, so the wait stays as long as asked.
     relative: bool = False
+    unique_key: str | None = None  # idempotent enqueue (uniquekeys.py)
+    unique_while: str = "active"
 
 
 # --- time on the wire -------------------------------------------------------------
@@ -341,6 +346,7 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
             raise ValidationError("cwd must be an absolute path", "cwd")
         spec.cwd = cwd
     spec.env = validate_env(raw.get("env"), limits)
+    spec.unique_key, spec.unique_while = validate_unique(raw)
     total = exec_bytes(spec.command)
     if spec.env:
         total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())

@@ -39,6 +39,8 @@ from queuectl.client.params import (
     LONG_CALL,
     NO_AUTOSTART,
     PAGE_SIZE,
+    OnDuplicate,
+    UniqueWhile,
     check_client_timeout,
     check_wait_timeout,
     dlq_retry_params,
@@ -160,9 +162,12 @@ class AsyncClient:
         timeout: float | None = None, max_retries: int | None = None,
         run_at: str | datetime | None = None, delay: float | None = None,
         cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+        unique_key: str | None = None, unique_while: UniqueWhile | None = None,
+        on_duplicate: OnDuplicate | None = None,
     ) -> Job:  # fmt: skip
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
-                            run_at=run_at, delay=delay, cwd=cwd, env=env)  # fmt: skip
+                            run_at=run_at, delay=delay, cwd=cwd, env=env, unique_key=unique_key,
+                            unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
         return Job(await self.call("job.enqueue", spec))
 
     async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

@@ -38,6 +38,8 @@ from queuectl.client.params import (
     LONG_CALL,
     NO_AUTOSTART,
     PAGE_SIZE,
+    OnDuplicate,
+    UniqueWhile,
     check_client_timeout,
     check_wait_timeout,
     dlq_retry_params,
@@ -188,12 +190,18 @@ class Client:
         timeout: float | None = None, max_retries: int | None = None,
         run_at: str | datetime | None = None, delay: float | None = None,
         cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+        unique_key: str | None = None, unique_while: UniqueWhile | None = None,
+        on_duplicate: OnDuplicate | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
-        (docs/rpc.md, job.enqueue). run_at: an aware datetime or an ISO 8601 string."""
+        (docs/rpc.md, job.enqueue). run_at: an aware datetime or an ISO 8601 string.
+        unique_key: while a job holds this key (unique_while: "pending", "active" (the
+        default) or "kept"), enqueueing it again returns that job, `duplicate` True (or with
+        on_duplicate="error" raises DuplicateId, its data naming the job)."""
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
-                            run_at=run_at, delay=delay, cwd=cwd, env=env)  # fmt: skip
+                            run_at=run_at, delay=delay, cwd=cwd, env=env, unique_key=unique_key,
+                            unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
         return Job(self.call("job.enqueue", spec))
 
     def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

@@ -128,6 +128,15 @@ class Job(_View):
         return str(self.raw["id"])
 
     @property
+    def duplicate(self) -> bool:
+        """From an enqueue with unique_key: this is the job that held the key already."""
+        return bool(self.raw.get("duplicate"))
+
+    @property
+    def unique_key(self) -> str | None:
+        return self.raw.get("unique_key")
+
+    @property
     def command(self) -> str:
         return str(self.raw["command"])
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Literal
 
 from queuectl.client.rpc import MAX_TIMEOUT
 from queuectl.errors import invalid_params
 
+UniqueWhile = Literal["pending", "active", "kept"]  # how long a job holds its unique_key
+OnDuplicate = Literal["return", "error"]  # a held unique_key: the job holding it, or DuplicateId
 LONG_CALL = 60.0  # at least this long for cancel (deferred until the job is dead), retry, delete
 PAGE_SIZE = 1000  # jobs per request when a list is iterated
 
@@ -54,13 +57,15 @@ def with_cwd(spec: Mapping[str, object]) -> dict[str, object]:
 def enqueue_spec(
     command: str, *, id: str | None, priority: int | None, timeout: float | None,
     max_retries: int | None, run_at: str | datetime | None, delay: float | None,
-    cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
+    cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None, unique_key: str | None = None,
+    unique_while: UniqueWhile | None = None, on_duplicate: OnDuplicate | None = None,
 ) -> dict[str, object]:  # fmt: skip
     spec: dict[str, object] = {"command": command}
     given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
                                 "run_at": _time_param(run_at, "run_at"), "delay": delay,
                                 "cwd": None if cwd is None else os.fspath(cwd),
-                                "env": None if env is None else dict(env)}  # fmt: skip
+                                "env": None if env is None else dict(env), "unique_key": unique_key,
+                                "unique_while": unique_while, "on_duplicate": on_duplicate}  # fmt: skip
     spec.update({k: v for k, v in given.items() if v is not None})
     return with_cwd(spec)
 

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 @click.option("--run-at", metavar="TIME", help="Run at this ISO 8601 time (no zone = UTC).")
 @click.option("--cwd", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
+@click.option("--unique-key", metavar="KEY",
+              help="Idempotent enqueue: if a job holds KEY, do not enqueue; that job is the answer.")
+@click.option("--unique-while", type=click.Choice(["pending", "active", "kept"]),
+              help="How long the job holds --unique-key: until it starts, until it is final "
+              "(active, the default), or until it is deleted (kept).")
+@click.option("--on-duplicate", type=click.Choice(["return", "error"]), default="return", show_default=True,
+              help="When --unique-key is held: take that job (exit 0), or fail (exit 6).")
 @click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
@@ -50,8 +57,9 @@ if TYPE_CHECKING:
 def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
-    cwd: str | None, env_pairs: tuple[str, ...], file_: Any, skip_invalid: bool, wait_: bool,
-    wait_timeout: float | None, show_output: bool, as_json: bool,
+    cwd: str | None, env_pairs: tuple[str, ...], unique_key: str | None, unique_while: str | None,
+    on_duplicate: str, file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None,
+    show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
@@ -61,6 +69,7 @@ def enqueue(
     queuectl enqueue --delay 60 -- 'backup.sh && notify.sh'
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
     queuectl enqueue --wait --output --max-retries 0 -- make test
+    queuectl enqueue --unique-key nightly-2026-01-31 -- backup.sh   # at most once
 
     Several words after `--` are quoted for the shell and joined; a single
     word is taken as a shell command line as it is. The job runs with
@@ -73,21 +82,27 @@ def enqueue(
     125 dead without an exit code (timed out, killed), 126 cancelled.
     """
     if file_ is not None:
-        _check_file_flags(args, wait_, show_output)
+        _check_file_flags(args, wait_, show_output or bool(unique_key or unique_while) or on_duplicate != "return")
         enqueue_file(ctx, file_, as_json, skip_invalid)
         return
     _check_job_flags(args, skip_invalid, wait_, wait_timeout, show_output, as_json)
     check_seconds(delay=delay, timeout=timeout)
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
-             "delay": delay, "run_at": run_at, "cwd": cwd}  # fmt: skip
+             "delay": delay, "run_at": run_at, "cwd": cwd, "unique_key": unique_key,
+             "unique_while": unique_while}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
     if env_pairs:
         job["env"] = env_with(job.get("env"), env_pairs)
     if "cwd" not in job:
         job["cwd"] = current_dir()
+    if on_duplicate != "return":
+        job["on_duplicate"] = on_duplicate
     client = ctx.client()
     result = client.enqueue_spec(job)
+    if result.duplicate:
+        click.echo(f"queuectl: job {result.id} holds unique key {result.unique_key!r} already: "
+                   "not enqueued again", err=True)  # fmt: skip
     if not wait_:
         if as_json:
             out.print_json(result.raw)
@@ -101,7 +116,8 @@ def _check_file_flags(args: tuple[str, ...], wait_: bool, show_output: bool) -> 
     if args:
         out.fail("give either --file or a job, not both", out.USAGE)
     if wait_ or show_output:
-        out.fail("--wait/--output cannot be used with --file", out.USAGE)
+        out.fail("--wait/--output/--unique-key/--unique-while/--on-duplicate cannot be used with --file "
+                 '(give "unique_key" in a line\'s JSON)', out.USAGE)  # fmt: skip
 
 
 def _check_job_flags(args: tuple[str, ...], skip_invalid: bool, wait_: bool, wait_timeout: float | None,

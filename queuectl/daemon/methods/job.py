@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import jobs as J
 from queuectl import protocol as P
+from queuectl import uniquekeys as U
 from queuectl.daemon.methods.views import attempt_view, find, invalid_state, job_view
 from queuectl.daemon.rpc import DEFERRED, Param, Send, method
-from queuectl.daemon.store.interface import DuplicateIdError, Runnable
+from queuectl.daemon.store.interface import DuplicateIdError, KeyHeldError, Runnable
 from queuectl.daemon.waits import Waiter
 
 if TYPE_CHECKING:
@@ -32,11 +33,22 @@ def _duplicate(job_id: str, index: int, why: str) -> P.RpcError:
     return P.RpcError(P.DUPLICATE_ID, why, {"id": job_id, "index": index})
 
 
+def _key_held(key: str, holder: str | None, index: int, why: str) -> P.RpcError:
+    return P.RpcError(P.DUPLICATE_ID, why, {"id": holder, "unique_key": key, "index": index})
+
+
 def _insert(api: Api, specs: list[J.JobSpec]) -> list[Runnable]:
     try:
         return api.lifecycle.enqueue(specs, api.now)
     except DuplicateIdError as exc:
         raise _duplicate(exc.job_id, exc.index, exc.why) from None
+    except KeyHeldError as exc:
+        raise _key_held(exc.key, exc.job_id, exc.index, str(exc)) from None
+
+
+def _key_conflicts(api: Api, specs: list[J.JobSpec]) -> list[tuple[int, str, str | None, str]]:
+    keys = [s.unique_key for s in specs]
+    return U.key_conflicts(keys, api.store.key_holders([k for k in keys if k is not None]))
 
 
 JOB_PARAMS = (
@@ -49,20 +61,36 @@ JOB_PARAMS = (
     Param("max_retries", "integer", description="retries after the first attempt", nullable=True),
     Param("cwd", "string", description="absolute working directory", nullable=True),
     Param("env", "object", description="extra environment variables", nullable=True),
+    Param("unique_key", "string", description="idempotent enqueue: at most one job holds this key "
+          f"(at most {U.MAX_KEY_LENGTH} characters, no control characters)", nullable=True),
+    Param("unique_while", "string", description="how long the job holds unique_key: pending (until it "
+          "starts), active (until it is final; the default), kept (until it is deleted)", nullable=True),
 )
 
 
 @method(
     "job.enqueue", *JOB_PARAMS,
-    description="Add one job.",
-    result="the job object",
+    Param("on_duplicate", "string", "return", "when unique_key is held: return the job holding it "
+          '(with "duplicate": true), or error (duplicate_id)'),
+    description="Add one job (or, with a unique_key that a job holds, return that job).",
+    result='the job object; with unique_key, "duplicate": whether it is the job that held the key',
     errors=(P.INVALID_PARAMS, P.DUPLICATE_ID),
 )  # fmt: skip
-def enqueue(api: Api, send: Send, **params: Any) -> dict[str, Any]:
+def enqueue(api: Api, send: Send, on_duplicate: str, **params: Any) -> dict[str, Any]:
+    if on_duplicate not in U.ON_DUPLICATE:
+        raise P.invalid_params(f"on_duplicate must be one of {', '.join(U.ON_DUPLICATE)}", "on_duplicate")
     spec = _spec({k: v for k, v in params.items() if v is not None}, api.now)
+    if spec.unique_key is not None:
+        held = _key_conflicts(api, [spec])
+        if held:
+            _, key, holder, why = held[0]
+            if on_duplicate == "error":
+                raise _key_held(key, holder, 0, why)
+            assert holder is not None
+            return {**job_view(find(api, holder)), "duplicate": True}
     job = api.store.get_by_seq(_insert(api, [spec])[0].seq)
     assert job is not None
-    return job_view(job)
+    return job_view(job) if spec.unique_key is None else {**job_view(job), "duplicate": False}
 
 
 @method(
@@ -88,6 +116,10 @@ def enqueue_many(api: Api, send: Send, jobs: list[Any], dry_run: bool, skip_inva
         if duplicates:
             index, job_id, why = duplicates[0]
             raise _duplicate(job_id, index, why)
+    held = _key_conflicts(api, specs)
+    if held:
+        raise _key_held(held[0][1], held[0][2], held[0][0], held[0][3])
+    if dry_run:
         return {"ids": [], "count": len(specs)}
     inserted = _insert(api, specs) if specs else []
     return {"ids": [j.id for j in inserted], "count": len(inserted)}
@@ -107,6 +139,10 @@ def _enqueue_valid(api: Api, jobs: list[Any], dry_run: bool) -> dict[str, Any]:
     for position, _, why in J.duplicate_ids(ids, api.store.ids_taken([i for i in ids if i is not None])):
         bad[position] = why
         skipped.append({"index": valid[position][0], "message": why, "code": P.DUPLICATE_ID})
+    for position, _, _, why in _key_conflicts(api, [spec for _, spec in valid]):
+        if position not in bad:
+            bad[position] = why
+            skipped.append({"index": valid[position][0], "message": why, "code": P.DUPLICATE_ID})
     specs = [spec for position, (_, spec) in enumerate(valid) if position not in bad]
     skipped.sort(key=lambda s: s["index"])
     if dry_run or not specs:

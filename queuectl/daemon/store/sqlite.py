@@ -12,10 +12,17 @@ from typing import Any
 
 from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
-from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
+from queuectl.daemon.store.interface import DuplicateIdError, KeyHeldError, Runnable, UnusableDatabase
 from queuectl.daemon.store.reads import StoreReads
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
+
+# A job's unique key is released (unique_hold set to NULL) as its unique_while says: a
+# "pending" hold when the job starts or is final, an "active" one when it is final, a
+# "kept" one never (the row's deletion ends it). Never taken again (a retried job holds
+# no key).
+_RELEASED_AT_START = "CASE WHEN unique_while = 'pending' THEN NULL ELSE unique_hold END"
+_RELEASED_WHEN_FINAL = "CASE WHEN unique_while = 'kept' THEN unique_hold ELSE NULL END"
 
 
 class Store(StoreReads):
@@ -181,6 +188,14 @@ class Store(StoreReads):
             taken.update(r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE id IN ({marks})", chunk))
         return taken
 
+    def key_holders(self, keys: list[str]) -> dict[str, str]:
+        held: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            held.update(self.db.execute(f"SELECT unique_hold, id FROM jobs WHERE unique_hold IN ({marks})", chunk))
+        return held
+
     def insert_jobs(
         self, specs: list[JobSpec], now: float, max_retries: int, default_timeout: float | None
     ) -> list[Runnable]:
@@ -206,16 +221,21 @@ class Store(StoreReads):
                 spec.id, spec.command, state, spec.priority, retries, timeout,
                 spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
+                spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
                                 spec.env or None, retries, 0, 0, state))  # fmt: skip
         with self.transaction():
-            cur = self.db.executemany(
-                "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                "run_at_relative, cwd, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            try:
+                cur = self.db.executemany(
+                    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
+                    "run_at_relative, cwd, env, created_at, updated_at, unique_key, unique_while, "
+                    "unique_hold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError:
+                raise self._key_held(specs) from None
             # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
             last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
             first = last - len(rows) + 1
@@ -224,6 +244,20 @@ class Store(StoreReads):
                 self.counts[job.state] += 1
             assert cur.rowcount == len(rows)
         return out
+
+    def _key_held(self, specs: list[JobSpec]) -> Exception:
+        """What the unique index refused: the first key held already or given twice."""
+        keys = [s.unique_key for s in specs if s.unique_key is not None]
+        holders = self.key_holders(keys)
+        seen: dict[str, str] = {}
+        for index, spec in enumerate(specs):
+            key = spec.unique_key
+            if key is not None:
+                holder = holders.get(key) or seen.get(key)
+                if holder is not None:
+                    return KeyHeldError(key, holder, index)
+                seen[key] = spec.id or ""
+        return sqlite3.IntegrityError("a job could not be inserted")
 
     # --- state changes (each knows the state it leaves, for the counts) ------------------
 
@@ -263,8 +297,8 @@ class Store(StoreReads):
             (t, pid, segment, out_off, err_off, seq, attempt),
         )
         self.db.execute(
-            "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ? "
-            "WHERE seq = ?",
+            "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ?, "
+            f"unique_hold = {_RELEASED_AT_START} WHERE seq = ?",
             (t, t, seq),
         )
         self._move(J.ASSIGNED, J.PROCESSING)
@@ -312,9 +346,10 @@ class Store(StoreReads):
         self.db.execute(
             "UPDATE jobs SET state = ?, run_at = ?, run_at_relative = 1, exit_code = ?, last_error = ?, "
             "charged = charged + ?, "
+            f"unique_hold = CASE WHEN ? THEN {_RELEASED_WHEN_FINAL} ELSE unique_hold END, "
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, updated_at = ? WHERE seq = ?",
             (new_state, run_at, exit_code, last_error, int(charged),
-             int(final), now, now, seq),
+             int(new_state in J.FINAL_STATES), int(final), now, now, seq),
         )  # fmt: skip
         self._move(J.PROCESSING if started else J.ASSIGNED, new_state)
 
@@ -363,7 +398,7 @@ class Store(StoreReads):
     def cancel(self, seq: int, state: str, now: float) -> None:
         self.db.execute(
             "UPDATE jobs SET state = 'cancelled', run_at = NULL, last_error = 'cancelled', "
-            "finished_at = ?, updated_at = ? WHERE seq = ?",
+            f"unique_hold = {_RELEASED_WHEN_FINAL}, finished_at = ?, updated_at = ? WHERE seq = ?",
             (now, now, seq),
         )
         self._move(state, J.CANCELLED)
