@@ -111,7 +111,7 @@ def test_a_bad_key_is_refused_and_nothing_is_enqueued(daemon: Daemon, key: Any, 
 
 def test_enqueue_many_refuses_a_held_or_repeated_key_or_skips_it(daemon: Daemon) -> None:
     held = daemon.enqueue("true", unique_key="a", delay=3600)
-    jobs = [{"command": "true", "unique_key": "b"}, {"command": "true", "unique_key": "a"}]
+    jobs = [{"command": "true", "unique_key": "b", "delay": 3600}, {"command": "true", "unique_key": "a"}]
     with pytest.raises(Exception) as err:
         daemon.call("job.enqueue_many", {"jobs": jobs})
     assert err.value.data == {"name": "duplicate_id", "id": held["id"], "unique_key": "a",  # type: ignore[attr-defined]
@@ -129,8 +129,8 @@ def test_a_database_from_before_unique_keys_is_migrated(tmp_path: Any, make_daem
     store = Store(path)
     store.close()
     db = sqlite3.connect(path)  # back to version 2: no unique columns
+    db.execute("DROP INDEX jobs_unique_hold")
     for column in ("unique_key", "unique_while", "unique_hold"):
-        db.execute("DROP INDEX IF EXISTS jobs_unique_hold")
         db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
     db.execute("PRAGMA user_version = 2")
     db.commit()

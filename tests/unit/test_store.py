@@ -103,6 +103,9 @@ def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.execute("PRAGMA user_version = 1")
     db.execute("ALTER TABLE jobs DROP COLUMN run_at_relative")
+    db.execute("DROP INDEX jobs_unique_hold")  # and what version 3 added
+    for column in ("unique_key", "unique_while", "unique_hold"):
+        db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
     db.commit()
     db.close()
     store = Store(path)
