@@ -131,6 +131,7 @@ def run_once(root: Path, sizes: Sizes, target: Target, chosen: tuple[str, ...], 
                 figs["drain.first_start_ms"] = dr.first_start_s * 1000
                 figs["drain.daemon_cpu_us_per_job"] = dr.daemon_cpu_us
                 figs["drain.children_cpu_us_per_job"] = dr.children_cpu_us
+                figs["drain.cpu_us_per_job"] = dr.daemon_cpu_us + dr.children_cpu_us
 
             def memory() -> None:
                 progress(f"processing up to {sizes.memory_jobs} jobs in all (memory)")

@@ -18,7 +18,7 @@ from queuectl import paths as qpaths
 from queuectl.client.rpc import RpcClient
 
 FINAL = ("completed", "dead", "cancelled")
-BUSY = ("scheduled", "pending", "processing", "failed")
+BUSY = ("scheduled", "pending", "assigned", "processing", "failed")
 
 
 class BenchDaemon:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         MethodNotFound,
         ParseError,
         QueuectlError,
+        QueueNotFound,
         RemoteError,
         RequestExpired,
         RequestTooLarge,
@@ -46,6 +47,7 @@ __all__ = [
     "QueuectlError", "DaemonUnreachable", "UntrustedSocket", "RemoteError", "ParseError", "InvalidRequest",
     "MethodNotFound", "InvalidParams", "InternalError", "JobNotFound", "DuplicateId", "InvalidState",
     "RequestTooLarge", "ShuttingDown", "StorageError", "RequestExpired",
+    "QueueNotFound",
 ]  # fmt: skip
 
 # name -> the module it lives in

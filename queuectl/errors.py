@@ -25,6 +25,7 @@ REQUEST_TOO_LARGE = -32004
 SHUTTING_DOWN = -32005
 STORAGE_ERROR = -32006
 REQUEST_EXPIRED = -32007
+QUEUE_NOT_FOUND = -32008
 
 ERROR_NAMES = {
     PARSE_ERROR: "parse_error",
@@ -39,6 +40,7 @@ ERROR_NAMES = {
     SHUTTING_DOWN: "shutting_down",
     STORAGE_ERROR: "storage_error",
     REQUEST_EXPIRED: "request_expired",
+    QUEUE_NOT_FOUND: "queue_not_found",
 }
 
 
@@ -145,11 +147,18 @@ class RequestExpired(RemoteError):
     code = REQUEST_EXPIRED
 
 
+class QueueNotFound(RemoteError, LookupError):
+    """No queue has that name (`data["queue"]`)."""
+
+    code = QUEUE_NOT_FOUND
+
+
 # Every code in ERROR_NAMES has its class (tests/test_client_errors.py checks it).
 ERROR_CLASSES: dict[int, type[RemoteError]] = {
     cls.code: cls
     for cls in (ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError, JobNotFound,
-                DuplicateId, InvalidState, RequestTooLarge, ShuttingDown, StorageError, RequestExpired)
+                DuplicateId, InvalidState, RequestTooLarge, ShuttingDown, StorageError, RequestExpired,
+                QueueNotFound)
 }  # fmt: skip
 
 

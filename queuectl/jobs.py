@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from queuectl import queues as Q
 from queuectl.uniquekeys import validate_unique
+from queuectl.validation import ValidationError as ValidationError
 
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
 SCHEDULED = "scheduled"
@@ -51,18 +53,8 @@ MAX_TIMEOUT = 365 * 24 * 3600.0
 MAX_RETRIES = 1000
 MAX_ENV_ENTRIES = 256
 
-SPEC_FIELDS = frozenset(
-    {"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd", "env", "unique_key",
-     "unique_while"}
-)
-
-
-class ValidationError(ValueError):
-    """A job spec (or a parameter) that cannot be accepted; `field` names the culprit."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd",
+                         "env", "queue", "slots", "tags", "unique_key", "unique_while"})  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -80,6 +72,9 @@ class JobSpec:
     # run_at came from a delay ("in 10 minutes"), not a time of day: it moves with a
     # step of the wall clock, so the wait stays as long as asked.
     relative: bool = False
+    queue: str = Q.DEFAULT
+    slots: int = 1
+    tags: dict[str, str] = field(default_factory=dict)
     unique_key: str | None = None  # idempotent enqueue (uniquekeys.py)
     unique_while: str = "active"
 
@@ -346,6 +341,9 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
             raise ValidationError("cwd must be an absolute path", "cwd")
         spec.cwd = cwd
     spec.env = validate_env(raw.get("env"), limits)
+    spec.queue = Q.validate_name(raw["queue"]) if raw.get("queue") is not None else Q.DEFAULT
+    spec.slots = Q.validate_slots(raw["slots"]) if raw.get("slots") is not None else 1
+    spec.tags = Q.validate_tags(raw.get("tags"))
     spec.unique_key, spec.unique_while = validate_unique(raw)
     total = exec_bytes(spec.command)
     if spec.env:

@@ -20,6 +20,7 @@ from queuectl.errors import INVALID_STATE as INVALID_STATE
 from queuectl.errors import JOB_NOT_FOUND as JOB_NOT_FOUND
 from queuectl.errors import METHOD_NOT_FOUND as METHOD_NOT_FOUND
 from queuectl.errors import PARSE_ERROR as PARSE_ERROR
+from queuectl.errors import QUEUE_NOT_FOUND as QUEUE_NOT_FOUND
 from queuectl.errors import REQUEST_EXPIRED as REQUEST_EXPIRED
 from queuectl.errors import REQUEST_TOO_LARGE as REQUEST_TOO_LARGE
 from queuectl.errors import SHUTTING_DOWN as SHUTTING_DOWN
@@ -31,6 +32,7 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 HARD_MAX_MESSAGE_BYTES = 4 * MAX_REQUEST_BYTES
 MAX_BATCH = 1000
 MAX_DEPTH = 1000  # nesting json.loads takes (the recursion limit, less the stack in use)
+
 
 class RpcError(Exception):
     """An error answered to a client: a code, a human message and machine `data`."""

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from queuectl.durations import DurationError, parse_duration
 from queuectl.jobs import ValidationError
 
 
@@ -76,13 +77,19 @@ def check(name: str, value: Any) -> Any:
     return value
 
 
+# Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
+SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit"})
+
+
 def parse(name: str, text: str) -> Any:
     """Parse a value typed on the command line into the key's type, then check it."""
     setting = SETTINGS.get(name)
     if setting is None:
         return check(name, text)  # raises the unknown-key error
     try:
-        value: Any = setting.kind(text)
+        value: Any = parse_duration(text) if name in SECONDS else setting.kind(text)
+    except DurationError as exc:
+        raise ValidationError(f"{name}: {exc}", "value") from None
     except ValueError:
         kind = "an integer" if setting.kind is int else "a number"
         raise ValidationError(f"{name} must be {kind}, not {text!r}", "value") from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from queuectl.validation import ValidationError
+
 MAX_KEY_LENGTH = 200
 # How long a job holds its key: until it first starts (pending), until it is final
 # (active, the default), or for as long as it is stored (kept: until it is deleted).
@@ -20,8 +22,6 @@ ON_DUPLICATE = ("return", "error")  # a second enqueue with a held key: the job 
 
 def validate_unique(raw: dict[str, Any]) -> tuple[str | None, str]:
     """(unique_key, unique_while) of a job object; ValidationError for a bad one."""
-    from queuectl.jobs import ValidationError
-
     key, hold = raw.get("unique_key"), raw.get("unique_while")
     if hold is None:
         hold = DEFAULT_HOLD

@@ -60,7 +60,9 @@ def split_importtime(stderr: str) -> tuple[str, set[str]]:
 def normalise(text: str) -> str:
     """What differs between two enqueues or two status calls made a moment apart."""
     text = re.sub(r"\benqueued \S+ ", "enqueued <id> ", text)
-    text = re.sub(r"up \d+s", "up <n>s", text)
+    text = re.sub(r"up [0-9.]+m?s,|up \d+[mhd]\d\d[smh],", "up <n>,", text)
+    text = re.sub(r"oldest pending (-|[0-9.]+m?s|\d+[mhd]\d\d[smh])", "oldest pending <age>", text)
+    text = re.sub(r'"oldest_pending_age_s": [0-9.]+', '"oldest_pending_age_s": <x>', text)
     text = re.sub(r'"(uptime_s|created_at|updated_at|id|run_at|started_at)": ("[^"]*"|[0-9.]+|null)',
                   r'"\1": <x>', text)  # fmt: skip
     return text
@@ -78,6 +80,10 @@ FAST = [
     ["enqueue", "--timeout", "1.5", "--max-retries", "0", "--delay", "60", "--json", "--", "true"],
     ["enqueue", "--timeout", " 2e1 ", "--delay=0", "--json", "--", "true"],
     ["enqueue", "--run-at", "2099-01-01T00:00:00Z", "--json", "--", "true"],
+    ["enqueue", "--delay", "10m", "--timeout", "1h30m", "--json", "--", "true"],
+    ["enqueue", "--delay=90s", "--timeout=500ms", "--", "true"],
+    ["enqueue", "--timeout", "2d", "--delay", "1h 30m", "--json", "--", "true"],
+    ["enqueue", "--delay", "1.5h", "--timeout", "2m30s", "--json", "--", "true"],
     ["enqueue", "--cwd", "/tmp", "--env", "A=1", "--env", "B=x=y", "--env=C=", "--json", "--", "env"],
     ["enqueue", "--id", "{id}", "--", "true"],
     ["enqueue", "--id={id}", "--json", "--", "true"],
@@ -94,6 +100,9 @@ FAST = [
     ["status"],
     ["status", "--json"],
     ["status", "--json", "--json"],
+    ["--timeout", "5s", "status"],
+    ["--no-color", "status"],
+    ["--timeout=2s", "enqueue", "--", "true"],
     ["--timeout", "3", "status"],
 ]
 # Forms it hands to click (nothing sent first), with or without an error.
@@ -111,6 +120,13 @@ FULL = [
     ["enqueue", "--timeout", "inf", "--", "true"],
     ["enqueue", "--delay", "-1", "--", "true"],
     ["enqueue", "--delay", "1e12", "--", "true"],
+    ["enqueue", "--delay", "10x", "--", "true"],
+    ["enqueue", "--timeout", "1h30", "--", "true"],
+    ["enqueue", "--delay", "2y", "--", "true"],
+    ["enqueue", "--timeout", "400d", "--", "true"],
+    ["enqueue", "--delay", "-5m", "--", "true"],
+    ["--timeout", "25d", "status"],
+    ["--timeout", "soon", "enqueue", "--", "true"],
     ["enqueue", "--env", "NOEQUALS", "--", "true"],
     ["enqueue", "--env", "=v", "--", "true"],
     ["enqueue", "--", '{"command": "true"}'],
@@ -160,6 +176,7 @@ def test_fast_and_full_paths_agree_on_every_form(make_daemon: Callable[..., Daem
             # What both sent is the same job, field by field.
             a, b = (d.job(enqueued_id(out)) for out in (full[1], quick[1]))
             assert volatile_removed(a) == volatile_removed(b), form
+            assert abs(delay_of(a) - delay_of(b)) < 1, form  # --delay 10m: the same run_at
             checked += 1
         # The full path is click's; the fast one only for the forms listed as fast.
         assert "click" in full[3], form
@@ -173,6 +190,14 @@ def test_fast_and_full_paths_agree_on_every_form(make_daemon: Callable[..., Daem
 
 def enqueued_id(stdout: str) -> str:
     return json.loads(stdout)["id"] if stdout.startswith("{") else stdout.split()[1]
+
+
+def delay_of(job: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    if not job["run_at"]:
+        return 0.0
+    return (datetime.fromisoformat(job["run_at"]) - datetime.fromisoformat(job["created_at"])).total_seconds()
 
 
 def volatile_removed(job: dict[str, Any]) -> dict[str, Any]:

@@ -161,7 +161,7 @@ def test_the_readme_flow_runs_as_written_and_every_step_succeeds(tmp_path: Path)
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
                 # A person reads the events for a while: until every job is final.
                 wait_for(lambda: not any(json.loads(run_cli(home, "status", "--json").stdout)["counts"][s]
-                                         for s in ("scheduled", "pending", "processing", "failed")),
+                                         for s in ("scheduled", "pending", "assigned", "processing", "failed")),
                          timeout=60, interval=0.2, what="every job of the flow to be final")  # fmt: skip
                 continue
             r = run_cli(home, *args)

@@ -4,6 +4,7 @@ transport's safety rules (checked socket, no reconnect, expires_at)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -114,7 +115,9 @@ METHOD_OF = {"job.enqueue": "enqueue", "job.enqueue_many": "enqueue_many", "job.
              "workers.status": "workers.status", "workers.scale": "workers.scale",
              "workers.stop": "workers.stop", "config.get": "config.get", "config.set": "config.set",
              "config.list": "config.list", "daemon.status": "status", "daemon.stats": "stats",
-             "daemon.shutdown": "shutdown", "rpc.discover": "discover"}  # fmt: skip
+             "daemon.shutdown": "shutdown", "rpc.discover": "discover", "queue.add": "queue_add",
+             "queue.list": "queue_list", "queue.get": "queue_get", "queue.set": "queue_set",
+             "queue.pause": "queue_pause", "queue.resume": "queue_resume", "queue.remove": "queue_remove"}  # fmt: skip
 
 
 def test_every_rpc_method_has_a_typed_method_in_both_clients(client: Client) -> None:
@@ -137,6 +140,37 @@ def test_every_rpc_method_has_a_typed_method_in_both_clients(client: Client) -> 
         aclient.close()
     assert client.stats()["totals"].keys() == {"completed", "failed", "dead"}
     assert len(client.stats()["per_minute"]) == 60
+
+
+def test_queues_through_both_clients(client: Client) -> None:
+    from queuectl import AsyncClient, QueueNotFound
+
+    client.workers.stop()
+    added = client.queue_add("gpu", concurrency=2, weight=3)
+    assert (added["name"], added["concurrency"], added["weight"], added["paused"]) == ("gpu", 2, 3, False)
+    job = client.enqueue("true", queue="gpu", slots=2, tags={"team": "ml"}, unique_key="gpu-1")
+    assert (job.queue, job.slots, job.tags, job.unique_key) == ("gpu", 2, {"team": "ml"}, "gpu-1")
+    page = client.list_page(queue="gpu", tags={"team": "ml"})
+    assert [j.id for j in page.jobs] == [job.id] and page.total == page.matched == 1
+    assert [j.id for j in client.list(tags={"team": "other"})] == []
+    assert [q["name"] for q in client.queue_list()] == ["default", "gpu"]
+    assert client.queue_set("gpu", concurrency=4)["concurrency"] == 4
+    assert client.queue_pause("gpu")["changed"] is True and client.queue_get("gpu")["paused"] is True
+    status = client.status(queue="gpu")
+    assert [q["name"] for q in status["queues"]] == ["gpu"] and status["counts"]["pending"] == 1
+    with pytest.raises(QueueNotFound):
+        client.queue_get("nope")
+
+    async def main() -> None:
+        async with AsyncClient(socket=client.socket_path) as aclient:
+            assert (await aclient.queue_resume("gpu"))["changed"] is True
+            await aclient.delete(job.id)
+            assert (await aclient.queue_remove("gpu")) == {"removed": "gpu"}
+            assert [q["name"] for q in await aclient.queue_list()] == ["default"]
+            assert (await aclient.queue_add("cpu"))["concurrency"] == 10000
+            assert (await aclient.enqueue("true", queue="cpu")).queue == "cpu"
+
+    asyncio.run(main())
 
 
 def test_list_pages_through_every_job(client: Client) -> None:
@@ -288,7 +322,7 @@ def test_the_types_name_every_state_and_event_the_daemon_has() -> None:
     assert FINAL_STATES == jobs.FINAL_STATES
     rpc_md = (Path(__file__).resolve().parents[1] / "docs" / "rpc.md").read_text()
     # The events table of docs/rpc.md: its rows are `| `name` | when | fields |`.
-    documented = re.findall(r"^\| `((?:job|workers|config)\.[a-z_]+)` \| [^|]+ \| [^|]+ \|$", rpc_md, re.M)
+    documented = re.findall(r"^\| `((?:job|workers|config|queue)\.[a-z_]+)` \| [^|]+ \| [^|]+ \|$", rpc_md, re.M)
     assert set(EVENT_NAMES) == set(documented)
     assert {"job.assigned", "job.returned"} <= set(EVENT_NAMES) and "assigned" in STATES
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 from queuectl import jobs as J
-from tests.conftest import Daemon
+from tests.conftest import Daemon, wait_for
 
 
 def started_at(daemon: Daemon, job_id: str) -> float:
@@ -34,6 +34,10 @@ def test_a_job_never_waits_behind_a_running_one_while_a_worker_is_idle(make_daem
 
 def test_a_high_priority_job_overtakes_low_ones_handed_out_earlier(make_daemon) -> None:
     daemon = make_daemon(workers=2)
+    # Both workers ready first: with one, busy2 and the low jobs would start on the second
+    # as it comes up, before `urgent` exists.
+    wait_for(lambda: sum(c["ready"] for c in daemon.call("workers.status")["children"]) == 2,
+             what="both workers to be ready")  # fmt: skip
     daemon.call("job.enqueue_many", {"jobs": [
         {"id": "busy1", "command": "sleep 2"},
         {"id": "busy2", "command": "sleep 4"},  # frees later: the first free worker decides

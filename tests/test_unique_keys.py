@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +13,8 @@ from conftest import Daemon
 
 from queuectl import Client, DuplicateId, InvalidParams
 from queuectl.daemon.store import SCHEMA_VERSION, Store
+from queuectl.daemon.store.schema import MIGRATIONS
+from queuectl.jobs import JobSpec
 
 
 def test_a_second_enqueue_with_a_held_key_returns_the_job_that_holds_it(daemon: Daemon) -> None:
@@ -124,20 +125,31 @@ def test_enqueue_many_refuses_a_held_or_repeated_key_or_skips_it(daemon: Daemon)
         client.enqueue("true", unique_key="b", on_duplicate="error")
 
 
-def test_a_database_from_before_unique_keys_is_migrated(tmp_path: Any, make_daemon: Callable[..., Daemon]) -> None:
-    path = tmp_path / "queue.db"
-    store = Store(path)
-    store.close()
-    db = sqlite3.connect(path)  # back to version 2: no unique columns
-    db.execute("DROP INDEX jobs_unique_hold")
-    for column in ("unique_key", "unique_while", "unique_hold"):
-        db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
-    db.execute("PRAGMA user_version = 2")
+def _database_at(path: Any, version: int) -> None:
+    """A database as the queuectl of that schema version made it, with one pending job."""
+    db = sqlite3.connect(path)
+    for step in range(1, version + 1):
+        db.executescript(MIGRATIONS[step])
+    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("INSERT INTO jobs(id, command, state, max_retries, created_at, updated_at) "
+               "VALUES ('old', 'true', 'pending', 3, 1, 1)")  # fmt: skip
     db.commit()
     db.close()
+
+
+@pytest.mark.parametrize("version", [2, 3])  # 2: before queues and unique keys; 3: queues (main)
+def test_a_database_from_before_unique_keys_is_migrated(tmp_path: Any, version: int) -> None:
+    path = tmp_path / "queue.db"
+    _database_at(path, version)
     store = Store(path)
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert store.key_holders(["x"]) == {}
+        old = store.get("old")
+        assert old is not None and (old["queue"], old["unique_key"], old["unique_while"]) == ("default", None, None)
+        assert [q.name for q in store.queues_load()] == ["default"]
+        with store.transaction():
+            store.insert_jobs([JobSpec("true", unique_key="x"), JobSpec("true", queue="default")], 0.0, 3, None)
+        assert list(store.key_holders(["x"])) == ["x"]
     finally:
         store.close()

@@ -43,18 +43,21 @@ from queuectl.client.params import (
     UniqueWhile,
     check_client_timeout,
     check_wait_timeout,
+    dlq_list_params,
     dlq_retry_params,
     enqueue_spec,
     list_params,
+    status_params,
     with_cwd,
 )
 from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
+from queuectl.client.queue_calls import AsyncQueueCalls
 from queuectl.client.rpc import DEFAULT_TIMEOUT, probe
 
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(AsyncQueueCalls):
     """Client's methods as coroutines; see Client and docs/python.md. Safe for many tasks
     of one event loop at once; not for several threads."""
 
@@ -162,12 +165,13 @@ class AsyncClient:
         timeout: float | None = None, max_retries: int | None = None,
         run_at: str | datetime | None = None, delay: float | None = None,
         cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+        queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None,
     ) -> Job:  # fmt: skip
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
-                            run_at=run_at, delay=delay, cwd=cwd, env=env, unique_key=unique_key,
-                            unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
+                            run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
+                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
         return Job(await self.call("job.enqueue", spec))
 
     async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
@@ -187,13 +191,13 @@ class AsyncClient:
         return Job(await self.call("job.get", {"id": job_id, "attempts": attempts}))
 
     async def list(self, state: str | None = None, *, search: str | None = None, newest_first: bool = False,
-                   order: str | None = None, limit: int | None = None,
-                   page_size: int = PAGE_SIZE) -> AsyncIterator[Job]:  # fmt: skip
+                   order: str | None = None, limit: int | None = None, page_size: int = PAGE_SIZE,
+                   queue: str | None = None, tags: Mapping[str, str] | None = None) -> AsyncIterator[Job]:  # fmt: skip
         offset = 0
         while limit is None or offset < limit:
             size = page_size if limit is None else min(page_size, limit - offset)
             page = await self.list_page(state, limit=size, offset=offset, newest_first=newest_first,
-                                        search=search, order=order)  # fmt: skip
+                                        search=search, order=order, queue=queue, tags=tags)  # fmt: skip
             for job in page.jobs:
                 yield job
             offset += len(page.jobs)
@@ -202,8 +206,10 @@ class AsyncClient:
 
     async def list_page(self, state: str | None = None, *, limit: int = 100, offset: int = 0,
                         newest_first: bool = False, search: str | None = None,
-                        order: str | None = None) -> JobPage:  # fmt: skip
-        return JobPage(await self.call("job.list", list_params(state, limit, offset, newest_first, search, order)))
+                        order: str | None = None, queue: str | None = None,
+                        tags: Mapping[str, str] | None = None) -> JobPage:  # fmt: skip
+        params = list_params(state, limit, offset, newest_first, search, order, queue, tags)
+        return JobPage(await self.call("job.list", params))
 
     async def wait(self, job_id: str, timeout: float | None = None) -> WaitResult:
         check_wait_timeout(timeout)
@@ -246,8 +252,8 @@ class AsyncClient:
 
     # --- daemon.*, rpc.*, events -----------------------------------------------------------
 
-    async def status(self) -> DaemonStatus:
-        result: DaemonStatus = await self.call("daemon.status")
+    async def status(self, *, queue: str | None = None) -> DaemonStatus:
+        result: DaemonStatus = await self.call("daemon.status", status_params(queue))
         return result
 
     async def stats(self) -> DaemonStats:
@@ -292,19 +298,20 @@ class AsyncDlqMethods:
     def __init__(self, client: AsyncClient):
         self._client = client
 
-    async def list(self, *, limit: int | None = None, page_size: int = PAGE_SIZE) -> AsyncIterator[Job]:
+    async def list(self, *, limit: int | None = None, page_size: int = PAGE_SIZE,
+                   queue: str | None = None) -> AsyncIterator[Job]:  # fmt: skip
         offset = 0
         while limit is None or offset < limit:
             size = page_size if limit is None else min(page_size, limit - offset)
-            page = await self.list_page(limit=size, offset=offset)
+            page = await self.list_page(limit=size, offset=offset, queue=queue)
             for job in page.jobs:
                 yield job
             offset += len(page.jobs)
             if len(page.jobs) < size:
                 return
 
-    async def list_page(self, *, limit: int = 100, offset: int = 0) -> JobPage:
-        return JobPage(await self._client.call("dlq.list", {"limit": limit, "offset": offset}))
+    async def list_page(self, *, limit: int = 100, offset: int = 0, queue: str | None = None) -> JobPage:
+        return JobPage(await self._client.call("dlq.list", dlq_list_params(limit, offset, queue)))
 
     async def retry(self, job_id: str | None = None, *, all: bool = False) -> DlqRetried:
         result: DlqRetried = await self._client.call("dlq.retry", dlq_retry_params(job_id, all))

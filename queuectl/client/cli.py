@@ -28,12 +28,24 @@ if TYPE_CHECKING:
 class Context:
     """What every command gets: the global options, and the daemon client made on demand."""
 
-    def __init__(self, home: str | None, socket: str | None, timeout: float):
+    def __init__(self, home: str | None, socket: str | None, timeout: float, no_color: bool = False):
         self.home = home
         self.socket = socket
         self.timeout = timeout
+        self.no_color = no_color
         self._paths: Any = None
         self._client: Client | None = None
+
+    def colour(self) -> bool:
+        """Colour on: stdout a terminal, no NO_COLOR, no --no-color (queuectl.client.term)."""
+        from queuectl.client import term
+
+        return term.use_colour(self.no_color)
+
+    def width(self) -> int | None:
+        from queuectl.client import term
+
+        return term.width()
 
     @property
     def paths(self) -> Any:
@@ -89,11 +101,25 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _client_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Click callback of every option that takes a time: seconds (`2.5`) or units (`10m`,
+    `1h30m`, see queuectl.durations); a bad one is one line on stderr and exit code 2."""
+    from queuectl.durations import DurationError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        out.fail(f"{param.opts[0]}: {exc}", out.USAGE)
+
+
+def _client_timeout(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    seconds = duration(ctx, param, value)
     # NaN passes any range check; a ZeroMQ poll takes whole milliseconds up to about 24 days.
-    if not 0 < value <= 86400 * 24:
+    if seconds is None or not 0 < seconds <= 86400 * 24:
         raise click.BadParameter("must be a number of seconds above 0 and at most 24 days")
-    return value
+    return seconds
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (one document) for scripts.")
@@ -123,11 +149,13 @@ class Group(click.Group):
               help="Keep everything (database, logs, sockets) under DIR. Env: QUEUECTL_HOME.")
 @click.option("--socket", "socket_", envvar="QUEUECTL_SOCKET", metavar="PATH",
               help="Talk to the daemon at this control socket. Env: QUEUECTL_SOCKET.")
-@click.option("--timeout", default=10.0, show_default=True, metavar="SECONDS", callback=_client_timeout,
-              help="Give up on a daemon that does not answer within this time.")
+@click.option("--timeout", default="10", show_default=True, metavar="DURATION", callback=_client_timeout,
+              help="Give up on a daemon that does not answer within this time (seconds, or 500ms, 1m...).")
+@click.option("--no-color", is_flag=True,
+              help="No colours in tables (they are only used on a terminal). Env: NO_COLOR.")
 @click.version_option(__version__, prog_name="queuectl")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: float) -> None:
+def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: float, no_color: bool) -> None:
     """queuectl: a background job queue for shell commands.
 
     One daemon owns the queue (a SQLite database) and a pool of worker
@@ -146,7 +174,7 @@ def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: floa
     4 not found, 5 invalid state, 6 duplicate id, 7 daemon already running,
     8 database damaged, 9 unsafe path (see docs/cli.md).
     """
-    ctx.obj = Context(home, socket_, timeout)
+    ctx.obj = Context(home, socket_, timeout, no_color)
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -1,10 +1,11 @@
 """The `queuectl` entry point, with a fast path for the two commands scripts call in loops.
 
     queuectl [--home DIR] [--socket PATH] [--timeout S] enqueue [FLAGS] -- COMMAND [ARGS...]
-    queuectl [--home DIR] [--socket PATH] [--timeout S] status [--json]
+    queuectl [--home DIR] [--socket PATH] [--timeout S] [--no-color] status [--json]
 
 (FLAGS: --id, --priority/-p, --timeout, --max-retries, --delay, --run-at, --cwd, --env,
---json; `--opt VALUE` or `--opt=VALUE`.) These run without click and without pyzmq: the
+--queue/-q, --slots, --tag, --json; `--opt VALUE` or `--opt=VALUE`; times as
+queuectl.durations reads them.) These run without click and without pyzmq: the
 request goes over the control socket with queuectl.client.zmtp, after the same checks the
 full client makes (the socket and every directory above it are the expected user's, we
 may write it, a daemon listens on it). Start-up is what a shell loop pays per job; see
@@ -54,11 +55,11 @@ MAX_CLIENT_TIMEOUT = 86400 * 24
 ENQUEUE_OPTIONS = {
     "--id": "id", "--priority": "priority", "-p": "priority", "--timeout": "timeout",
     "--max-retries": "max_retries", "--delay": "delay", "--run-at": "run_at", "--cwd": "cwd",
-    "--env": "env",
+    "--env": "env", "--queue": "queue", "-q": "queue", "--slots": "slots", "--tag": "tag",
 }  # fmt: skip
 GLOBAL_OPTIONS = {"--home": "home", "--socket": "socket", "--timeout": "timeout"}
 # The order the full CLI puts them in the job.
-JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd")
+JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd", "queue", "slots")
 
 
 class Fallback(Exception):
@@ -121,8 +122,11 @@ def _take(args: list[str], i: int, table: dict[str, str]) -> tuple[str, str, int
 
 
 def _seconds(text: str, low_open: bool = False, high: float = MAX_SECONDS) -> float:
+    """A duration as the full CLI reads it (queuectl.durations): `2.5`, `10m`, `1h30m`."""
+    from queuectl.durations import parse_duration
+
     try:
-        value = float(text)
+        value = parse_duration(text)
     except ValueError:
         raise Fallback from None
     low_ok = value > 0 if low_open else value >= 0
@@ -141,7 +145,12 @@ def _int(text: str) -> int:
 def parse(argv: list[str]) -> Command | None:
     glob: dict[str, str] = {}
     i = 0
+    no_color = False
     while i < len(argv) and argv[i] not in ("enqueue", "status"):
+        if argv[i] == "--no-color":
+            no_color = True
+            i += 1
+            continue
         taken = _take(argv, i, GLOBAL_OPTIONS)
         if taken is None:
             return None
@@ -157,13 +166,16 @@ def parse(argv: list[str]) -> Command | None:
     if argv[i] == "status":
         if any(word != "--json" for word in rest):
             return None
-        return Command(home, socket, timeout, "daemon.status", None, bool(rest))
+        command = Command(home, socket, timeout, "daemon.status", None, bool(rest))
+        command.no_color = no_color
+        return command
     return _enqueue(home, socket, timeout, rest)
 
 
 def _enqueue(home: str | None, socket: str | None, timeout: float, args: list[str]) -> Command | None:
     flags: dict[str, Any] = {}
     env: dict[str, str] = {}
+    tags: dict[str, str] = {}  # (checked by the daemon: a bad one is invalid_params, exit 2)
     as_json = False
     i = 0
     while True:
@@ -180,15 +192,15 @@ def _enqueue(home: str | None, socket: str | None, timeout: float, args: list[st
         if taken is None:
             return None
         key, value, i = taken
-        if key in ("priority", "max_retries"):
+        if key in ("priority", "max_retries", "slots"):
             flags[key] = _int(value)
         elif key in ("timeout", "delay"):
             flags[key] = _seconds(value)
-        elif key == "env":
+        elif key in ("env", "tag"):
             name, sep, val = value.partition("=")
             if not sep or not name:
                 return None
-            env[name] = val
+            (env if key == "env" else tags)[name] = val
         else:
             flags[key] = value
     if not words or words[0].lstrip()[:1] in ("{", "["):
@@ -197,6 +209,8 @@ def _enqueue(home: str | None, socket: str | None, timeout: float, args: list[st
     job.update((key, flags[key]) for key in JOB_FIELDS if key in flags)
     if env:
         job["env"] = env
+    if tags:
+        job["tags"] = tags
     if "cwd" not in job:
         try:
             job["cwd"] = os.getcwd()
@@ -324,6 +338,7 @@ class Command:
         self.method = method
         self.params = params
         self.as_json = as_json
+        self.no_color = False
 
     def connect(self) -> tuple[str, Any]:
         """The trusted, listening socket, handshaken; Fallback for anything else."""
@@ -371,7 +386,12 @@ class Command:
             return out.ERROR_EXIT.get(name, out.FAILURE)
         result = reply.get("result")
         if self.method == "daemon.status":
-            lines = [out.json_text(out.status_doc(result))] if self.as_json else out.status_lines(result)
+            if self.as_json:
+                lines = [out.json_text(out.status_doc(result))]
+            else:
+                from queuectl.client import term
+
+                lines = out.status_lines(result, term.width(), term.use_colour(self.no_color))
         else:
             lines = [out.json_text(result) if self.as_json else out.enqueued_line(result)]
         for line in lines:
@@ -392,11 +412,12 @@ def _echo(text: str, err: bool = False) -> None:
     """click.echo: text and a newline, flushed. click is imported only for what it would
     change: ANSI codes (it strips them when not on a terminal) and text that is not ASCII
     (it may re-wrap a stream whose encoding is ASCII)."""
-    if "\x1b" in text or not text.isascii():
+    stream = sys.stderr if err else sys.stdout
+    # (Colour codes are only ever made for a terminal, where click leaves them as they are.)
+    if ("\x1b" in text and not stream.isatty()) or not text.isascii():
         import click
 
         click.echo(text, err=err)
         return
-    stream = sys.stderr if err else sys.stdout
     stream.write(text + "\n")
     stream.flush()

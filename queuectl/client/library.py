@@ -42,12 +42,15 @@ from queuectl.client.params import (
     UniqueWhile,
     check_client_timeout,
     check_wait_timeout,
+    dlq_list_params,
     dlq_retry_params,
     enqueue_spec,
     list_params,
+    status_params,
     with_cwd,
 )
 from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
+from queuectl.client.queue_calls import QueueCalls
 from queuectl.client.rpc import DEFAULT_TIMEOUT, RpcClient, probe
 
 if TYPE_CHECKING:
@@ -58,7 +61,7 @@ T = TypeVar("T")
 
 # --- the client ----------------------------------------------------------------------------
 
-class Client:
+class Client(QueueCalls):
     """A client of the queuectl daemon. Every method is one request (or a few), each with
     the client's timeout; see docs/python.md.
 
@@ -190,18 +193,21 @@ class Client:
         timeout: float | None = None, max_retries: int | None = None,
         run_at: str | datetime | None = None, delay: float | None = None,
         cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+        queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
         (docs/rpc.md, job.enqueue). run_at: an aware datetime or an ISO 8601 string.
+        queue: one that exists (queue_add); slots: of its concurrency it holds while it runs;
+        tags: KEY: VALUE strings to find it by (list(tags=...)).
         unique_key: while a job holds this key (unique_while: "pending", "active" (the
         default) or "kept"), enqueueing it again returns that job, `duplicate` True (or with
         on_duplicate="error" raises DuplicateId, its data naming the job)."""
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
-                            run_at=run_at, delay=delay, cwd=cwd, env=env, unique_key=unique_key,
-                            unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
+                            run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
+                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
         return Job(self.call("job.enqueue", spec))
 
     def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
@@ -227,8 +233,10 @@ class Client:
         return Job(self.call("job.get", {"id": job_id, "attempts": attempts}))
 
     def list(self, state: str | None = None, *, search: str | None = None, newest_first: bool = False,
-             order: str | None = None, limit: int | None = None, page_size: int = PAGE_SIZE) -> Iterator[Job]:  # fmt: skip
-        """Every job (of one state; whose id or command contains `search`), in enqueue order
+             order: str | None = None, limit: int | None = None, page_size: int = PAGE_SIZE,
+             queue: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Job]:  # fmt: skip
+        """Every job (of one state, of one queue, with all these tags; whose id or command
+        contains `search`), in enqueue order
         (or newest first, or `order` "priority" / "run_at"), fetched a page at a time as
         you iterate. Jobs that change meanwhile may show twice or not at all, as with any
         offset paging: list by state only what no longer changes, or take `list_page`."""
@@ -236,16 +244,19 @@ class Client:
         while limit is None or offset < limit:
             size = page_size if limit is None else min(page_size, limit - offset)
             page = self.list_page(state, limit=size, offset=offset, newest_first=newest_first,
-                                  search=search, order=order)  # fmt: skip
+                                  search=search, order=order, queue=queue, tags=tags)  # fmt: skip
             yield from page.jobs
             offset += len(page.jobs)
             if len(page.jobs) < size:
                 return
 
     def list_page(self, state: str | None = None, *, limit: int = 100, offset: int = 0, newest_first: bool = False,
-                  search: str | None = None, order: str | None = None) -> JobPage:  # fmt: skip
-        """One page of `job.list`: `jobs` and `total` (of that state, regardless of search)."""
-        return JobPage(self.call("job.list", list_params(state, limit, offset, newest_first, search, order)))
+                  search: str | None = None, order: str | None = None, queue: str | None = None,
+                  tags: Mapping[str, str] | None = None) -> JobPage:  # fmt: skip
+        """One page of `job.list`: `jobs`, `total` (of that state, queue and tags, regardless
+        of search) and `matched` (what the whole filter selects)."""
+        params = list_params(state, limit, offset, newest_first, search, order, queue, tags)
+        return JobPage(self.call("job.list", params))
 
     def wait(self, job_id: str, timeout: float | None = None) -> WaitResult:
         """Wait until the job is final (completed, dead or cancelled; a failing job is
@@ -302,9 +313,10 @@ class Client:
 
     # --- daemon.*, rpc.*, events -----------------------------------------------------------
 
-    def status(self) -> DaemonStatus:
-        """Counts of jobs per state, the workers, the daemon. Never starts a daemon."""
-        result: DaemonStatus = self.call("daemon.status")
+    def status(self, *, queue: str | None = None) -> DaemonStatus:
+        """Counts of jobs per state, each queue, the workers, the daemon (with queue: that
+        queue's counts, and only it in `queues`). Never starts a daemon."""
+        result: DaemonStatus = self.call("daemon.status", status_params(queue))
         return result
 
     def stats(self) -> DaemonStats:
@@ -363,19 +375,19 @@ class DlqMethods:
     def __init__(self, client: Client):
         self._client = client
 
-    def list(self, *, limit: int | None = None, page_size: int = PAGE_SIZE) -> Iterator[Job]:
-        """Dead jobs, oldest first, a page at a time as you iterate."""
+    def list(self, *, limit: int | None = None, page_size: int = PAGE_SIZE, queue: str | None = None) -> Iterator[Job]:
+        """Dead jobs (of one queue), oldest first, a page at a time as you iterate."""
         offset = 0
         while limit is None or offset < limit:
             size = page_size if limit is None else min(page_size, limit - offset)
-            page = self.list_page(limit=size, offset=offset)
+            page = self.list_page(limit=size, offset=offset, queue=queue)
             yield from page.jobs
             offset += len(page.jobs)
             if len(page.jobs) < size:
                 return
 
-    def list_page(self, *, limit: int = 100, offset: int = 0) -> JobPage:
-        return JobPage(self._client.call("dlq.list", {"limit": limit, "offset": offset}))
+    def list_page(self, *, limit: int = 100, offset: int = 0, queue: str | None = None) -> JobPage:
+        return JobPage(self._client.call("dlq.list", dlq_list_params(limit, offset, queue)))
 
     def retry(self, job_id: str | None = None, *, all: bool = False) -> DlqRetried:
         """Move one dead job (or all=True: every one) back to pending with fresh retries."""

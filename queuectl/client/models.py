@@ -13,7 +13,28 @@ more than the rest of the client put together (see docs/python.md, "Import cost"
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
+from typing import Any, Literal, cast, get_args
+
+# The plain records, re-exported: `from queuectl.client.models import DaemonStatus` as before.
+from queuectl.client.records import ConfigChange as ConfigChange
+from queuectl.client.records import ConfigEntry as ConfigEntry
+from queuectl.client.records import DaemonInfo as DaemonInfo
+from queuectl.client.records import DaemonStats as DaemonStats
+from queuectl.client.records import DaemonStatus as DaemonStatus
+from queuectl.client.records import Deleted as Deleted
+from queuectl.client.records import DlqRetried as DlqRetried
+from queuectl.client.records import EnqueueManyResult as EnqueueManyResult
+from queuectl.client.records import Event as Event
+from queuectl.client.records import FinishedTotals as FinishedTotals
+from queuectl.client.records import MinuteCounts as MinuteCounts
+from queuectl.client.records import QueueChange as QueueChange
+from queuectl.client.records import QueueInfo as QueueInfo
+from queuectl.client.records import QueueRemoved as QueueRemoved
+from queuectl.client.records import RunningJob as RunningJob
+from queuectl.client.records import ShutdownResult as ShutdownResult
+from queuectl.client.records import Skipped as Skipped
+from queuectl.client.records import WorkerChild as WorkerChild
+from queuectl.client.records import WorkersStatus as WorkersStatus
 
 # The job states (docs/lifecycle.md). `assigned`: handed to a worker that starts it as soon
 # as it is free (not running yet). A final job never runs again unless retried.
@@ -26,7 +47,8 @@ FINAL_STATES: frozenset[JobState] = frozenset({"completed", "dead", "cancelled"}
 EventName = Literal[
     "job.enqueued", "job.due", "job.assigned", "job.started", "job.returned", "job.completed",
     "job.failed", "job.dead", "job.cancelled", "job.interrupted", "job.retried", "job.deleted",
-    "workers.changed", "config.changed",
+    "workers.changed", "config.changed", "queue.added", "queue.changed", "queue.paused", "queue.resumed",
+    "queue.removed",
 ]  # fmt: skip
 EVENT_NAMES: tuple[EventName, ...] = get_args(EventName)
 
@@ -107,6 +129,19 @@ class Attempt(_View):
         return bool(self.raw.get("charged"))
 
     @property
+    def queue(self) -> str | None:
+        return self.raw.get("queue")
+
+    @property
+    def slots(self) -> int | None:
+        return self.raw.get("slots")
+
+    @property
+    def slot(self) -> str | None:
+        """The slot indices it held in its queue: "0", or "2,3" (its QUEUECTL_SLOT)."""
+        return self.raw.get("slot")
+
+    @property
     def stdout_bytes(self) -> int | None:
         return self.raw.get("stdout_bytes")
 
@@ -177,6 +212,20 @@ class Job(_View):
         return self.raw.get("cwd")
 
     @property
+    def queue(self) -> str:
+        """The queue it waits in (docs/lifecycle.md, "Queues")."""
+        return str(self.raw.get("queue", "default"))
+
+    @property
+    def slots(self) -> int:
+        """Slots of its queue's concurrency and of the pool it holds while it runs."""
+        return int(self.raw.get("slots", 1))
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.raw.get("tags") or {})
+
+    @property
     def env(self) -> dict[str, str]:
         return dict(self.raw.get("env") or {})
 
@@ -222,13 +271,16 @@ class Job(_View):
 
 
 class JobPage:
-    """One page of `job.list` / `dlq.list`: the jobs, and how many there are in all."""
+    """One page of `job.list` / `dlq.list`: the jobs, how many there are in all (of that
+    state, queue and tags), and how many the filter selects (`matched`: with search or
+    ids, fewer than total; how many pages there are)."""
 
-    __slots__ = ("jobs", "total")
+    __slots__ = ("jobs", "total", "matched")
 
     def __init__(self, raw: dict[str, Any]):
         self.jobs = [Job(j) for j in raw["jobs"]]
         self.total: int = raw["total"]
+        self.matched: int = raw.get("matched", self.total)
 
     def __repr__(self) -> str:
         return f"JobPage({len(self.jobs)} jobs of {self.total})"
@@ -312,125 +364,3 @@ class FollowNote:
 
     def __repr__(self) -> str:
         return f"FollowNote({self.kind!r}, job={self.job!r}, attempt={self.attempt})"
-
-
-# --- plain records -----------------------------------------------------------------------
-
-
-class Skipped(TypedDict):
-    index: int  # into the jobs given
-    message: str
-    code: int  # the error code it would have raised
-
-
-class EnqueueManyResult(TypedDict):
-    ids: list[str]
-    count: int
-    skipped: NotRequired[list[Skipped]]  # with skip_invalid
-
-
-class RunningJob(TypedDict):
-    job_id: str
-    attempt: int
-    started_at: str
-    running_s: float
-
-
-class WorkerChild(TypedDict):
-    child: int
-    pid: int
-    state: Literal["idle", "busy", "stopping"]
-    ready: bool
-    job: RunningJob | None
-    queued: int
-
-
-class WorkersStatus(TypedDict):
-    target: int
-    running: int
-    busy: int
-    children: list[WorkerChild]
-
-
-class DaemonInfo(TypedDict):
-    pid: int
-    version: str
-    home: str
-    socket: str
-    started_at: str
-    uptime_s: float
-    shutting_down: bool
-    waiting_clients: int
-    fd_limit: int
-    accepting: bool  # False while it refuses new clients (too few file descriptors free)
-
-
-class DaemonStatus(TypedDict):
-    counts: dict[str, int]  # every state, zeros included
-    workers: WorkersStatus
-    daemon: DaemonInfo
-
-
-class MinuteCounts(TypedDict):
-    minute: str  # ISO 8601, the minute's start
-    completed: int
-    failed: int  # failed attempts
-    dead: int
-
-
-class FinishedTotals(TypedDict):
-    completed: int
-    failed: int
-    dead: int
-
-
-class DaemonStats(TypedDict):
-    """daemon.stats: jobs finished per minute over the last hour (60 entries, oldest first),
-    counted in memory since the daemon started."""
-
-    per_minute: list[MinuteCounts]
-    totals: FinishedTotals
-
-
-class ShutdownResult(TypedDict):
-    stopping: bool
-    pid: int
-
-
-class ConfigEntry(TypedDict):
-    key: str
-    value: Any
-    default: Any
-    description: str
-
-
-class ConfigChange(TypedDict):
-    key: str
-    value: Any
-
-
-class DlqRetried(TypedDict):
-    retried: list[str]
-
-
-class Deleted(TypedDict):
-    deleted: str
-
-
-class Event(TypedDict, total=False):
-    """A lifecycle event (docs/rpc.md, "Events"): `event`, `time` and `seq` always (a gap
-    in seq: events this subscriber missed), the rest depending on the event."""
-
-    event: str  # one of EventName (typed str: a newer daemon may publish others)
-    time: str
-    seq: int
-    job_id: str
-    attempt: int
-    child: int
-    exit_code: int | None
-    error: str | None
-    state: str
-    retry_at: str
-    workers: int
-    key: str
-    value: Any

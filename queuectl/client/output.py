@@ -55,6 +55,7 @@ ERROR_EXIT = {
     "method_not_found": USAGE,
     "request_too_large": USAGE,
     "request_expired": UNREACHABLE,  # read after we had given up on it
+    "queue_not_found": USAGE,  # an unknown queue is invalid input (docs/cli.md)
 }
 
 
@@ -84,64 +85,37 @@ def enqueued_line(job: dict[str, Any]) -> str:
 
 def status_doc(result: Mapping[str, Any]) -> dict[str, Any]:
     """`status --json`: daemon.status without what is not documented for it."""
-    return {"counts": result["counts"], "workers": result["workers"], "daemon": result["daemon"]}
+    return {"counts": result["counts"], "queues": result.get("queues", []), "workers": result["workers"],
+            "daemon": result["daemon"]}
 
 
-def status_lines(result: Mapping[str, Any]) -> list[str]:
-    """`status` for people: counts, workers, each child, the daemon."""
-    counts = result["counts"]
-    lines = ["jobs:    " + "  ".join(f"{state} {n}" for state, n in counts.items())]
+def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bool = False) -> list[str]:
+    """`status` for people: counts (every state, wrapped to the width), each queue,
+    workers, each child, the daemon; no line wider than `width` (None: no limit)."""
+    from queuectl.client import human, term
+
+    words = [f"{term.paint(state, state, colour and n > 0)} {n}" for state, n in result["counts"].items()]
+    lines = term.wrap_words(words, "jobs:    ", 9, width)
+    for q in result.get("queues", []):
+        paused = ", paused" if q["paused"] else ""
+        lines.append(term.clip(
+            f"queue {term.one_line(q['name'])}: {q['pending']} pending, {q['slots_in_use']}/{q['concurrency']} "
+            f"running{paused}, oldest pending {human.span(q['oldest_pending_age_s'])}", width))  # fmt: skip
     w = result["workers"]
-    lines.append(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy")
+    lines.append(term.clip(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy", width))
     for child in w["children"]:
         job = child["job"]
-        doing = f"{job['job_id']} for {job['running_s']:.1f}s" if job else child["state"]
-        lines.append(f"  child {child['child']} (pid {child['pid']}): {doing}")
+        head = f"  child {child['child']} (pid {child['pid']}): "
+        if job:
+            tail = f" for {human.span(job['running_s'])}"
+            room = None if width is None else max(width - len(head) - len(tail), 1)
+            lines.append(term.clip(head + term.clip(term.one_line(job["job_id"]), room) + tail, width))
+        elif width is None or len(head + child["state"]) <= width:
+            lines.append(head + term.paint(child["state"], child["state"], colour))
+        else:
+            lines.append(term.clip(head + child["state"], width))
     d = result["daemon"]
-    lines.append(f"daemon:  pid {d['pid']}, up {d['uptime_s']:.0f}s, home {d['home']}")
+    head = f"daemon:  pid {d['pid']}, up {human.span(d['uptime_s'])}, home "
+    room = None if width is None else max(width - len(head), 1)
+    lines.append(term.clip(head + term.clip(term.one_line(d["home"]), room, front=True), width))
     return lines
-
-
-def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], max_width: int = 60) -> str:
-    """Aligned columns; long cells are cut with an ellipsis."""
-
-    def cell(value: Any) -> str:
-        text = "" if value is None else str(value)
-        text = text.replace("\n", " ")
-        return text if len(text) <= max_width else text[: max_width - 1] + "…"
-
-    header = [title for _, title in columns]
-    body = [[cell(row.get(key)) for key, _ in columns] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    for r in body:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
-JOB_COLUMNS = [
-    ("id", "ID"), ("state", "STATE"), ("priority", "PRIO"), ("attempts", "ATTEMPTS"),
-    ("exit_code", "EXIT"), ("created_at", "CREATED"), ("command", "COMMAND"),
-]  # fmt: skip
-
-
-def show_job(job: dict[str, Any]) -> None:
-    import click
-
-    keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "run_at",
-            "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
-            "cwd"]  # fmt: skip
-    width = max(len(k) for k in keys)
-    for key in keys:
-        value = job.get(key)
-        click.echo(f"{key.ljust(width)}  {'-' if value is None else value}")
-    if job.get("env"):
-        click.echo(f"{'env'.ljust(width)}  " + " ".join(f"{k}={v}" for k, v in job["env"].items()))
-    attempts = job.get("attempts_detail") or []
-    if attempts:
-        click.echo("")
-        click.echo(table(attempts, [
-            ("n", "ATTEMPT"), ("child", "CHILD"), ("started_at", "STARTED"),
-            ("duration_ms", "MS"), ("exit_code", "EXIT"), ("signal", "SIGNAL"),
-            ("error", "ERROR"), ("charged", "COUNTED"),
-        ]))  # fmt: skip

@@ -57,22 +57,29 @@ def with_cwd(spec: Mapping[str, object]) -> dict[str, object]:
 def enqueue_spec(
     command: str, *, id: str | None, priority: int | None, timeout: float | None,
     max_retries: int | None, run_at: str | datetime | None, delay: float | None,
-    cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None, unique_key: str | None = None,
+    cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None, queue: str | None = None,
+    slots: int | None = None, tags: Mapping[str, str] | None = None, unique_key: str | None = None,
     unique_while: UniqueWhile | None = None, on_duplicate: OnDuplicate | None = None,
 ) -> dict[str, object]:  # fmt: skip
     spec: dict[str, object] = {"command": command}
     given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
                                 "run_at": _time_param(run_at, "run_at"), "delay": delay,
                                 "cwd": None if cwd is None else os.fspath(cwd),
-                                "env": None if env is None else dict(env), "unique_key": unique_key,
+                                "env": None if env is None else dict(env), "queue": queue, "slots": slots,
+                                "tags": None if tags is None else dict(tags), "unique_key": unique_key,
                                 "unique_while": unique_while, "on_duplicate": on_duplicate}  # fmt: skip
     spec.update({k: v for k, v in given.items() if v is not None})
     return with_cwd(spec)
 
 
 def list_params(state: str | None, limit: int, offset: int, newest_first: bool, search: str | None,
-                order: str | None) -> dict[str, object]:  # fmt: skip
+                order: str | None, queue: str | None = None,
+                tags: Mapping[str, str] | None = None) -> dict[str, object]:  # fmt: skip
     params: dict[str, object] = {"limit": limit, "offset": offset}
+    if queue is not None:
+        params["queue"] = queue
+    if tags:
+        params["tags"] = dict(tags)
     if state is not None:
         params["state"] = state
     if newest_first:
@@ -82,6 +89,22 @@ def list_params(state: str | None, limit: int, offset: int, newest_first: bool, 
     if order is not None:
         params["order"] = order
     return params
+
+
+def dlq_list_params(limit: int, offset: int, queue: str | None) -> dict[str, object]:
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if queue is not None:
+        params["queue"] = queue
+    return params
+
+
+def status_params(queue: str | None) -> dict[str, object] | None:
+    return {"queue": queue} if queue is not None else None
+
+
+def queue_params(name: str, **given: object) -> dict[str, object]:
+    """queue.*'s params: the name, and the others given (None: left out, the default)."""
+    return {"name": name, **{k: v for k, v in given.items() if v is not None}}
 
 
 def dlq_retry_params(job_id: str | None, all: bool) -> dict[str, object]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from queuectl.daemon.events import Events
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.rpc import Registry
 from queuectl.daemon.store.interface import Storage
 from queuectl.daemon.throughput import Throughput
@@ -28,6 +29,7 @@ class Api(Protocol):
     config: Mapping[str, Any]
     lifecycle: Lifecycle
     workers: Workers
+    queues: QueueSet
     waits: Waits
     events: Events
     out: TurnOutput

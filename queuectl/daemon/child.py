@@ -33,6 +33,7 @@ from queuectl import fsguard
 from queuectl.daemon import wire
 from queuectl.daemon.containment import JobProcesses
 
+START_HOLD = 0.002  # seconds a lone start report may wait for its job's end (hold_start)
 HEARTBEAT_SECONDS = 2.0
 REFUSED = 9  # exit status when a socket or file is not the daemon's (as the CLI's code 9)
 PR_SET_PDEATHSIG = 1
@@ -133,6 +134,7 @@ class Child:
         self.terminated = False
         self.base_env = dict(os.environ)
         self.outbox: list[bytes] = []
+        self.hold_until: float | None = None  # a lone start report waits until then (see hold_start)
         self.home_dir = os.path.expanduser("~")
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         # Signals wake the poll through this socketpair (the handler itself only sets a flag).
@@ -153,13 +155,28 @@ class Child:
         self.outbox.append(wire.encode(msg))
 
     def flush(self) -> None:
+        self.hold_until = None
         if self.outbox:
             self.push.send_multipart(self.outbox)
             self.outbox = []
 
+    def hold_start(self, just_started: bool) -> bool:
+        """Hold the report of a job that just started, alone, for START_HOLD seconds: a
+        short job ends by then, and its start and end go to the daemon as one message
+        (one turn and one write there instead of two). Its start time is the spawn's
+        either way; only the report waits. Nothing else is ever held."""
+        if self.hold_until is not None:  # (its job ended: hold_start is not asked again)
+            return time.monotonic() < self.hold_until
+        if just_started and len(self.outbox) == 1 and self.running is not None:
+            self.hold_until = time.monotonic() + START_HOLD
+            return True
+        return False
+
     # --- running a job ----------------------------------------------------------------
 
-    def start_next(self) -> None:
+    def start_next(self) -> bool:
+        """Start the next job if we are free; True if one started."""
+        started = False
         while self.queue and self.running is None and not self.terminated:
             job = self.queue.popleft()
             out_off, err_off = self.logs.rotate_if_full()
@@ -168,6 +185,8 @@ class Child:
                 env.update(job.env)
             env["QUEUECTL_JOB_ID"] = job.job_id
             env["QUEUECTL_ATTEMPT"] = str(job.attempt)
+            env["QUEUECTL_QUEUE"] = job.queue
+            env["QUEUECTL_SLOT"] = job.slot
             now = time.time()
             try:
                 pid = self.spawn(job, env)
@@ -184,6 +203,8 @@ class Child:
             self.poller.register(pidfd, zmq.POLLIN)
             self.send(wire.Started(self.id, job.seq, job.attempt, now, pid, self.logs.name,
                                    out_off, err_off))  # fmt: skip
+            started = True
+        return started
 
     def spawn(self, job: wire.Run, env: dict[str, str]) -> int:
         """`sh -c COMMAND` in a new session, stdout/stderr straight into our segments.
@@ -249,6 +270,8 @@ class Child:
 
     def next_timeout_ms(self) -> int:
         wait = HEARTBEAT_SECONDS
+        if self.hold_until is not None:
+            wait = min(wait, self.hold_until - time.monotonic())
         run = self.running
         if run is not None:
             now = time.monotonic()
@@ -302,8 +325,8 @@ class Child:
                 self.send(wire.Bye(self.id))
                 self.flush()
                 return 0
-            self.start_next()
-            self.flush()
+            if not self.hold_start(self.start_next()):
+                self.flush()
             events = dict(self.poller.poll(self.next_timeout_ms()))
             if self.wake_r.fileno() in events:
                 with contextlib.suppress(BlockingIOError):
@@ -320,6 +343,7 @@ class Child:
                         continue  # only the daemon can write this socket; never from it
             if self.running is not None and self.running.pidfd in events:
                 self.reap()
+                self.flush()  # (with the start report, if held: one message)
             self.check_timers()
             now = time.monotonic()
             if now - last_beat >= HEARTBEAT_SECONDS:

@@ -28,6 +28,7 @@ from queuectl.daemon.methods import REGISTRY
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.pool import ChildHandle, Pool
+from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.requests import Requests
 from queuectl.daemon.reserve import SpaceReserve
 from queuectl.daemon.sockets import Channels, Sockets
@@ -35,7 +36,7 @@ from queuectl.daemon.store import Store
 from queuectl.daemon.store.interface import Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
-from queuectl.daemon.windows import RunnableWindow, TimerWindow
+from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.daemon.workers import Workers
 from queuectl.paths import Paths
 
@@ -108,7 +109,7 @@ class Daemon:
 
     def build_core(self, watch_child: Any, unwatch_child: Any) -> None:
         """The parts that make decisions, given a store (also what unit tests build)."""
-        self.runnable = RunnableWindow(self.store, self.journal)
+        self.runnable = Runnables(self.store, self.journal)
         self.timers = TimerWindow(self.store, self.journal)
         self.inflight = InFlightTable(self.journal)
         self.waits = Waits(self.journal, self.store.get_by_seq)
@@ -116,6 +117,8 @@ class Daemon:
                                    self.inflight, self.waits, self.config, self.throughput)  # fmt: skip
         self.workers = Workers(self.pool, self.journal, self.out, self.events, self.inflight,
                                self.lifecycle, self.config, watch_child, unwatch_child)  # fmt: skip
+        self.queues = QueueSet(self.store, self.journal, self.events, self.out, self.inflight, self.runnable)
+        self.queues.load()
         self.requests = Requests(self.registry, self, self.store, self.journal, self.queue_reply)
 
     def queue_reply(self, routing: list[bytes], doc: Any) -> None:
@@ -152,7 +155,7 @@ class Daemon:
         self.journal.record(undo)
         running = len(self.inflight)
         self.out.later(self.notifier.stopping)
-        self.out.later(lambda: log.info("daemon.stopping", reason=why, grace_s=grace, running=running))
+        self.out.log(lambda: log.info("daemon.stopping", reason=why, grace_s=grace, running=running))
         for child in list(self.pool.children.values()):
             self.workers.retire(child)
 

@@ -1,56 +1,188 @@
-"""Dispatch: workers get the best runnable jobs, and the rule users rely on holds.
+"""Dispatch: workers get the best runnable jobs, queue by queue, and the rules users rely
+on hold.
 
-The rule: a free worker always takes the highest-priority runnable job, and no job
-waits behind a running one while a worker is idle.
+Inside a queue: a free worker always takes the queue's highest-priority runnable job
+(then enqueue order), and no job waits behind a running one while a worker is idle.
+Between queues: the fair order (queues.FairShare, stride scheduling by weight) says
+which queue's head goes next. A queue's head starts only if the queue has `slots` of
+its concurrency free (counting every job of it a child holds: running, assigned, or
+waiting behind another) and the pool has `slots` free (a job of N slots runs on one
+child and keeps N - 1 others idle while it runs); a queue never skips its head.
 
-- Every idle child gets the best runnable job.
-- Only while every worker is busy (nothing idle is left and jobs are still
-  runnable), each busy child is handed its next job ahead, to start the moment
-  its running one ends without a round trip to the daemon (most of the drain rate
-  on a deep backlog). A job waits behind a running one only then.
-- Such a job is asked back (Revoke) as soon as keeping it would break the rule: a
-  worker falls idle while it waits, or a better job becomes runnable. It comes
-  back, unless its child started it in the meantime (the moment the two messages
-  cross), and is dispatched again.
+- Every idle child gets the next job by the fair order, while the pool has room.
+- A wide head that is first in the fair order but does not fit in the pool yet holds
+  the pool: nothing else starts (and nothing is handed out ahead) until enough of it
+  is free. So a wide job is never starved by a stream of narrow ones.
+- Only while every pool slot is taken, each busy child is handed its next job ahead
+  (no wider than the job it runs, so the pool's count holds when it starts, and of no
+  higher priority: a more urgent job goes to the first worker that is free), to start
+  the moment its running one ends without a round trip to the daemon.
+- Such a job is asked back (Revoke) as soon as keeping it would break a rule: a
+  worker falls idle, a better job of its queue becomes runnable, its queue is paused
+  or over its (lowered) concurrency, a wide job holds the pool, or a queue that had
+  nothing runnable gets a job and nothing of it is held yet (so it waits behind one
+  running job at most, not behind jobs handed out ahead).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from queuectl import jobs as J
+from queuectl import queues as Q
 from queuectl.daemon.inflight import InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
-from queuectl.daemon.store.interface import Storage
-from queuectl.daemon.windows import RunnableWindow
+from queuectl.daemon.queueset import Held, QueueSet
+from queuectl.daemon.store.interface import Runnable, Storage
+from queuectl.daemon.windows import Runnables
 from queuectl.daemon.workers import Workers
 
 
-def dispatch(store: Storage, runnable: RunnableWindow, workers: Workers, lifecycle: Lifecycle,
-             inflight: InFlightTable, now: float) -> None:  # fmt: skip
+@dataclass(slots=True)
+class Capacity:
+    free_pool: int  # pool slots not held by the job a ready child runs (or is about to)
+    pool_max: int  # the widest job the pool can ever take now
+    held: dict[str, Held]
+    reserved: bool = False  # a wide job holds the pool
+    newcomers: set[str] = field(default_factory=set)  # queues that just got runnable jobs
+    heads: dict[str, Runnable] = field(default_factory=dict)  # eligible_heads, kept current
+
+
+def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable) -> Capacity:
+    ready = workers.pool.ready()
+    used = 0
+    for child in ready:
+        held = inflight.of_child(child.id)
+        if held:
+            used += held[0].job.slots
+    return Capacity(len(ready) - used, max(len(ready), workers.target), queues.held())
+
+
+def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Workers,
+             lifecycle: Lifecycle, now: float) -> None:  # fmt: skip
+    cap = capacity(queues, workers, lifecycle.inflight)
+    saved = queues.fair.snapshot()
+    lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
     if store.counts[J.PENDING]:
-        assign(runnable, workers, lifecycle, now)
-    revoke_waiting(runnable, workers, lifecycle, inflight)
+        cap.heads = eligible_heads(cap, runnables, queues)
+        cap.newcomers = {q for q in cap.heads if q not in queues.fair.passes}
+        queues.fair.forget_idle(cap.heads)
+        assign(cap, runnables, queues, workers, lifecycle, now)
+    revoke_waiting(cap, runnables, queues, workers, lifecycle)
 
 
-def assign(runnable: RunnableWindow, workers: Workers, lifecycle: Lifecycle, now: float) -> None:
+def eligible_heads(cap: Capacity, runnables: Runnables, queues: QueueSet) -> dict[str, Runnable]:
+    """The head of each queue that may start a job now, as far as the queue itself goes
+    (not paused, its concurrency has room for the head's slots, the pool can ever take it)."""
+    heads: dict[str, Runnable] = {}
+    for config in queues:
+        head = eligible_head(cap, runnables, queues, config)
+        if head is not None:
+            heads[config.name] = head
+    return heads
+
+
+def eligible_head(cap: Capacity, runnables: Runnables, queues: QueueSet, config: Q.QueueConfig | None,
+                  ) -> Runnable | None:  # fmt: skip
+    if config is None or config.paused or not queues.pending(config.name):
+        return None
+    head = runnables.window(config.name).peek()
+    if head is None:
+        return None
+    held = cap.held.get(config.name)
+    if head.slots > Q.free_slots(config, held.slots if held else 0) or head.slots > cap.pool_max:
+        return None
+    return head
+
+
+def next_job(cap: Capacity, runnables: Runnables, queues: QueueSet, fits_in: int, reserve: bool,
+             behind: Runnable | None = None) -> Runnable | None:  # fmt: skip
+    """The next job by the fair order that fits in `fits_in` pool slots. With `reserve`, a
+    first-ranked head that does not fit yet holds the pool (cap.reserved) instead. `behind`:
+    the running job it would wait behind (handed out ahead): only a job of no higher
+    priority may (a more urgent one goes to the first worker that is free)."""
+    heads = cap.heads
+    first = queues.fair.first(heads)
+    if first is not None and heads[first].slots <= fits_in and (behind is None or
+                                                                heads[first].priority <= behind.priority):
+        return heads[first]  # (the usual case, without ranking them all)
+    for name in queues.fair.rank(heads):
+        head = heads[name]
+        if behind is not None and head.priority > behind.priority:
+            continue  # (nor anything of its queue behind it: priority first within a queue)
+        if head.slots <= fits_in:
+            return head
+        if reserve:
+            cap.reserved = True
+            return None
+    return None
+
+
+def holds_for_wide(cap: Capacity, runnables: Runnables, queues: QueueSet) -> bool:
+    """Every pool slot is taken: a wide job first in the fair order waits for the pool to
+    drain, so nothing may be handed out ahead (it would keep the pool full)."""
+    first = queues.fair.first(cap.heads)
+    if first is not None and cap.heads[first].slots > max(cap.free_pool, 1):
+        cap.reserved = True
+    return cap.reserved
+
+
+def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Lifecycle, job: Runnable,
+          child: int, now: float, queued: bool) -> None:  # fmt: skip
+    popped = runnables.window(job.queue).pop()
+    assert popped is job
+    held = cap.held.setdefault(job.queue, Held())
+    slot = Q.allocate_slots(held.indices, job.slots)
+    held.slots += job.slots
+    held.indices.update(slot)
+    if not queued:
+        cap.free_pool -= job.slots
+    config = queues.get(job.queue)
+    queues.fair.served(job.queue, job.slots, config.weight if config else 1)
+    lifecycle.claim(job, child, now, queued=queued, slot=slot)
+    head = eligible_head(cap, runnables, queues, config)  # the queue's next, if it may start
+    if head is None:
+        cap.heads.pop(job.queue, None)
+    else:
+        cap.heads[job.queue] = head
+
+
+def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Workers, lifecycle: Lifecycle,
+           now: float) -> None:  # fmt: skip
     for child in workers.idle():
-        job = runnable.pop()
+        if cap.free_pool <= 0:
+            break
+        job = next_job(cap, runnables, queues, cap.free_pool, reserve=True)
         if job is None:
-            return
-        lifecycle.claim(job, child.id, now)
-    for child in workers.with_room_behind():  # every worker is busy, and more is runnable
-        job = runnable.pop()
-        if job is None:
-            return
-        lifecycle.claim(job, child.id, now, queued=True)
+            return  # nothing fits, or a wide job holds the pool: nothing is handed out ahead either
+        start(cap, runnables, queues, lifecycle, job, child.id, now, queued=False)
+    if cap.free_pool > 0 or holds_for_wide(cap, runnables, queues):
+        return  # a child is idle (nothing more is runnable), or a wide job waits for the pool
+    # Every pool slot is taken, and more may be runnable: the best job goes behind the job
+    # that has run longest (likely the first to end).
+    behind = [(lifecycle.inflight.of_child(c.id)[0], c.id) for c in workers.with_room_behind()]
+    behind.sort(key=lambda fc: fc[0].started_at if fc[0].started_at is not None else float("inf"))
+    for running, child_id in behind:
+        job = next_job(cap, runnables, queues, running.job.slots, reserve=False, behind=running.job)
+        if job is not None:
+            start(cap, runnables, queues, lifecycle, job, child_id, now, queued=True)
 
 
-def revoke_waiting(runnable: RunnableWindow, workers: Workers, lifecycle: Lifecycle,
-                   inflight: InFlightTable) -> None:  # fmt: skip
-    waiting = [f for f in inflight if f.queued and not f.started and not f.revoking]
+def revoke_waiting(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Workers,
+                   lifecycle: Lifecycle) -> None:  # fmt: skip
+    waiting = [f for f in lifecycle.inflight if f.queued and not f.started and not f.revoking]
     if not waiting:
         return
-    someone_idle = bool(workers.idle())
-    best = runnable.peek()
+    someone_idle = cap.free_pool > 0 and bool(workers.idle())
+    starving = sum(1 for q in cap.newcomers if not (cap.held.get(q) or Held()).slots)
     for flight in waiting:
-        if someone_idle or (best is not None and best.key < flight.job.key):
+        queue = flight.job.queue
+        config = queues.get(queue)
+        held = cap.held.get(queue)
+        best = runnables.window(queue).peek()
+        over = config is None or config.paused or (held is not None and held.slots > config.concurrency)
+        if someone_idle or cap.reserved or over or (best is not None and best.key < flight.job.key):
+            lifecycle.revoke(flight)
+        elif starving and queue not in cap.newcomers:
+            starving -= 1
             lifecycle.revoke(flight)

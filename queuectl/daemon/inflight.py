@@ -25,6 +25,7 @@ class InFlight:
     abort: str | None = None  # "cancel" once a cancel was asked for
     queued: bool = False  # sent to a busy child: it starts when the running job ends
     revoking: bool = False  # asked back (Revoke), not yet returned or started
+    slot: tuple[int, ...] = (0,)  # its slot indices within its queue (QUEUECTL_SLOT)
 
 
 class InFlightTable:

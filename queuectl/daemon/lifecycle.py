@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from queuectl import jobs as J
+from queuectl import queues as Q
 from queuectl.daemon import wire
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlight, InFlightTable
@@ -23,14 +24,14 @@ from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.store.interface import Runnable, Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
-from queuectl.daemon.windows import RunnableWindow, TimerWindow
+from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.jobs import JobSpec
 
 log = structlog.get_logger("queuectl")
 
 
 class Lifecycle:
-    def __init__(self, store: Storage, out: TurnOutput, events: Events, runnable: RunnableWindow,
+    def __init__(self, store: Storage, out: TurnOutput, events: Events, runnable: Runnables,
                  timers: TimerWindow, inflight: InFlightTable, waits: Waits,
                  config: Mapping[str, Any], throughput: Throughput):  # fmt: skip
         self.store = store
@@ -44,7 +45,7 @@ class Lifecycle:
         self.throughput = throughput
 
     def later_log(self, level: str, event: str, **fields: Any) -> None:
-        self.out.later(lambda: getattr(log, level)(event, **fields))
+        self.out.log(lambda: getattr(log, level)(event, **fields))
 
     # --- in ---------------------------------------------------------------------------------
 
@@ -76,14 +77,16 @@ class Lifecycle:
                     self.runnable.add(job)
                     self.events.emit("job.due", job_id=job.id)
 
-    def claim(self, job: Runnable, child: int, now: float, queued: bool = False) -> InFlight:
+    def claim(self, job: Runnable, child: int, now: float, queued: bool = False,
+              slot: tuple[int, ...] = (0,)) -> InFlight:  # fmt: skip
         """pending -> assigned to `child` (the assignment is sent after commit); `queued`:
-        behind the job it runs."""
-        attempt = self.store.claim(job, child, now)
-        flight = InFlight(job, attempt, child, queued=queued)
+        behind the job it runs; `slot`: its slot indices within its queue."""
+        slot_text = Q.format_slots(slot)
+        attempt = self.store.claim(job, child, now, slot_text)
+        flight = InFlight(job, attempt, child, queued=queued, slot=slot)
         self.inflight.add(flight)
         self.out.send(child, wire.Run(job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
-                                      job.env, self.config["kill_grace"]))  # fmt: skip
+                                      job.env, self.config["kill_grace"], job.queue, slot_text))  # fmt: skip
         self.events.emit("job.assigned", job_id=job.id, attempt=attempt, child=child)
         return flight
 
@@ -102,7 +105,7 @@ class Lifecycle:
             return False
         self.inflight.mark_started(flight, msg.at, msg.pid or None)
         self.store.mark_started(msg.seq, msg.attempt, msg.at, msg.pid, msg.segment, msg.out_off,
-                                msg.err_off)  # fmt: skip
+                                msg.err_off, queue=flight.job.queue)  # fmt: skip
         self.later_log("info", "job.started", job_id=flight.job.id, attempt=msg.attempt,
                        child=msg.child, pid=msg.pid)  # fmt: skip
         self.events.emit("job.started", job_id=flight.job.id, attempt=msg.attempt, child=msg.child)
@@ -140,23 +143,28 @@ class Lifecycle:
     # --- settling ------------------------------------------------------------------------
 
     def settle(self, flight: InFlight, fin: wire.Finished, now: float) -> None:
-        """Apply the outcome of an attempt: the retry policy lives here."""
+        """Apply the outcome of an attempt: the retry policy lives here. The attempt ends
+        when its child says it ended (the child's clock, as its start), so the attempts of
+        one child never seem to overlap."""
         job, seq = flight.job, flight.job.seq
         duration_ms = round((fin.ended_at - flight.started_at) * 1000, 3) if flight.started_at else None
         common: dict[str, Any] = dict(exit_code=fin.exit_code, signal=fin.signal, timed_out=fin.timed_out,
                                       out_len=fin.out_len, err_len=fin.err_len)  # fmt: skip
+        common["queue"] = job.queue
         ident = dict(job_id=job.id, attempt=flight.attempt, child=flight.child)
         if flight.abort == "cancel" or fin.aborted == "cancel":
-            self.store.finish_attempt(seq, flight.attempt, now, **common, error="cancelled",
+            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error="cancelled",
                                       charged=False, new_state=J.CANCELLED, run_at=None,
                                       last_error="cancelled", started=flight.started)  # fmt: skip
             self.later_log("info", "job.cancelled", **ident)
             self.settled(seq, job.id, J.CANCELLED)
             return
-        if fin.aborted == "shutdown":
-            self.store.finish_attempt(seq, flight.attempt, now, **common, error=J.INTERRUPTED,
+        if fin.aborted in ("shutdown", "pause"):
+            # Not the job's fault: back to pending, the attempt not counted.
+            why = J.INTERRUPTED if fin.aborted == "shutdown" else Q.PAUSED_KILL
+            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=why,
                                       charged=False, new_state=J.PENDING, run_at=None,
-                                      last_error=J.INTERRUPTED, started=flight.started)  # fmt: skip
+                                      last_error=why, started=flight.started)  # fmt: skip
             job_now = self.store.runnable(seq)
             if job_now is not None:
                 self.runnable.add(job_now)
@@ -164,7 +172,7 @@ class Lifecycle:
             self.events.emit("job.interrupted", job_id=job.id, attempt=flight.attempt)
             return
         if fin.error is None and fin.exit_code == 0 and not fin.timed_out:
-            self.store.finish_attempt(seq, flight.attempt, now, **common, error=None, charged=True,
+            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=None, charged=True,
                                       new_state=J.COMPLETED, run_at=None, last_error=None,
                                       started=flight.started)  # fmt: skip
             self.count("completed", now)
@@ -180,7 +188,7 @@ class Lifecycle:
         charged = job.charged + 1
         outcome = J.after_failure(charged, job.max_retries, now, self.config["backoff_base"],
                                   self.config["backoff_max"], self.config["backoff_jitter"])  # fmt: skip
-        self.store.finish_attempt(seq, flight.attempt, now, **common, error=error, charged=True,
+        self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=error, charged=True,
                                   new_state=outcome.state, run_at=outcome.run_at,
                                   last_error=error, started=flight.started)  # fmt: skip
         fields = dict(job_id=job.id, attempt=flight.attempt, child=flight.child,
@@ -221,13 +229,14 @@ class Lifecycle:
                 error=J.LOST_UNCONFIRMED, out_len=None, err_len=None, charged=False,
                 new_state=J.CANCELLED if cancel else J.PENDING, run_at=None,
                 last_error="cancelled" if cancel else J.LOST_UNCONFIRMED, started=False,
+                queue=flight.job.queue,
             )  # fmt: skip
             self.later_log("warning", "job.lost_unconfirmed", job_id=flight.job.id,
                            attempt=flight.attempt, child=flight.child)  # fmt: skip
         else:
-            self.store.return_unstarted(seq, flight.attempt, now)
+            self.store.return_unstarted(seq, flight.attempt, now, flight.job.queue)
             if cancel:
-                self.store.cancel(seq, J.PENDING, now)
+                self.store.cancel(seq, J.PENDING, now, flight.job.queue)
         if cancel:
             self.settled(seq, flight.job.id, J.CANCELLED)
             return
@@ -249,9 +258,9 @@ class Lifecycle:
             self.inflight.set_abort(flight, "cancel")
             self.out.send(flight.child, wire.Abort(seq, "cancel"))
             return flight
-        self.runnable.drop(seq)
+        self.runnable.drop(seq, job["queue"])
         self.timers.drop(seq)
-        self.store.cancel(seq, state, now)
+        self.store.cancel(seq, state, now, job["queue"])
         self.later_log("info", "job.cancelled", job_id=job["id"], previous_state=state)
         self.settled(seq, job["id"], J.CANCELLED)
         return None
@@ -260,7 +269,7 @@ class Lifecycle:
         """failed/dead -> pending now, with a fresh set of retries."""
         seq, state = job["seq"], job["state"]
         self.timers.drop(seq)
-        self.store.retry(seq, state, now)
+        self.store.retry(seq, state, now, job["queue"])
         runnable = self.store.runnable(seq)
         if runnable is not None:
             self.runnable.add(runnable)
@@ -271,9 +280,9 @@ class Lifecycle:
         """Remove a job that is not running; returns the log segments it pointed into.
         A wait on it ends with job: null."""
         seq, state = job["seq"], job["state"]
-        self.runnable.drop(seq)
+        self.runnable.drop(seq, job["queue"])
         self.timers.drop(seq)
-        segments = self.store.delete(seq, state)
+        segments = self.store.delete(seq, state, job["queue"])
         self.waits.release(seq, self.out.later)
         self.events.emit("job.deleted", job_id=job["id"])
         self.later_log("info", "job.deleted", job_id=job["id"], previous_state=state)

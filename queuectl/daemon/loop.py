@@ -196,7 +196,7 @@ class Loop:
                 self.handle_signals()
                 if not d.shutting_down:
                     d.lifecycle.fire_timers(d.now)
-                    dispatch(d.store, d.runnable, d.workers, d.lifecycle, d.inflight, d.now)
+                    dispatch(d.store, d.runnable, d.queues, d.workers, d.lifecycle, d.now)
             d.journal.commit()
             self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
         except d.store.errors as exc:
@@ -219,6 +219,7 @@ class Loop:
             d.workers.settle_orphans(d.now, d.shutting_down)
         for child in exited:
             d.workers.exited(child, d.now, d.shutting_down)
+        d.store.write_starts()  # before anything reads jobs this turn
 
     def apply_report(self, raw: bytes) -> None:
         d = self.d

@@ -31,6 +31,7 @@ class TurnOutput:
         self.to_children: list[tuple[int, wire.ToChild]] = []
         self.events: list[dict[str, Any]] = []
         self.after_commit: list[Callable[[], None]] = []
+        self.logs: list[Callable[[], None]] = []  # log lines: rendered once all is sent
 
     def reply(self, routing: list[bytes], payload: bytes) -> None:
         self.replies.append((routing, payload))
@@ -50,32 +51,42 @@ class TurnOutput:
         self.journal.record(lambda: self._drop_last(self.events))
 
     def later(self, fn: Callable[[], None]) -> None:
-        """Run fn after the commit (before anything is sent): answering a wait, removing
-        a deleted job's log segments, applying a setting."""
+        """Run fn after the commit (before replies and events are sent): answering a
+        wait, removing a deleted job's log segments, applying a setting."""
         self.after_commit.append(fn)
         self.journal.record(lambda: self._drop_last(self.after_commit))
+
+    def log(self, fn: Callable[[], None]) -> None:
+        """Write a log line after the commit, once everything else is sent (a line costs
+        tens of microseconds: no job start or reply waits for it)."""
+        self.logs.append(fn)
+        self.journal.record(lambda: self._drop_last(self.logs))
 
     @staticmethod
     def _drop_last(items: list[Any]) -> None:
         items.pop()
 
     def flush(self, channels: Channels) -> None:
-        """Send everything (the transaction has committed). Callbacks run first: they
-        may add replies of their own (a job.wait answered)."""
-        callbacks, self.after_commit = self.after_commit, []
-        for fn in callbacks:
-            fn()
+        """Send everything (the transaction has committed): the children's assignments
+        first (a job starts as early as it can), then callbacks, which may add replies of
+        their own (a job.wait answered), replies, events, and last the log lines."""
         to_children, self.to_children = self.to_children, []
         for child, msg in to_children:
             channels.send_to_child(child, msg)
+        callbacks, self.after_commit = self.after_commit, []
+        for fn in callbacks:
+            fn()
         replies, self.replies, self.reply_bytes = self.replies, [], 0
         for routing, payload in replies:
             channels.send_reply(routing, payload)
         events, self.events = self.events, []
         for event in events:
             channels.publish(event)
+        logs, self.logs = self.logs, []
+        for fn in logs:
+            fn()
 
     def discard(self) -> None:
         """Drop everything (a failed turn: nothing of it happened)."""
         self.replies, self.reply_bytes = [], 0
-        self.to_children, self.events, self.after_commit = [], [], []
+        self.to_children, self.events, self.after_commit, self.logs = [], [], [], []

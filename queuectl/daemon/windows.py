@@ -28,14 +28,18 @@ TIMER_WINDOW = 1000  # timed jobs kept in memory
 
 class WindowSource(Protocol):
     counts: dict[str, int]
+    queue_counts: dict[str, dict[str, int]]
 
-    def runnable_window(self, limit: int) -> list[Runnable]: ...
+    def runnable_window(self, limit: int, queue: str = "default") -> list[Runnable]: ...
     def timed_window(self, limit: int) -> list[tuple[float, int]]: ...
 
 
 class RunnableWindow:
-    def __init__(self, store: WindowSource, journal: Journal, size: int = WINDOW):
+    """The head of one queue's runnable backlog (see Runnables: one per queue)."""
+
+    def __init__(self, store: WindowSource, journal: Journal, size: int = WINDOW, queue: str = "default"):
         self.store = store
+        self.queue = queue
         self.journal = journal
         self.size = size
         self.heap: list[tuple[tuple[int, int], int]] = []
@@ -65,7 +69,7 @@ class RunnableWindow:
         self._load()
 
     def _load(self) -> None:
-        rows = self.store.runnable_window(self.size)
+        rows = self.store.runnable_window(self.size, self.queue)
         for job in rows:
             if job.seq not in self.jobs:
                 self.jobs[job.seq] = job
@@ -107,7 +111,7 @@ class RunnableWindow:
         """The best runnable job, left in the window."""
         while True:
             if not self.heap:
-                if self.complete or not self.store.counts[J.PENDING]:
+                if self.complete or not self.pending():
                     return None
                 self._snapshot()
                 self._load()
@@ -118,6 +122,11 @@ class RunnableWindow:
             if job is not None and job.key == self.heap[0][0]:
                 return job
             heapq.heappop(self.heap)  # stale: dropped, or taken and put back since
+
+    def pending(self) -> int:
+        """The queue's pending jobs, in the window or not (the store's count)."""
+        counts = self.store.queue_counts.get(self.queue)
+        return counts[J.PENDING] if counts else 0
 
     def _undo_pop(self, job: Runnable) -> Callable[[], None]:
         return lambda: self._restore(job)
@@ -131,6 +140,44 @@ class RunnableWindow:
         job = self.jobs.pop(seq, None)
         if job is not None:
             self.journal.record(lambda: self._restore(job))
+
+
+class Runnables:
+    """One runnable window per queue, each bounded and refilled from that queue's part of
+    the index, so a queue with 100,000 pending jobs never stands in front of another's."""
+
+    def __init__(self, store: WindowSource, journal: Journal, size: int = WINDOW):
+        self.store = store
+        self.journal = journal
+        self.size = size
+        self.windows: dict[str, RunnableWindow] = {}
+
+    def window(self, queue: str) -> RunnableWindow:
+        """The queue's window (made on first use: it loads when first looked into)."""
+        found = self.windows.get(queue)
+        if found is None:
+            found = self.windows[queue] = RunnableWindow(self.store, self.journal, self.size, queue)
+        return found
+
+    @property
+    def jobs(self) -> dict[int, Runnable]:
+        """Every job in a window (for tests and views)."""
+        return {seq: job for w in self.windows.values() for seq, job in w.jobs.items()}
+
+    def reload(self) -> None:
+        for window in self.windows.values():
+            window.reload()
+
+    def add(self, job: Runnable) -> None:
+        self.window(job.queue).add(job)
+
+    def drop(self, seq: int, queue: str | None = None) -> None:
+        for window in [self.windows[queue]] if queue in self.windows else self.windows.values():
+            window.drop(seq)
+
+    def forget(self, queue: str) -> None:
+        """A removed queue (it held no runnable job)."""
+        self.windows.pop(queue, None)
 
 
 class TimerWindow:

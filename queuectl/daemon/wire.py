@@ -32,6 +32,8 @@ class Run:
     cwd: str | None
     env: dict[str, str] | None
     kill_grace: float
+    queue: str = "default"  # QUEUECTL_QUEUE
+    slot: str = "0"  # QUEUECTL_SLOT: its slot indices within its queue, "0" or "2,3"
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,8 +89,12 @@ class Workers:
         return [c for c in self.pool.ready() if not self.inflight.of_child(c.id)]
 
     def with_room_behind(self) -> list[ChildHandle]:
-        """Busy children with no job waiting behind the one they run."""
-        return [c for c in self.pool.ready() if len(self.inflight.of_child(c.id)) == 1]
+        """Busy children with no job waiting behind the one they run; none while a child
+        is still starting (it is about to be free: what is runnable waits for it)."""
+        ready = self.pool.ready()
+        if len(ready) < len(self.pool.active()):
+            return []
+        return [c for c in ready if len(self.inflight.of_child(c.id)) == 1]
 
     # --- what children say -----------------------------------------------------------------
 

@@ -51,6 +51,28 @@ def test_an_attempt_runs_its_course_and_counts_follow(store: Store) -> None:
     assert attempt["segment"] == "1-1-1" and attempt["out_len"] == 5
 
 
+def test_a_start_and_its_finish_in_one_turn_are_one_write_and_lose_nothing(store: Store) -> None:
+    with store.transaction():
+        quick, slow = store.insert_jobs([JobSpec("true", id="quick"), JobSpec("sleep 9", id="slow")],
+                                        NOW, 3, None)  # fmt: skip
+        nq, ns = store.claim(quick, 1, NOW), store.claim(slow, 2, NOW)
+        store.mark_started(quick.seq, nq, NOW + 0.1, 11, "1-1-1", 7, 8)
+        store.mark_started(slow.seq, ns, NOW + 0.2, 22, "1-2-1", 0, 0)
+        assert store.counts[J.PROCESSING] == 2  # counts follow at once
+        store.finish_attempt(quick.seq, nq, NOW + 0.3, exit_code=0, signal=None, timed_out=False,
+                             error=None, out_len=3, err_len=0, charged=True,
+                             new_state=J.COMPLETED, run_at=None, last_error=None)  # fmt: skip
+    # (slow's start was held: the commit wrote it)
+    q, s = store.get("quick"), store.get("slow")
+    assert q is not None and s is not None
+    assert (q["state"], q["started_at"], q["finished_at"]) == (J.COMPLETED, NOW + 0.1, NOW + 0.3)
+    assert (s["state"], s["started_at"]) == (J.PROCESSING, NOW + 0.2)
+    (qa,), (sa,) = store.attempts_of(quick.seq), store.attempts_of(slow.seq)
+    assert (qa["started_at"], qa["pid"], qa["segment"], qa["out_off"], qa["out_len"]) == \
+        (NOW + 0.1, 11, "1-1-1", 7, 3)  # fmt: skip
+    assert (sa["started_at"], sa["pid"], sa["segment"]) == (NOW + 0.2, 22, "1-2-1")
+
+
 def test_output_less_attempts_pin_no_segment(store: Store) -> None:
     with store.transaction():
         (job,) = store.insert_jobs([JobSpec("true", id="quiet")], NOW, 3, None)
@@ -98,19 +120,24 @@ def test_a_full_database_fails_the_transaction_and_keeps_what_was_committed(tmp_
 
 
 def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
+    from queuectl.daemon.store.schema import MIGRATIONS
+
     path = tmp_path / "old.db"
-    Store(path).close()
-    db = sqlite3.connect(path)
+    db = sqlite3.connect(path)  # a database as version 1 made it
+    db.executescript(MIGRATIONS[1])
     db.execute("PRAGMA user_version = 1")
-    db.execute("ALTER TABLE jobs DROP COLUMN run_at_relative")
-    db.execute("DROP INDEX jobs_unique_hold")  # and what version 3 added
-    for column in ("unique_key", "unique_while", "unique_hold"):
-        db.execute(f"ALTER TABLE jobs DROP COLUMN {column}")
+    db.execute("INSERT INTO jobs(id, command, state, max_retries, created_at, updated_at) "
+               "VALUES ('old', 'true', 'pending', 3, 1, 1)")  # fmt: skip
     db.commit()
     db.close()
     store = Store(path)
     try:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        old = store.get("old")
+        assert old is not None and (old["queue"], old["slots"], old["tags"]) == ("default", 1, {})
+        assert (old["unique_key"], old["unique_while"]) == (None, None)  # version 4's columns
+        assert store.queue_counts["default"]["pending"] == 1
+        assert [q.name for q in store.queues_load()] == ["default"]
         with store.transaction():
             store.insert_jobs([JobSpec("a", run_at=NOW + 1, relative=True)], NOW, 3, None)
     finally:

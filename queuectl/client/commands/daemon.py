@@ -76,16 +76,17 @@ def init(ctx: Context, as_json: bool) -> None:
 
 
 @click.command()
+@click.option("--queue", "-q", metavar="NAME", help="Only this queue: its counts and its line.")
 @json_option
 @click.pass_obj
 @handle_errors
-def status(ctx: Context, as_json: bool) -> None:
-    """Counts of jobs per state and the workers. Never starts a daemon."""
-    result = ctx.client(autostart=False).status()
+def status(ctx: Context, queue: str | None, as_json: bool) -> None:
+    """Counts of jobs per state, each queue, and the workers. Never starts a daemon."""
+    result = ctx.client(autostart=False).status(queue=queue)
     if as_json:
         out.print_json(out.status_doc(result))
         return
-    for line in out.status_lines(result):
+    for line in out.status_lines(result, ctx.width(), ctx.colour()):
         click.echo(line)
 
 

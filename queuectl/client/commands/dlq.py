@@ -6,6 +6,7 @@ import click
 
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.views import dead_lines, echo_lines
 
 
 @click.group()
@@ -15,18 +16,20 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.option("--limit", "-n", default=50, show_default=True)
+@click.option("--queue", "-q", metavar="NAME", help="Only dead jobs of this queue.")
 @json_option
 @click.pass_obj
 @handle_errors
-def list_(ctx: Context, limit: int, as_json: bool) -> None:
+def list_(ctx: Context, limit: int, queue: str | None, as_json: bool) -> None:
     """List dead jobs."""
-    jobs = [job.raw for job in ctx.client().dlq.list_page(limit=limit).jobs]
+    page = ctx.client().dlq.list_page(limit=limit, queue=queue)
+    jobs = [job.raw for job in page.jobs]
     if as_json:
         out.print_json(jobs)
     else:
-        click.echo(out.table(jobs, [("id", "ID"), ("attempts", "ATTEMPTS"),
-                                              ("last_error", "LAST ERROR"), ("finished_at", "DIED"),
-                                              ("command", "COMMAND")]))  # fmt: skip
+        echo_lines(dead_lines(jobs, ctx.width(), ctx.colour()))
+        if page.total > len(jobs):
+            click.echo(f"({len(jobs)} of {page.total} shown; use --limit)", err=True)
 
 
 @dlq.command()

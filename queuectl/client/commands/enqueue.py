@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from queuectl.client import output as out
-from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.cli import Context, duration, handle_errors, json_option
 from queuectl.client.commands.enqueue_args import (
     EnqueueCommand,
     check_seconds,
@@ -18,6 +18,7 @@ from queuectl.client.commands.enqueue_args import (
     job_from_args,
 )
 from queuectl.client.commands.enqueue_file import enqueue_file
+from queuectl.client.commands.job import parse_tags
 from queuectl.client.commands.logs import print_output
 from queuectl.client.commands.wait import check_wait_timeout, describe, exit_code_of, wait_one
 
@@ -29,12 +30,16 @@ if TYPE_CHECKING:
 @click.argument("args", nargs=-1)
 @click.option("--id", "job_id", metavar="ID", help="Job id (generated when absent).")
 @click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Kill the job after this long (0: never).")
+@click.option("--timeout", metavar="DURATION", callback=duration,
+              help="Kill the job after this long: seconds, or 90s, 10m, 1h30m... (0: never).")
 @click.option("--max-retries", type=int, help="Retries after the first attempt (default: config max_retries).")
-@click.option("--delay", type=float, metavar="SECONDS", help="Run this many seconds from now.")
+@click.option("--delay", metavar="DURATION", callback=duration, help="Run this long from now (seconds, or 10m, 2h...).")
 @click.option("--run-at", metavar="TIME", help="Run at this ISO 8601 time (no zone = UTC).")
 @click.option("--cwd", metavar="DIR", help="Working directory (default: the current one).")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment variable (repeatable).")
+@click.option("--queue", "-q", metavar="NAME", help="The queue it waits in (default: default); it must exist.")
+@click.option("--slots", type=int, metavar="N", help="Slots of its queue and of the pool it holds while it runs (default 1).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag to find it by (repeatable).")
 @click.option("--unique-key", metavar="KEY",
               help="Idempotent enqueue: if a job holds KEY, do not enqueue; that job is the answer.")
 @click.option("--unique-while", type=click.Choice(["pending", "active", "kept"]),
@@ -48,7 +53,8 @@ if TYPE_CHECKING:
               help="With --file: skip bad lines (reported on stderr) and enqueue the rest.")
 @click.option("--wait", "wait_", is_flag=True,
               help="Wait for the job's final state; exit with its exit code (124/125/126: see wait).")
-@click.option("--wait-timeout", type=float, metavar="SECONDS", help="With --wait: give up waiting after this long.")
+@click.option("--wait-timeout", metavar="DURATION", callback=duration,
+              help="With --wait: give up waiting after this long (seconds, or 10m...).")
 @click.option("--output", "-o", "show_output", is_flag=True,
               help="With --wait: print the job's stdout and stderr (of its last attempt) on ours.")
 @json_option
@@ -57,16 +63,16 @@ if TYPE_CHECKING:
 def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
-    cwd: str | None, env_pairs: tuple[str, ...], unique_key: str | None, unique_while: str | None,
-    on_duplicate: str, file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None,
-    show_output: bool, as_json: bool,
+    cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
+    tags: tuple[str, ...], unique_key: str | None, unique_while: str | None, on_duplicate: str,
+    file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
     \b
     queuectl enqueue '{"id":"job1","command":"echo Hello World"}'
     queuectl enqueue --id job2 --priority 10 -- make -C ~/src test
-    queuectl enqueue --delay 60 -- 'backup.sh && notify.sh'
+    queuectl enqueue --delay 10m -- 'backup.sh && notify.sh'
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
     queuectl enqueue --wait --output --max-retries 0 -- make test
     queuectl enqueue --unique-key nightly-2026-01-31 -- backup.sh   # at most once
@@ -89,9 +95,11 @@ def enqueue(
     check_seconds(delay=delay, timeout=timeout)
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
-             "delay": delay, "run_at": run_at, "cwd": cwd, "unique_key": unique_key,
-             "unique_while": unique_while}  # fmt: skip
+             "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
+             "unique_key": unique_key, "unique_while": unique_while}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
+    if tags:
+        job["tags"] = {**(job.get("tags") or {}), **parse_tags(tags)}
     if env_pairs:
         job["env"] = env_with(job.get("env"), env_pairs)
     if "cwd" not in job:

@@ -27,7 +27,8 @@ def enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) -
     before any is sent. With skip_invalid, bad lines are reported and the rest enqueued."""
     batch = _FileJobs(skip_invalid)
     batch.read(stream)
-    ids = _send(ctx.client(), batch)
+    client = ctx.client()  # a daemon started for us says so now, not across the progress bar
+    ids = _send(client, batch)
     _report(batch, ids, as_json)
 
 
@@ -115,15 +116,16 @@ def _send(client: Client, batch: _FileJobs) -> list[str]:
     """Enqueue the file's jobs, CHUNK at a time; their ids."""
     jobs = batch.jobs
     chunks = range(0, len(jobs), CHUNK)
-    passes = 1 if batch.skip_invalid else 2
     ids: list[str] = []
-    with _progress(len(jobs) * passes, large=len(jobs) > PROGRESS_FROM) as bar:
-        if not batch.skip_invalid:
-            # First check every id against the queue, so a duplicate in the last chunk
-            # does not leave the first chunks enqueued; then send the chunks for real.
+    large = len(jobs) > PROGRESS_FROM
+    if not batch.skip_invalid:
+        # First check every id against the queue, so a duplicate in the last chunk
+        # does not leave the first chunks enqueued; then send the chunks for real.
+        with _progress(len(jobs), large, "checking") as bar:
             for start in chunks:
                 _dry_run(client, batch, start)
                 bar.update(len(jobs[start : start + CHUNK]))
+    with _progress(len(jobs), large, "enqueueing") as bar:  # each bar counts the jobs once
         for start in chunks:
             ids += _send_chunk(client, batch, start, len(ids))
             bar.update(len(jobs[start : start + CHUNK]))
@@ -184,9 +186,10 @@ class _NoBar:
         return None
 
 
-def _progress(total: int, large: bool) -> Any:
-    """A progress bar on stderr, only when stderr is a terminal and the file is large."""
+def _progress(total: int, large: bool, label: str) -> Any:
+    """A progress bar of `total` jobs on stderr, only when stderr is a terminal and the
+    file is large."""
     if not large or not sys.stderr.isatty():
         return _NoBar()
-    return click.progressbar(length=total, label="enqueueing", file=sys.stderr, show_pos=True)
+    return click.progressbar(length=total, label=f"{label:<10}", file=sys.stderr, show_pos=True)
 

@@ -5,31 +5,59 @@ from __future__ import annotations
 
 import click
 
+from queuectl import jobs as J
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.views import echo_lines, job_lines, show_lines
+
+STATES = ", ".join(J.STATES)  # assigned included: handed to a busy worker, not started yet
+
+
+def parse_tags(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--tag KEY=VALUE options -> a tags object (exit 2 for a bad one)."""
+    from queuectl import queues as Q
+
+    tags = {}
+    for pair in pairs:
+        try:
+            key, value = Q.parse_tag(pair)
+        except Q.ValidationError as exc:
+            out.fail(f"--tag: {exc}", out.USAGE)
+        tags[key] = value
+    return tags
 
 
 @click.command("list")
-@click.option("--state", "-s", metavar="STATE", help="Only jobs in this state (pending, processing, ...).")
+@click.option("--state", "-s", metavar="STATE", help=f"Only jobs in this state: {STATES}.")
 @click.option("--limit", "-n", default=50, show_default=True, help="At most this many.")
 @click.option("--offset", default=0, help="Skip this many.")
-@click.option("--newest-first", is_flag=True, help="Newest jobs first.")
+@click.option("--newest-first/--oldest-first", default=True,
+              help="Newest jobs first (the default), or oldest first (enqueue order).")
 @click.option("--search", metavar="TEXT", help="Only jobs whose id or command contains TEXT.")
+@click.option("--queue", "-q", metavar="NAME", help="Only jobs of this queue.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only jobs with this tag (repeatable: all of them).")
 @json_option
 @click.pass_obj
 @handle_errors
 def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first: bool,
-          search: str | None, as_json: bool) -> None:  # fmt: skip
-    """List jobs, in enqueue order."""
-    page = ctx.client().list_page(state, limit=limit, offset=offset, newest_first=newest_first, search=search)
+          search: str | None, queue: str | None, tags: tuple[str, ...], as_json: bool) -> None:  # fmt: skip
+    """List jobs, newest first (--oldest-first: in enqueue order).
+
+    When more jobs match than are shown, a note on stderr says how many.
+    """
+    page = ctx.client().list_page(state, limit=limit, offset=offset, newest_first=newest_first, search=search,
+                                  queue=queue, tags=parse_tags(tags) or None)  # fmt: skip
     jobs = [job.raw for job in page.jobs]
     if as_json:
         out.print_json(jobs)
         return
-    click.echo(out.table(jobs, out.JOB_COLUMNS))
+    echo_lines(job_lines(jobs, ctx.width(), ctx.colour()))
     shown = len(jobs)
-    if page.total > offset + shown:
-        click.echo(f"({shown} of {page.total} shown; use --limit/--offset)", err=True)
+    matched = page.matched
+    if matched > shown:
+        order = "newest" if newest_first else "oldest"
+        skipped = f", after the {offset} {order}" if offset else ""
+        click.echo(f"({shown} of {matched} shown, {order} first{skipped}; use --limit/--offset)", err=True)
 
 
 @click.command()
@@ -43,7 +71,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     if as_json:
         out.print_json(job)
     else:
-        out.show_job(job)
+        echo_lines(show_lines(job, ctx.width(), ctx.colour()))
 
 
 def _simple(verb: str, doc: str) -> click.Command:

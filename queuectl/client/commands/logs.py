@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from queuectl.client.models import FollowNote, Job, LogChunk
 
 
+def _frame(ctx: Context, job_id: str, attempt: int | None, stream: str, header: bool) -> None:
+    """The header or footer line of `logs` on a terminal (on stderr)."""
+    from queuectl.client import views
+
+    job = ctx.client().get(job_id).raw
+    width, colour = ctx.width(), ctx.colour()
+    if header:
+        click.echo(views.log_header(job, attempt, stream, width, colour), err=True)
+    else:
+        click.echo(views.log_footer(job, attempt or None, width, colour), err=True)
+
+
 def _json_text(raw: bytes) -> tuple[str, str]:
     """Bytes -> (text, encoding) for a JSON document: utf-8 when it is, base64 otherwise."""
     try:
@@ -51,40 +63,69 @@ def _write(data: bytes, sink: Any = None) -> None:
 @handle_errors
 def logs(ctx: Context, job_id: str, stream: Literal["stdout", "stderr"], attempt: int | None, follow: bool,
          as_json: bool) -> None:  # fmt: skip
-    """Print a job's stdout (or --stderr), exactly as it wrote it."""
-    from queuectl.client.models import LogChunk
+    """Print a job's stdout (or --stderr), exactly as it wrote it.
 
+    On a terminal a line above and below the output (on stderr) says which attempt it
+    is, how it ended and how long it took; piped, or with --json, only the output.
+    """
     client = ctx.client()
+    framed = not as_json and sys.stdout.isatty()
+    last = [b"\n"]  # the last byte written: the footer goes on a line of its own
+    if framed:
+        _frame(ctx, job_id, attempt, stream, header=True)
 
     def emit(chunk: LogChunk) -> None:
         if not chunk.data:
             return
         if not as_json:
             _write(chunk.data)
+            last[0] = chunk.data[-1:]
         else:  # --follow: one document per chunk, as the daemon sent it
             click.echo(json.dumps({"id": job_id, "attempt": chunk.attempt, "stream": stream,
                                    "offset": chunk.offset, "data": chunk.raw["data"],
                                    "encoding": chunk.raw["encoding"]}))  # fmt: skip
 
     if follow and attempt is None:
-        for item in client.follow_logs(job_id, stream=stream, notes=True):
-            if isinstance(item, LogChunk):
-                emit(item)
-            else:
-                _say(item)
-        return
+        _follow_job(client, job_id, stream, emit)
+        shown = None
+    else:
+        shown = _print_attempt(client, job_id, stream, attempt, follow, emit, as_json)
+    if framed:
+        if last[0] != b"\n":
+            click.echo("", err=True)
+        _frame(ctx, job_id, shown, stream, header=False)
+
+
+def _follow_job(client: Client, job_id: str, stream: Literal["stdout", "stderr"], emit: Any) -> None:
+    """--follow without --attempt: every attempt's output until the job is final, with notes."""
+    from queuectl.client.models import LogChunk
+
+    for item in client.follow_logs(job_id, stream=stream, notes=True):
+        if isinstance(item, LogChunk):
+            emit(item)
+        else:
+            _say(item)
+
+
+def _print_attempt(client: Client, job_id: str, stream: Literal["stdout", "stderr"], attempt: int | None,
+                   follow: bool, emit: Any, as_json: bool) -> int:  # fmt: skip
+    """One attempt's output (the latest when attempt is None), to its end; with follow,
+    until the attempt has finished. Returns the attempt number shown (0: none yet)."""
     if follow:
+        shown = 0
         for chunk in client.iter_logs(job_id, stream=stream, attempt=attempt, follow=True):
             emit(chunk)
-        return
+            shown = chunk.attempt
+        return shown
     chunks = list(client.iter_logs(job_id, stream=stream, attempt=attempt))
-    if not as_json:
+    if as_json:
+        text, encoding = _json_text(b"".join(c.data for c in chunks))
+        out.print_json({"id": job_id, "attempt": chunks[-1].attempt, "stream": stream,
+                        "data": text, "encoding": encoding})  # fmt: skip
+    else:
         for chunk in chunks:
             emit(chunk)
-        return
-    text, encoding = _json_text(b"".join(c.data for c in chunks))
-    out.print_json({"id": job_id, "attempt": chunks[-1].attempt, "stream": stream,
-                    "data": text, "encoding": encoding})  # fmt: skip
+    return chunks[-1].attempt
 
 
 def _say(note: FollowNote) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from queuectl.client import output as out
-from queuectl.client.cli import Context, handle_errors, json_option
+from queuectl.client.cli import Context, duration, handle_errors, json_option
 from queuectl.client.commands.logs import print_output
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ def check_wait_timeout(option: str, value: float | None) -> None:
 
 @click.command()
 @click.argument("job_ids", nargs=-1, required=True, metavar="ID...")
-@click.option("--timeout", "wait_timeout", type=float, metavar="SECONDS", help="Give up after this long.")
+@click.option("--timeout", "wait_timeout", metavar="DURATION", callback=duration,
+              help="Give up after this long (seconds, or 90s, 10m, 1h30m...).")
 @click.option("--output", "-o", "show_output", is_flag=True,
               help="Print each job's stdout and stderr (of its last attempt) on ours.")
 @json_option

@@ -1,6 +1,6 @@
 """The RPC methods the daemon serves, one module per namespace, all listed here."""
 
-from queuectl.daemon.methods import config, daemon, dlq, job, logs, workers
+from queuectl.daemon.methods import config, daemon, dlq, job, logs, queue, workers
 from queuectl.daemon.rpc import Registry
 
 REGISTRY = Registry([
@@ -10,4 +10,5 @@ REGISTRY = Registry([
     workers.scale, workers.stop, workers.status,
     config.get, config.set_, config.list_,
     daemon.status, daemon.stats, daemon.shutdown, daemon.discover,
+    queue.add, queue.list_, queue.get, queue.set_, queue.pause, queue.resume, queue.remove,
 ])  # fmt: skip

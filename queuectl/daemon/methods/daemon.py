@@ -6,7 +6,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from queuectl import jobs as J
-from queuectl.daemon.rpc import Send, method
+from queuectl import protocol as P
+from queuectl.daemon.methods.queue import find_queue
+from queuectl.daemon.rpc import Param, Send, method
 
 if TYPE_CHECKING:
     from queuectl.daemon.api import Api
@@ -14,12 +16,20 @@ if TYPE_CHECKING:
 
 @method(
     "daemon.status",
-    description="Counts per state (every state present), the workers, and the daemon's facts.",
-    result='{"counts": {...}, "workers": {...}, "daemon": {...}}',
+    Param("queue", "string", description="counts and queues of this queue only", nullable=True),
+    description="Counts per state (every state present), each queue (see queue.get), the workers, and "
+    "the daemon's facts. With queue: the counts are that queue's, and queues has only it.",
+    result='{"counts": {...}, "queues": [...], "workers": {...}, "daemon": {...}}',
+    errors=(P.QUEUE_NOT_FOUND,),
 )
-def status(api: Api, send: Send) -> dict[str, Any]:
+def status(api: Api, send: Send, queue: str | None) -> dict[str, Any]:
+    counts = api.store.counts
+    if queue is not None:
+        find_queue(api, queue)
+        counts = api.store.queue_counts.get(queue) or dict.fromkeys(J.STATES, 0)
     return {
-        "counts": {state: api.store.counts[state] for state in J.STATES},
+        "counts": {state: counts[state] for state in J.STATES},
+        "queues": api.queues.views(api.now, None if queue is None else [queue]),
         "workers": api.workers.view(api.now),
         "daemon": api.facts(),
     }

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import jobs as J
 from queuectl import protocol as P
+from queuectl.daemon.methods.queue import find_queue
 from queuectl.daemon.methods.views import find, invalid_state, job_view
 from queuectl.daemon.rpc import Param, Send, method
 
@@ -19,14 +20,19 @@ MAX_RETRY_ALL = 10_000
     "dlq.list",
     Param("limit", "integer", 100),
     Param("offset", "integer", 0),
+    Param("queue", "string", description="only dead jobs of this queue", nullable=True),
     description="Dead jobs, oldest first.",
     result='{"jobs": [...], "total": n}',
+    errors=(P.INVALID_PARAMS, P.QUEUE_NOT_FOUND),
 )
-def dlq_list(api: Api, send: Send, limit: int, offset: int) -> dict[str, Any]:
+def dlq_list(api: Api, send: Send, limit: int, offset: int, queue: str | None) -> dict[str, Any]:
     if not 0 <= limit <= 10_000 or offset < 0:
         raise P.invalid_params("limit must be from 0 to 10000 and offset >= 0", "limit")
-    rows = api.store.list_jobs(J.DEAD, limit, offset)
-    return {"jobs": [job_view(r) for r in rows], "total": api.store.counts[J.DEAD]}
+    if queue is not None:
+        find_queue(api, queue)
+    rows = api.store.list_jobs(J.DEAD, limit, offset, queue=queue)
+    counts = api.store.counts if queue is None else api.store.queue_counts.get(queue, {})
+    return {"jobs": [job_view(r) for r in rows], "total": counts.get(J.DEAD, 0)}
 
 
 @method(

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import jobs as J
 from queuectl import protocol as P
+from queuectl import queues as Q
 from queuectl import uniquekeys as U
+from queuectl.daemon.methods.queue import find_queue
 from queuectl.daemon.methods.views import attempt_view, find, invalid_state, job_view
 from queuectl.daemon.rpc import DEFERRED, Param, Send, method
 from queuectl.daemon.store.interface import DuplicateIdError, KeyHeldError, Runnable
@@ -20,13 +22,30 @@ MAX_LIST = 10_000
 MAX_LIST_IDS = 1_000
 
 
-def _spec(raw: Any, now: float, index: int | None = None) -> J.JobSpec:
+def _spec(api: Api, raw: Any, index: int | None = None) -> J.JobSpec:
     try:
-        return J.validate_spec(raw, now)
+        return placed(api, J.validate_spec(raw, api.now))
     except J.ValidationError as exc:
         where = f"job {index}: " if index is not None else ""
         extra = {"index": index} if index is not None else {}
         raise P.invalid_params(where + str(exc), exc.field, **extra) from None
+
+
+def placed(api: Api, spec: J.JobSpec) -> J.JobSpec:
+    """The job's queue exists, and its slots fit in that queue's concurrency and in the pool
+    (the larger of its size now and the `workers` setting), or ValidationError."""
+    config = api.queues.get(spec.queue)
+    if config is None:
+        raise J.ValidationError(f"no queue named {spec.queue!r} (`queuectl queue add {spec.queue}` "
+                                "creates it)", "queue")  # fmt: skip
+    if spec.slots > config.concurrency:
+        raise J.ValidationError(f"slots {spec.slots} is more than the concurrency of queue "
+                                f"{spec.queue!r} ({config.concurrency}): it could never start", "slots")  # fmt: skip
+    pool = max(api.workers.target, api.config["workers"])
+    if spec.slots > pool:
+        raise J.ValidationError(f"slots {spec.slots} is more than the worker pool ({pool}): it could "
+                                "never start", "slots")  # fmt: skip
+    return spec
 
 
 def _duplicate(job_id: str, index: int, why: str) -> P.RpcError:
@@ -61,6 +80,10 @@ JOB_PARAMS = (
     Param("max_retries", "integer", description="retries after the first attempt", nullable=True),
     Param("cwd", "string", description="absolute working directory", nullable=True),
     Param("env", "object", description="extra environment variables", nullable=True),
+    Param("queue", "string", description="the queue it waits in (default: default); it must exist", nullable=True),
+    Param("slots", "integer", description="slots of its queue's concurrency and of the pool it holds while "
+          "it runs (default 1)", nullable=True),
+    Param("tags", "object", description="KEY: VALUE strings to find it by (job.list tags)", nullable=True),
     Param("unique_key", "string", description="idempotent enqueue: at most one job holds this key "
           f"(at most {U.MAX_KEY_LENGTH} characters, no control characters)", nullable=True),
     Param("unique_while", "string", description="how long the job holds unique_key: pending (until it "
@@ -79,7 +102,7 @@ JOB_PARAMS = (
 def enqueue(api: Api, send: Send, on_duplicate: str, **params: Any) -> dict[str, Any]:
     if on_duplicate not in U.ON_DUPLICATE:
         raise P.invalid_params(f"on_duplicate must be one of {', '.join(U.ON_DUPLICATE)}", "on_duplicate")
-    spec = _spec({k: v for k, v in params.items() if v is not None}, api.now)
+    spec = _spec(api, {k: v for k, v in params.items() if v is not None})
     if spec.unique_key is not None:
         held = _key_conflicts(api, [spec])
         if held:
@@ -109,7 +132,7 @@ def enqueue_many(api: Api, send: Send, jobs: list[Any], dry_run: bool, skip_inva
         raise P.invalid_params(f"at most {MAX_MANY} jobs per call", "jobs")
     if skip_invalid:
         return _enqueue_valid(api, jobs, dry_run)
-    specs = [_spec(raw, api.now, i) for i, raw in enumerate(jobs)]
+    specs = [_spec(api, raw, i) for i, raw in enumerate(jobs)]
     if dry_run:
         ids = [s.id for s in specs]
         duplicates = J.duplicate_ids(ids, api.store.ids_taken([i for i in ids if i is not None]))
@@ -131,7 +154,7 @@ def _enqueue_valid(api: Api, jobs: list[Any], dry_run: bool) -> dict[str, Any]:
     valid: list[tuple[int, J.JobSpec]] = []
     for i, raw in enumerate(jobs):
         try:
-            valid.append((i, J.validate_spec(raw, api.now)))
+            valid.append((i, placed(api, J.validate_spec(raw, api.now))))
         except J.ValidationError as exc:
             skipped.append({"index": i, "message": str(exc), "code": P.INVALID_PARAMS})
     ids = [spec.id for _, spec in valid]
@@ -177,13 +200,17 @@ def get(api: Api, send: Send, id: str, attempts: bool) -> dict[str, Any]:
     Param("order", "string", "created", "created, priority or run_at"),
     Param("ids", "array", description=f"only these jobs (at most {MAX_LIST_IDS} ids); unknown ids are left out",
           nullable=True),
-    description="Jobs in enqueue order (or by priority), optionally of one state, or only the ones named.",
-    result='{"jobs": [...], "total": n}  (total: jobs in that state, or all)',
-    errors=(P.INVALID_PARAMS,),
+    Param("queue", "string", description="only jobs of this queue", nullable=True),
+    Param("tags", "object", description="only jobs with all these KEY: VALUE tags", nullable=True),
+    description="Jobs in enqueue order (or by priority), optionally of one state or queue, with some tags, "
+    "or only the ones named.",
+    result='{"jobs": [...], "total": n, "matched": n}  (total: jobs of that state, queue and tags, '
+           'or all; matched: of those, the ones search and ids select)',
+    errors=(P.INVALID_PARAMS, P.QUEUE_NOT_FOUND),
 )
 def list_jobs(api: Api, send: Send, state: str | None, limit: int, offset: int,
               newest_first: bool, search: str | None, order: str,
-              ids: list[Any] | None) -> dict[str, Any]:  # fmt: skip
+              ids: list[Any] | None, queue: str | None, tags: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
     if state is not None and state not in J.STATES:
         raise P.invalid_params(f"unknown state {state!r} (one of {', '.join(J.STATES)})", "state")
     if not 0 <= limit <= MAX_LIST:
@@ -194,10 +221,30 @@ def list_jobs(api: Api, send: Send, state: str | None, limit: int, offset: int,
         raise P.invalid_params("order must be created, priority or run_at", "order")
     if ids is not None and (len(ids) > MAX_LIST_IDS or not all(isinstance(i, str) for i in ids)):
         raise P.invalid_params(f"ids must be an array of at most {MAX_LIST_IDS} strings", "ids")
-    rows = api.store.list_jobs(state, limit, offset, newest_first, search, order, ids)
-    counts = api.store.counts
-    total = counts[state] if state else sum(counts.values())
-    return {"jobs": [job_view(r) for r in rows], "total": total}
+    tags = _tag_filter(api, queue, tags)
+    rows = api.store.list_jobs(state, limit, offset, newest_first, search, order, ids, queue, tags)
+    total = matching(api, state, queue, tags)
+    # A count of its own only when search or ids select: the state's count is kept in memory.
+    matched = total if not search and ids is None else \
+        api.store.count_jobs(state, search, ids, queue, tags)  # fmt: skip
+    return {"jobs": [job_view(r) for r in rows], "total": total, "matched": matched}
+
+
+def _tag_filter(api: Api, queue: str | None, tags: dict[str, Any] | None) -> dict[str, str]:
+    if queue is not None:
+        find_queue(api, queue)
+    try:
+        return Q.validate_tags(tags)
+    except Q.ValidationError as exc:
+        raise P.invalid_params(str(exc), exc.field) from None
+
+
+def matching(api: Api, state: str | None, queue: str | None, tags: dict[str, str]) -> int:
+    """How many jobs a filter matches: from the counts in memory, but with tags (a count)."""
+    if tags:
+        return api.store.count_jobs(state, queue=queue, tags=tags)
+    counts = api.store.counts if queue is None else api.store.queue_counts.get(queue, {})
+    return counts.get(state, 0) if state else sum(counts.values())
 
 
 def _stopped_while_waiting(job_id: str, job: dict[str, Any] | None) -> P.RpcError:

@@ -24,7 +24,8 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
 def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
     view = {
         k: attempt[k]
-        for k in ("n", "child", "pid", "exit_code", "signal", "error", "timed_out", "charged")
+        for k in ("n", "child", "pid", "exit_code", "signal", "error", "timed_out", "charged", "queue",
+                  "slots", "slot")
     }
     view["timed_out"] = bool(view["timed_out"])
     view["charged"] = bool(view["charged"])

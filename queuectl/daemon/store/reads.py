@@ -37,19 +37,10 @@ class StoreReads:
         search: str | None = None,
         order: str = "created",
         ids: list[str] | None = None,
+        queue: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        if ids is not None:  # at most MAX_LIST_IDS (the method checks): within SQLite's variable limit
-            where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
-            args += ids
-        if state:
-            where.append("state = ?")
-            args.append(state)
-        if search:
-            where.append("(instr(id, ?) > 0 OR instr(command, ?) > 0)")
-            args += [search, search]
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        clause, args = _where(state, search, ids, queue, tags or {})
         direction = "DESC" if newest_first else "ASC"
         if order == "priority":
             order_by = f"priority {'ASC' if newest_first else 'DESC'}, seq ASC"
@@ -59,6 +50,15 @@ class StoreReads:
             order_by = f"seq {direction}"
         sql = f"SELECT {JOB_COLUMNS} FROM jobs {clause} ORDER BY {order_by} LIMIT ? OFFSET ?"
         return [job_dict(r) for r in self.db.execute(sql, (*args, limit, offset))]
+
+    def count_jobs(self, state: str | None = None, search: str | None = None,
+                   ids: list[str] | None = None, queue: str | None = None,
+                   tags: dict[str, str] | None = None) -> int:  # fmt: skip
+        """How many jobs list_jobs would give without a limit (a scan when filtered by
+        search, ids or tags: the method asks only then)."""
+        clause, args = _where(state, search, ids, queue, tags or {})
+        row = self.db.execute(f"SELECT count(*) FROM jobs {clause}", args).fetchone()
+        return int(row[0])
 
     def attempts_of(self, seq: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -72,11 +72,11 @@ class StoreReads:
         ).fetchone()
         return dict(zip(ATTEMPT_KEYS, row, strict=True)) if row else None
 
-    def runnable_window(self, limit: int) -> list[Runnable]:
+    def runnable_window(self, limit: int, queue: str = "default") -> list[Runnable]:
         rows = self.db.execute(
-            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' "
+            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' AND queue = ? "
             "ORDER BY priority DESC, seq LIMIT ?",
-            (limit,),
+            (queue, limit),
         )
         return [as_runnable(r) for r in rows]
 
@@ -101,3 +101,27 @@ class StoreReads:
                 used.add(seg)
         return used
 
+
+
+def _where(state: str | None, search: str | None, ids: list[str] | None, queue: str | None,
+           tags: dict[str, str]) -> tuple[str, list[Any]]:  # fmt: skip
+    """The WHERE clause (and its arguments) of list_jobs and count_jobs. Tag names are
+    checked names ([A-Za-z0-9._-]), so they can be quoted into a JSON path."""
+    where: list[str] = []
+    args: list[Any] = []
+    if ids is not None:  # at most MAX_LIST_IDS (the method checks): within SQLite's variable limit
+        where.append(f"id IN ({','.join('?' * len(ids))})" if ids else "0")
+        args += ids
+    if state:
+        where.append("state = ?")
+        args.append(state)
+    if queue:
+        where.append("queue = ?")
+        args.append(queue)
+    if search:
+        where.append("(instr(id, ?) > 0 OR instr(command, ?) > 0)")
+        args += [search, search]
+    for key, value in tags.items():
+        where.append("json_extract(tags, ?) = ?")
+        args += [f'$."{key}"', value]
+    return ("WHERE " + " AND ".join(where)) if where else "", args

@@ -9,20 +9,21 @@ from queuectl.daemon.store.interface import Runnable
 
 JOB_COLUMNS = (
     "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
-    "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, unique_key, unique_while"
+    "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, queue, slots, tags, "
+    "unique_key, unique_while"
 )
 ATTEMPT_COLUMNS = (
     "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "
-    "charged, error, segment, out_off, out_len, err_off, err_len"
+    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot"
 )
-RUNNABLE_COLUMNS = "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged"
+RUNNABLE_COLUMNS = "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots"
 
 
 def runnable(row: tuple[Any, ...]) -> Runnable:
-    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged = row
+    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots = row
     return Runnable(
         seq, id_, command, priority, timeout, cwd, json.loads(env) if env else None,
-        max_retries, attempts, charged,
+        max_retries, attempts, charged, queue=queue, slots=slots,
     )  # fmt: skip
 
 
@@ -33,4 +34,5 @@ JOB_KEYS = tuple(c.strip() for c in JOB_COLUMNS.split(","))
 def job_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     job = dict(zip(JOB_KEYS, row, strict=True))
     job["env"] = json.loads(job["env"]) if job["env"] else {}
+    job["tags"] = json.loads(job["tags"]) if job["tags"] else {}
     return job

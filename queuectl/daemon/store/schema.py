@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -70,6 +70,29 @@ MIGRATIONS: dict[int, str] = {
     UPDATE jobs SET run_at_relative = 1 WHERE state = 'failed';
     """,
     3: """
+    -- Named queues (docs/lifecycle.md, "Queues"); `default` always exists.
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        concurrency INTEGER NOT NULL,     -- slots its running jobs may hold at once
+        weight INTEGER NOT NULL DEFAULT 1, -- its share of the pool against other queues
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO queues(name, concurrency, weight, paused, created_at)
+        VALUES ('default', 10000, 1, 0, (julianday('now') - 2440587.5) * 86400.0);
+    ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE jobs ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN tags TEXT;  -- JSON object or NULL
+    ALTER TABLE attempts ADD COLUMN queue TEXT;
+    ALTER TABLE attempts ADD COLUMN slots INTEGER;
+    ALTER TABLE attempts ADD COLUMN slot TEXT;  -- the slot indices it held: "0" or "2,3"
+    -- Dispatch reads each queue's runnable jobs in its own order; the oldest pending job
+    -- of a queue (status) is the first of the second index.
+    DROP INDEX jobs_runnable;
+    CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, seq) WHERE state = 'pending';
+    CREATE INDEX jobs_queue_pending ON jobs(queue, seq) WHERE state = 'pending';
+    """,
+    4: """
     -- Idempotent enqueue (queuectl/uniquekeys.py): the key as given and how long it is held,
     -- and unique_hold, the key while the job holds it (NULL once the hold ends): at most
     -- one job holds a key.

@@ -12,20 +12,15 @@ from typing import Any
 
 from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
-from queuectl.daemon.store.interface import DuplicateIdError, KeyHeldError, Runnable, UnusableDatabase
+from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
+from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
+from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
-# A job's unique key is released (unique_hold set to NULL) as its unique_while says: a
-# "pending" hold when the job starts or is final, an "active" one when it is final, a
-# "kept" one never (the row's deletion ends it). Never taken again (a retried job holds
-# no key).
-_RELEASED_AT_START = "CASE WHEN unique_while = 'pending' THEN NULL ELSE unique_hold END"
-_RELEASED_WHEN_FINAL = "CASE WHEN unique_while = 'kept' THEN unique_hold ELSE NULL END"
 
-
-class Store(StoreReads):
+class Store(StoreReads, QueueRows, KeyRows):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
@@ -42,6 +37,10 @@ class Store(StoreReads):
         self._in_tx = False
         self.checkpointer: Checkpointer | None = None
         self.counts: dict[str, int] = {}
+        self.queue_counts: dict[str, dict[str, int]] = {}
+        # Starts reported this turn, written with their attempt's finish when that came in
+        # the same turn (a short job: one write instead of two), else by write_starts().
+        self._starts: dict[int, tuple[Any, ...]] = {}
         try:
             self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -115,12 +114,14 @@ class Store(StoreReads):
             raise
         self._in_tx = False
         try:
+            self.write_starts()  # (never lost: what the caller did not write yet goes in now)
             self.db.execute("COMMIT")
         except sqlite3.Error:
             self._rollback()
             raise
 
     def _rollback(self) -> None:
+        self._starts.clear()
         # SQLite may have rolled the transaction back itself already (SQLITE_FULL can).
         if self.db.in_transaction:
             with suppress(sqlite3.Error):
@@ -132,6 +133,7 @@ class Store(StoreReads):
         """One request inside the turn's transaction: undone alone if it fails."""
         self.db.execute("SAVEPOINT request")
         counts = dict(self.counts)  # (a handful of numbers: cheaper than recounting)
+        per_queue = {q: dict(c) for q, c in self.queue_counts.items()}
         try:
             yield
         except BaseException:
@@ -142,18 +144,33 @@ class Store(StoreReads):
                 except sqlite3.Error:
                     pass  # the transaction is gone: the caller's transaction() fails it all
             self.counts = counts
+            self.queue_counts = per_queue
             raise
         self.db.execute("RELEASE request")
 
     def reload_counts(self) -> None:
         counts = dict.fromkeys(J.STATES, 0)
-        for state, n in self.db.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
-            counts[state] = n
+        per_queue: dict[str, dict[str, int]] = {}
+        for name, state, n in self.db.execute(
+            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
+        ):
+            counts[state] += n
+            per_queue.setdefault(name, dict.fromkeys(J.STATES, 0))[state] = n
         self.counts = counts
+        self.queue_counts = per_queue
 
-    def _move(self, old: str, new: str, n: int = 1) -> None:
+    def _queue_counts(self, queue: str) -> dict[str, int]:
+        of_queue = self.queue_counts.get(queue)
+        if of_queue is None:
+            of_queue = self.queue_counts[queue] = dict.fromkeys(J.STATES, 0)
+        return of_queue
+
+    def _move(self, old: str, new: str, queue: str, n: int = 1) -> None:
         self.counts[old] -= n
         self.counts[new] += n
+        of_queue = self._queue_counts(queue)
+        of_queue[old] -= n
+        of_queue[new] += n
 
     def next_epoch(self) -> int:
         """A number that is new at every daemon start (names this run's log segments)."""
@@ -188,14 +205,6 @@ class Store(StoreReads):
             taken.update(r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE id IN ({marks})", chunk))
         return taken
 
-    def key_holders(self, keys: list[str]) -> dict[str, str]:
-        held: dict[str, str] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            held.update(self.db.execute(f"SELECT unique_hold, id FROM jobs WHERE unique_hold IN ({marks})", chunk))
-        return held
-
     def insert_jobs(
         self, specs: list[JobSpec], now: float, max_retries: int, default_timeout: float | None
     ) -> list[Runnable]:
@@ -221,17 +230,18 @@ class Store(StoreReads):
                 spec.id, spec.command, state, spec.priority, retries, timeout,
                 spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
+                spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
                 spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
-                                spec.env or None, retries, 0, 0, state))  # fmt: skip
+                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots))  # fmt: skip
         with self.transaction():
             try:
                 cur = self.db.executemany(
                     "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                    "run_at_relative, cwd, env, created_at, updated_at, unique_key, unique_while, "
-                    "unique_hold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "run_at_relative, cwd, env, created_at, updated_at, queue, slots, tags, unique_key, "
+                    "unique_while, unique_hold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
             except sqlite3.IntegrityError:
@@ -242,68 +252,67 @@ class Store(StoreReads):
             for i, job in enumerate(out):
                 job.seq = first + i
                 self.counts[job.state] += 1
+                self._queue_counts(job.queue)[job.state] += 1
             assert cur.rowcount == len(rows)
         return out
-
-    def _key_held(self, specs: list[JobSpec]) -> Exception:
-        """What the unique index refused: the first key held already or given twice."""
-        keys = [s.unique_key for s in specs if s.unique_key is not None]
-        holders = self.key_holders(keys)
-        seen: dict[str, str] = {}
-        for index, spec in enumerate(specs):
-            key = spec.unique_key
-            if key is not None:
-                holder = holders.get(key) or seen.get(key)
-                if holder is not None:
-                    return KeyHeldError(key, holder, index)
-                seen[key] = spec.id or ""
-        return sqlite3.IntegrityError("a job could not be inserted")
 
     # --- state changes (each knows the state it leaves, for the counts) ------------------
 
     def make_runnable(self, seq: int, now: float) -> bool:
         """A scheduled or backing-off job whose time has come -> pending."""
-        row = self.db.execute("SELECT state FROM jobs WHERE seq = ?", (seq,)).fetchone()
+        row = self.db.execute("SELECT state, queue FROM jobs WHERE seq = ?", (seq,)).fetchone()
         if not row or row[0] not in J.TIMED_STATES:
             return False
         self.db.execute(
             "UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = ? WHERE seq = ?",
             (now, seq),
         )
-        self._move(row[0], J.PENDING)
+        self._move(row[0], J.PENDING, row[1])
         return True
 
-    def claim(self, job: Runnable, child: int, now: float) -> int:
-        """pending -> processing for `child`; records a new attempt row and returns its number."""
+    def claim(self, job: Runnable, child: int, now: float, slot: str = "0") -> int:
+        """pending -> assigned to `child`; records a new attempt row (with the queue, the
+        slots and the slot indices it holds) and returns its number."""
         attempt = job.attempts + 1
         self.db.execute(
             "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ?",
             (attempt, now, job.seq),
         )
         self.db.execute(
-            "INSERT INTO attempts(job_seq, n, child, assigned_at) VALUES (?, ?, ?, ?)",
-            (job.seq, attempt, child, now),
+            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job.seq, attempt, child, now, job.queue, job.slots, slot),
         )
-        self._move(J.PENDING, J.ASSIGNED)
+        self._move(J.PENDING, J.ASSIGNED, job.queue)
         job.attempts = attempt
         return attempt
 
     def mark_started(
-        self, seq: int, attempt: int, t: float, pid: int, segment: str, out_off: int, err_off: int
+        self, seq: int, attempt: int, t: float, pid: int, segment: str, out_off: int, err_off: int,
+        queue: str = "default",
     ) -> None:
-        self.db.execute(
+        """assigned -> processing. Held until write_starts() (the caller's duty before the
+        turn reads or commits), or written together with the attempt's finish."""
+        self._starts[seq] = (t, pid, segment, out_off, err_off, seq, attempt)
+        self._move(J.ASSIGNED, J.PROCESSING, queue)
+
+    def write_starts(self) -> None:
+        """Write the starts still held (in two statements, however many)."""
+        if not self._starts:
+            return
+        starts, self._starts = list(self._starts.values()), {}
+        self.db.executemany(
             "UPDATE attempts SET started_at = ?, pid = ?, segment = ?, out_off = ?, err_off = ? "
             "WHERE job_seq = ? AND n = ?",
-            (t, pid, segment, out_off, err_off, seq, attempt),
+            starts,
         )
-        self.db.execute(
+        self.db.executemany(
             "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ?, "
-            f"unique_hold = {_RELEASED_AT_START} WHERE seq = ?",
-            (t, t, seq),
+            f"unique_hold = {RELEASED_AT_START} WHERE seq = ?",
+            [(t, t, seq) for t, _, _, _, _, seq, _ in starts],
         )
-        self._move(J.ASSIGNED, J.PROCESSING)
 
-    def return_unstarted(self, seq: int, attempt: int, now: float) -> None:
+    def return_unstarted(self, seq: int, attempt: int, now: float, queue: str = "default") -> None:
         """An assigned job that never started (its child stopped): back to pending, no trace."""
         self.db.execute("DELETE FROM attempts WHERE job_seq = ? AND n = ?", (seq, attempt))
         self.db.execute(
@@ -311,7 +320,7 @@ class Store(StoreReads):
             "WHERE seq = ? AND state = 'assigned'",
             (now, seq),
         )
-        self._move(J.ASSIGNED, J.PENDING)
+        self._move(J.ASSIGNED, J.PENDING, queue)
 
     def finish_attempt(
         self,
@@ -330,28 +339,38 @@ class Store(StoreReads):
         run_at: float | None,
         last_error: str | None,
         started: bool = True,
+        queue: str = "default",
     ) -> None:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy);
         `started`: it ran (processing), or never confirmed its start (assigned)."""
+        start = self._starts.pop(seq, None)
+        if start is not None and start[-1] != attempt:
+            self._starts[seq] = start  # (another attempt's: cannot be, but never lose it)
+            start = None
+        started_at, pid, segment, out_off, err_off = start[:5] if start else (None,) * 5
         # An attempt that wrote nothing points into no segment: it must not keep one alive.
+        # (Its start, when reported in this same turn, is written here too.)
         self.db.execute(
             "UPDATE attempts SET finished_at = ?, exit_code = ?, signal = ?, timed_out = ?, "
             "charged = ?, error = ?, out_len = ?, err_len = ?, "
-            "segment = CASE WHEN ? = 0 AND ? = 0 THEN NULL ELSE segment END "
+            "started_at = coalesce(?, started_at), pid = coalesce(?, pid), "
+            "out_off = coalesce(?, out_off), err_off = coalesce(?, err_off), "
+            "segment = CASE WHEN ? = 0 AND ? = 0 THEN NULL ELSE coalesce(?, segment) END "
             "WHERE job_seq = ? AND n = ?",
             (now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len,
-             out_len, err_len, seq, attempt),
+             started_at, pid, out_off, err_off, out_len, err_len, segment, seq, attempt),
         )  # fmt: skip
         final = new_state in J.FINAL_STATES or new_state == J.FAILED
         self.db.execute(
             "UPDATE jobs SET state = ?, run_at = ?, run_at_relative = 1, exit_code = ?, last_error = ?, "
-            "charged = charged + ?, "
-            f"unique_hold = CASE WHEN ? THEN {_RELEASED_WHEN_FINAL} ELSE unique_hold END, "
+            "charged = charged + ?, started_at = coalesce(?, started_at), "
+            f"unique_hold = CASE WHEN ? THEN {RELEASED_WHEN_FINAL} "
+            f"WHEN ? IS NOT NULL THEN {RELEASED_AT_START} ELSE unique_hold END, "
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, updated_at = ? WHERE seq = ?",
-            (new_state, run_at, exit_code, last_error, int(charged),
-             int(new_state in J.FINAL_STATES), int(final), now, now, seq),
+            (new_state, run_at, exit_code, last_error, int(charged), started_at,
+             int(new_state in J.FINAL_STATES), started_at, int(final), now, now, seq),
         )  # fmt: skip
-        self._move(J.PROCESSING if started else J.ASSIGNED, new_state)
+        self._move(J.PROCESSING if started else J.ASSIGNED, new_state, queue)
 
     def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]:
         """After a crash: every `assigned` or `processing` job back to pending, its attempt recorded as
@@ -360,10 +379,10 @@ class Store(StoreReads):
         An attempt whose start was never confirmed may still have run (its worker had
         spawned it, then died with the daemon before reporting): it is kept too, saying so."""
         rows = self.db.execute(
-            "SELECT seq, id, attempts, state FROM jobs WHERE state IN ('assigned', 'processing')"
+            "SELECT seq, id, attempts, state, queue FROM jobs WHERE state IN ('assigned', 'processing')"
         ).fetchall()
         with self.transaction():
-            for seq, _id, attempt, state in rows:
+            for seq, _id, attempt, state, queue in rows:
                 self.db.execute(
                     "UPDATE attempts SET finished_at = ?, charged = 0, "
                     "error = CASE WHEN started_at IS NULL THEN ? ELSE ? END "
@@ -373,8 +392,8 @@ class Store(StoreReads):
                 self.db.execute(
                     "UPDATE jobs SET state = 'pending', updated_at = ? WHERE seq = ?", (now, seq)
                 )
-                self._move(state, J.PENDING)
-        return [(seq, job_id, attempt) for seq, job_id, attempt, _ in rows]
+                self._move(state, J.PENDING, queue)
+        return [(seq, job_id, attempt) for seq, job_id, attempt, _, _ in rows]
 
     def shift_relative_waits(self, step: float) -> int:
         """The wall clock stepped by `step` seconds: move every wait that was given as a
@@ -386,24 +405,24 @@ class Store(StoreReads):
         )
         return cur.rowcount
 
-    def retry(self, seq: int, state: str, now: float) -> None:
+    def retry(self, seq: int, state: str, now: float, queue: str = "default") -> None:
         """failed/dead -> pending now, with a fresh set of retries."""
         self.db.execute(
             "UPDATE jobs SET state = 'pending', run_at = NULL, charged = 0, updated_at = ? "
             "WHERE seq = ?",
             (now, seq),
         )
-        self._move(state, J.PENDING)
+        self._move(state, J.PENDING, queue)
 
-    def cancel(self, seq: int, state: str, now: float) -> None:
+    def cancel(self, seq: int, state: str, now: float, queue: str = "default") -> None:
         self.db.execute(
             "UPDATE jobs SET state = 'cancelled', run_at = NULL, last_error = 'cancelled', "
-            f"unique_hold = {_RELEASED_WHEN_FINAL}, finished_at = ?, updated_at = ? WHERE seq = ?",
+            f"unique_hold = {RELEASED_WHEN_FINAL}, finished_at = ?, updated_at = ? WHERE seq = ?",
             (now, now, seq),
         )
-        self._move(state, J.CANCELLED)
+        self._move(state, J.CANCELLED, queue)
 
-    def delete(self, seq: int, state: str) -> set[str]:
+    def delete(self, seq: int, state: str, queue: str = "default") -> set[str]:
         """Remove a job and its attempts; returns the log segments they pointed into."""
         segments = {
             r[0]
@@ -415,4 +434,5 @@ class Store(StoreReads):
         self.db.execute("DELETE FROM attempts WHERE job_seq = ?", (seq,))
         self.db.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
         self.counts[state] -= 1
+        self._queue_counts(queue)[state] -= 1
         return segments
