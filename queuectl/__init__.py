@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         RemoteError,
         RequestExpired,
         RequestTooLarge,
+        ScheduleNotFound,
         ShuttingDown,
         StorageError,
         UntrustedSocket,
@@ -47,7 +48,7 @@ __all__ = [
     "QueuectlError", "DaemonUnreachable", "UntrustedSocket", "RemoteError", "ParseError", "InvalidRequest",
     "MethodNotFound", "InvalidParams", "InternalError", "JobNotFound", "DuplicateId", "InvalidState",
     "RequestTooLarge", "ShuttingDown", "StorageError", "RequestExpired",
-    "QueueNotFound",
+    "QueueNotFound", "ScheduleNotFound",
 ]  # fmt: skip
 
 # name -> the module it lives in

@@ -26,6 +26,7 @@ SHUTTING_DOWN = -32005
 STORAGE_ERROR = -32006
 REQUEST_EXPIRED = -32007
 QUEUE_NOT_FOUND = -32008
+SCHEDULE_NOT_FOUND = -32010
 
 ERROR_NAMES = {
     PARSE_ERROR: "parse_error",
@@ -41,6 +42,7 @@ ERROR_NAMES = {
     STORAGE_ERROR: "storage_error",
     REQUEST_EXPIRED: "request_expired",
     QUEUE_NOT_FOUND: "queue_not_found",
+    SCHEDULE_NOT_FOUND: "schedule_not_found",
 }
 
 
@@ -153,12 +155,18 @@ class QueueNotFound(RemoteError, LookupError):
     code = QUEUE_NOT_FOUND
 
 
+class ScheduleNotFound(RemoteError, LookupError):
+    """No schedule has that name (`data["schedule"]`)."""
+
+    code = SCHEDULE_NOT_FOUND
+
+
 # Every code in ERROR_NAMES has its class (tests/test_client_errors.py checks it).
 ERROR_CLASSES: dict[int, type[RemoteError]] = {
     cls.code: cls
     for cls in (ParseError, InvalidRequest, MethodNotFound, InvalidParams, InternalError, JobNotFound,
                 DuplicateId, InvalidState, RequestTooLarge, ShuttingDown, StorageError, RequestExpired,
-                QueueNotFound)
+                QueueNotFound, ScheduleNotFound)
 }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from queuectl.errors import PARSE_ERROR as PARSE_ERROR
 from queuectl.errors import QUEUE_NOT_FOUND as QUEUE_NOT_FOUND
 from queuectl.errors import REQUEST_EXPIRED as REQUEST_EXPIRED
 from queuectl.errors import REQUEST_TOO_LARGE as REQUEST_TOO_LARGE
+from queuectl.errors import SCHEDULE_NOT_FOUND as SCHEDULE_NOT_FOUND
 from queuectl.errors import SHUTTING_DOWN as SHUTTING_DOWN
 from queuectl.errors import STORAGE_ERROR as STORAGE_ERROR
 

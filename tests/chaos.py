@@ -43,11 +43,54 @@ def make_jobs(n: int, marker: str, rng: random.Random) -> list[dict[str, Any]]:
     weights = [KINDS[k][0] for k in names]
     jobs = []
     for i in range(n):
+        if i and rng.random() < 0.12:  # a DAG among the jobs: 1 to 3 parents among the last 50
+            parents = sorted({jobs[rng.randrange(max(0, i - 50), i)]["id"] for _ in range(rng.randint(1, 3))})
+            jobs.append({"id": f"dep-{i}", "command": f"true # {marker}", "max_retries": 20, "after": parents,
+                         "after_condition": rng.choice(["success", "failure", "always"])})  # fmt: skip
+            continue
         kind = rng.choices(names, weights)[0]
         _, command, fields = KINDS[kind]
         # The marker lets us find any process of any job in /proc afterwards.
         jobs.append({"id": f"{kind}-{i}", "command": f"{command} # {marker}", **fields})
     return jobs
+
+
+# Schedules firing every second through the run: name -> (catch_up, overlap)
+SCHEDULES = {"every-all": ("all", "allow"), "every-none": ("none", "skip")}
+
+
+def check_deps(spec: dict[str, Any], jobs: dict[str, Any], violations: list[str]) -> None:
+    """A dependent ran iff its parents ended as its condition asks, and after them."""
+    parents = [jobs[p] for p in spec["after"] if p in jobs]
+    want = {"success": "completed", "failure": "dead"}.get(spec["after_condition"])
+    ok = all(want is None or p[1] == want for p in parents)
+    state = jobs[spec["id"]][1]
+    if state != ("completed" if ok else "cancelled"):
+        violations.append(f"{spec['id']}: {state} with parents {[p[1] for p in parents]} "
+                          f"({spec['after_condition']})")  # fmt: skip
+    started = jobs[spec["id"]][6]
+    if state == "completed" and any(p[7] is None or started is None or started < p[7] for p in parents):
+        violations.append(f"{spec['id']}: started before a parent finished")
+
+
+def check_schedules(db: sqlite3.Connection, violations: list[str]) -> dict[str, Any]:
+    """Each schedule's runs: no slot twice (ids), none missing with catch_up all, and how late."""
+    from datetime import datetime
+
+    report: dict[str, Any] = {}
+    for name, (catch_up, _) in SCHEDULES.items():
+        rows = db.execute("SELECT id, created_at, state FROM jobs WHERE id > ? AND id < ?",
+                          (name + "@", name + "A")).fetchall()  # fmt: skip
+        slots = sorted(datetime.fromisoformat(r[0].split("@", 1)[1]).timestamp() for r in rows)
+        late = max((r[1] - datetime.fromisoformat(r[0].split("@", 1)[1]).timestamp() for r in rows), default=0)
+        if catch_up == "all" and slots != [slots[0] + i for i in range(len(slots))]:
+            violations.append(f"schedule {name}: slots missing or repeated")
+        if catch_up == "none" and late > 10:
+            violations.append(f"schedule {name}: a run {late:.1f}s after its slot")
+        if any(r[2] not in ("completed", "dead", "cancelled") for r in rows):
+            violations.append(f"schedule {name}: a run left unfinished")
+        report[name] = {"runs": len(slots), "latest_s": round(late, 3)}
+    return report
 
 
 def kill_points(count: int, rng: random.Random) -> list[float]:
@@ -58,9 +101,11 @@ def kill_points(count: int, rng: random.Random) -> list[float]:
 def progress(d: Daemon, total: int) -> float | None:
     try:
         counts = d.call("daemon.status", timeout=5)["counts"]
+        # (the schedules' runs are not of the total: counted out, final or not)
+        runs = d.call("job.list", {"search": "every-", "limit": 0}, timeout=5)["matched"]
     except Exception:
         return None
-    return (counts["completed"] + counts["dead"] + counts["cancelled"]) / total
+    return (counts["completed"] + counts["dead"] + counts["cancelled"] - runs) / total
 
 
 def kill_a_child(d: Daemon, rng: random.Random) -> bool:
@@ -87,6 +132,9 @@ def run(jobs: int, kills: int, daemon_kills: int, workers: int = 4, seed: int = 
                        ("shutdown_grace", 1)):  # fmt: skip
         d.call("config.set", {"key": key, "value": value})
     specs = make_jobs(jobs, marker, rng)
+    for name, (catch_up, overlap) in SCHEDULES.items():
+        d.call("schedule.add", {"name": name, "every": 1, "tz": "UTC", "catch_up": catch_up,
+                                "overlap": overlap, "job": {"command": f"true # {marker}"}})  # fmt: skip
     for start in range(0, len(specs), 1000):
         d.call("job.enqueue_many", {"jobs": specs[start : start + 1000]})
     child_at, daemon_at = kill_points(kills, rng), kill_points(daemon_kills, rng)
@@ -111,6 +159,9 @@ def run(jobs: int, kills: int, daemon_kills: int, workers: int = 4, seed: int = 
             child_kills += 1
         time.sleep(rng.uniform(0.01, 0.1))
     elapsed = time.monotonic() - t0
+    for name in SCHEDULES:
+        d.call("schedule.pause", {"name": name})
+    d.wait_all_final()
     d.stop()
     report = check(home, d, specs, marker)
     report.update(jobs=jobs, child_kills=child_kills, daemon_kills=daemon_restarts,
@@ -124,7 +175,8 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
     """Every invariant, from the database and the filesystem. Violations are listed."""
     violations: list[str] = []
     db = sqlite3.connect(f"file:{d.paths.db}?mode=ro", uri=True)
-    jobs = {r[0]: r for r in db.execute("SELECT id, state, seq, charged, max_retries, last_error FROM jobs")}
+    jobs = {r[0]: r for r in db.execute("SELECT id, state, seq, charged, max_retries, last_error, started_at, "
+                                        "finished_at FROM jobs")}  # fmt: skip
     attempts: dict[int, list[tuple]] = {}
     for row in db.execute("SELECT job_seq, n, started_at, finished_at, charged, error, segment, "
                           "out_off, out_len, exit_code FROM attempts ORDER BY job_seq, n"):  # fmt: skip
@@ -135,8 +187,10 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
         if job is None:
             violations.append(f"{spec['id']}: lost")
             continue
-        _, state, seq, charged, max_retries, last_error = job
+        _, state, seq, charged, max_retries, last_error = job[:6]
         kind = spec["id"].split("-")[0]
+        if kind == "dep":
+            check_deps(spec, jobs, violations)
         if state not in ("completed", "dead", "cancelled"):
             violations.append(f"{spec['id']}: left {state}")
         if kind in SUCCEEDS and state != "completed":
@@ -157,8 +211,12 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
             data = (d.paths.logs_dir / f"{segment}.out").read_bytes()[off : off + length]
             if data != b"x" * LOUD_BYTES:
                 violations.append(f"{spec['id']}: stdout of {len(data)} bytes is not exactly its output")
-    if len(jobs) != len(specs):
-        violations.append(f"{len(jobs)} jobs in the database, {len(specs)} enqueued")
+    scheduled = check_schedules(db, violations)
+    made = sum(r["runs"] for r in scheduled.values())
+    if len(jobs) != len(specs) + made:
+        violations.append(f"{len(jobs)} jobs in the database, {len(specs)} enqueued and {made} scheduled")
+    if states.get("blocked"):
+        violations.append(f"{states['blocked']} jobs left blocked")
     integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     if integrity != "ok":
         violations.append(f"integrity_check: {integrity}")
@@ -173,6 +231,7 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
         violations.append(f"{len(survivors)} job processes survived: {survivors[:5]}")
     return {
         "states": dict(states),
+        "schedules": scheduled,
         "attempts": len(all_attempts),
         "lost_attempts": lost,
         "interrupted_attempts": interrupted,

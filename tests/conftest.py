@@ -117,7 +117,7 @@ class Daemon:
     def wait_all_final(self, timeout: float = 60.0) -> dict[str, int]:
         def done() -> dict[str, int] | None:
             counts = self.call("daemon.status")["counts"]
-            busy = sum(counts[s] for s in ("scheduled", "pending", "assigned", "processing", "failed"))
+            busy = sum(counts[s] for s in ("scheduled", "blocked", "pending", "assigned", "processing", "failed"))
             return counts if busy == 0 else None
 
         return wait_for(done, timeout, interval=0.05, what="every job to reach a final state")

@@ -117,7 +117,9 @@ METHOD_OF = {"job.enqueue": "enqueue", "job.enqueue_many": "enqueue_many", "job.
              "config.list": "config.list", "daemon.status": "status", "daemon.stats": "stats",
              "daemon.shutdown": "shutdown", "rpc.discover": "discover", "queue.add": "queue_add",
              "queue.list": "queue_list", "queue.get": "queue_get", "queue.set": "queue_set",
-             "queue.pause": "queue_pause", "queue.resume": "queue_resume", "queue.remove": "queue_remove"}  # fmt: skip
+             "queue.pause": "queue_pause", "queue.resume": "queue_resume", "queue.remove": "queue_remove",
+             **{f"schedule.{verb}": f"schedule_{verb}"
+                for verb in ("add", "set", "list", "get", "pause", "resume", "remove", "run")}}  # fmt: skip
 
 
 def test_every_rpc_method_has_a_typed_method_in_both_clients(client: Client) -> None:
@@ -169,6 +171,41 @@ def test_queues_through_both_clients(client: Client) -> None:
             assert [q["name"] for q in await aclient.queue_list()] == ["default"]
             assert (await aclient.queue_add("cpu"))["concurrency"] == 10000
             assert (await aclient.enqueue("true", queue="cpu")).queue == "cpu"
+
+    asyncio.run(main())
+
+
+def test_dependencies_and_schedules_through_both_clients(client: Client) -> None:
+    from queuectl import AsyncClient, ScheduleNotFound
+
+    client.workers.stop()
+    parent = client.enqueue("true")
+    child = client.enqueue("true", after=[parent.id], after_condition="always")
+    assert child.state == "blocked"
+    got = client.get(child.id)
+    assert got.after_condition == "always" and [p["id"] for p in got.parents or []] == [parent.id]
+    assert [d["id"] for d in client.get(parent.id).dependents or []] == [child.id]
+    assert client.cancel(parent.id, with_dependents=True).state == "cancelled"
+    assert client.get(child.id).state == "cancelled"
+    added = client.schedule_add("s1", "true", every=600, overlap="queue")
+    assert (added["name"], added["every"], added["overlap"], added["paused"]) == ("s1", 600, "queue", False)
+    assert added["job"]["command"] == "true" and "cwd" in added["job"]
+    assert client.schedule_set("s1", cron="0 3 * * *", tz="UTC")["cron"] == "0 3 * * *"
+    assert [s["name"] for s in client.schedule_list()] == ["s1"]
+    assert client.schedule_pause("s1")["paused"] is True
+    run = client.schedule_run("s1")
+    assert run.id.startswith("s1@") and client.schedule_get("s1")["jobs"][0]["id"] == run.id
+    with pytest.raises(ScheduleNotFound):
+        client.schedule_get("nope")
+
+    async def main() -> None:
+        async with AsyncClient(socket=client.socket_path) as aclient:
+            assert (await aclient.schedule_resume("s1"))["paused"] is False
+            assert (await aclient.schedule_get("s1", runs=2))["next_runs"]
+            assert (await aclient.schedule_remove("s1")) == {"removed": "s1"}
+            assert await aclient.schedule_list() == []
+            job = await aclient.enqueue("true", after=run.id)
+            assert (await aclient.cancel(job.id)).state == "cancelled"
 
     asyncio.run(main())
 
@@ -322,7 +359,8 @@ def test_the_types_name_every_state_and_event_the_daemon_has() -> None:
     assert FINAL_STATES == jobs.FINAL_STATES
     rpc_md = (Path(__file__).resolve().parents[1] / "docs" / "rpc.md").read_text()
     # The events table of docs/rpc.md: its rows are `| `name` | when | fields |`.
-    documented = re.findall(r"^\| `((?:job|workers|config|queue)\.[a-z_]+)` \| [^|]+ \| [^|]+ \|$", rpc_md, re.M)
+    documented = re.findall(r"^\| `((?:job|workers|config|queue|schedule)\.[a-z_]+)` \| [^|]+ \| [^|]+ \|$", rpc_md,
+                            re.M)  # fmt: skip
     assert set(EVENT_NAMES) == set(documented)
     assert {"job.assigned", "job.returned"} <= set(EVENT_NAMES) and "assigned" in STATES
 

@@ -138,7 +138,7 @@ def test_children_die_with_a_killed_daemon(make_daemon) -> None:
 
 def test_daemon_status_counts_every_state(daemon: Daemon) -> None:
     status = daemon.call("daemon.status")
-    assert set(status["counts"]) == {"scheduled", "pending", "assigned", "processing", "completed", "failed",
+    assert set(status["counts"]) == {"scheduled", "blocked", "pending", "assigned", "processing", "completed", "failed",
                                      "dead", "cancelled"}
     assert status["workers"]["target"] == 2
 

@@ -362,10 +362,12 @@ def test_changes_need_a_post_with_the_csrf_token(setup: Callable[..., Any]) -> N
 PROTECTED = ("/", "/jobs", "/dlq", "/job?id=secret", "/fragments/throughput", "/fragments/upcoming",
              "/fragments/latency", "/fragments/jobs-table", "/fragments/dlq-table", "/fragments/job?id=secret",
              "/fragments/job-rows?id=secret", "/api/logs?id=secret", "/api/logs/download?id=secret",
+             "/queues", "/fragments/queues", "/jobs?queue=default",
              "/events", "/healthz",
              "/static/common.js", "/static/style.css", "/no-such-page")  # fmt: skip
 ACTIONS = ("enqueue", "retry", "cancel", "delete", "dlq-retry", "dlq-retry-all", "dlq-delete-all", "bulk-retry",
-           "bulk-cancel", "bulk-delete", "workers-scale", "workers-stop")
+           "bulk-cancel", "bulk-delete", "workers-scale", "workers-stop",
+           "queue-pause", "queue-pause-kill", "queue-resume", "queue-set")
 
 
 def test_without_the_token_every_page_and_action_is_refused(
@@ -384,7 +386,8 @@ def test_without_the_token_every_page_and_action_is_refused(
         assert res.headers["www-authenticate"].startswith("Bearer")
     screenshot(page, "token-required")
     marker = tmp_path / "ran"
-    form = {"command": f"touch {marker}", "id": "secret", "count": "0", "csrf_token": "0" * 64}
+    form = {"command": f"touch {marker}", "id": "secret", "count": "0", "name": "default", "concurrency": "0",
+            "csrf_token": "0" * 64}  # fmt: skip
     for name in ACTIONS:
         assert page.request.post(f"{dash.url}/actions/{name}", form=form).status == 401, name
     for headers in ({"Authorization": "Bearer " + "x" * 43}, {"Authorization": "Basic " + dash.token},
@@ -395,6 +398,8 @@ def test_without_the_token_every_page_and_action_is_refused(
     assert page.goto(f"{dash.url}/?token={'x' * 43}").status == 401
     assert page.context.cookies() == []  # no session either: nothing to scrape a CSRF token for
     assert daemon.call("job.list")["total"] == 1 and daemon.call("workers.status")["target"] == 1
+    default = daemon.call("queue.get", {"name": "default"})
+    assert (default["paused"], default["concurrency"]) == (False, 10000)
     assert not marker.exists()
 
 

@@ -48,10 +48,12 @@ COLOUR_TEXT = "red plain bold green 256 rgb\n<script>alert(1)</script>\nprogress
 DEAD = "echo 'some context' >&2; echo 'ValueError: bad input {0}' >&2; exit 1"
 BINARY_SIZE = 5_000_000  # more than one job.logs chunk (4 MiB)
 LONG_ID = "an-id-with-no-place-to-break-" + "z" * 120  # nothing may push a page wider than the screen
+LONG_QUEUE = "q-" + "y" * 62  # the longest queue name there may be, with nowhere to break
 
 
 def populate(daemon: Daemon) -> None:
     daemon.call("config.set", {"key": "backoff_base", "value": 600})  # a failed job waits 10 min
+    daemon.call("queue.add", {"name": LONG_QUEUE, "concurrency": 2, "weight": 5})
     jobs = [{"id": f"fill-{i:02d}", "command": "true"} for i in range(45)]
     jobs += [
         {"id": "colour", "command": COLOUR},
@@ -61,6 +63,8 @@ def populate(daemon: Daemon) -> None:
         {"id": "timeout-job", "command": "sleep 5", "timeout": 0.3, "max_retries": 0},
         {"id": "sched", "command": "true", "delay": 3600},
         {"id": LONG_ID, "command": "echo " + "w" * 400, "max_retries": 0},
+        {"id": "in-a-queue", "command": "true", "queue": LONG_QUEUE, "slots": 2,
+         "tags": {"team": "t" * 200, "kind": "nightly"}},
     ]
     daemon.call("job.enqueue_many", {"jobs": jobs})
     for j in jobs:
@@ -123,6 +127,7 @@ def settled(page: Any, url: str) -> None:
 # --- every page, at both sizes ---------------------------------------------------------------
 
 PAGES = {"overview": "/", "jobs": "/jobs", "jobs-dead": "/jobs?state=dead", "dlq": "/dlq",
+         "queues": "/queues", "jobs-queue": "/jobs?queue=" + LONG_QUEUE, "job-queue": "/job?id=in-a-queue",
          "job-output": "/job?id=colour", "job-failed": "/job?id=retrying", "job-running": "/job?id=sleeper",
          "job-missing": "/job?id=no-such-job", "job-long-id": "/job?id=" + LONG_ID}  # fmt: skip
 

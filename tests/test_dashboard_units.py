@@ -95,3 +95,23 @@ def test_job_query_urls_keep_only_what_differs_from_the_defaults() -> None:
     assert q.url(offset=50) == "/jobs?state=dead&search=x&offset=50"
     assert views.JobQuery().url() == "/jobs" and views.JobQuery().live_head
     assert not views.JobQuery(sort="priority").live_head
+
+
+def test_a_queues_concurrency_is_a_whole_number_from_0_to_10000() -> None:
+    for given, expected in (("0", 0), (" 7 ", 7), ("10000", 10000)):
+        assert views.concurrency_of(FormData({"concurrency": given})) == expected
+    for bad, said in (("-1", "not -1"), ("10001", "not 10001"), ("x", "not 'x'"), ("1e3", "not '1e3'"),
+                      ("", "empty"), (None, "empty")):  # fmt: skip
+        with pytest.raises(views.FormError, match="concurrency must be a whole number from 0 to 10,000") as err:
+            views.concurrency_of(FormData({} if bad is None else {"concurrency": bad}))
+        assert said in str(err.value)
+
+
+def test_the_jobs_query_keeps_its_queue_and_rows_match_it() -> None:
+    query = views.JobQuery.from_params({"queue": " gpu ", "state": "pending"})
+    assert query.queue == "gpu" and query.rpc_params()["queue"] == "gpu"
+    assert query.url() == "/jobs?state=pending&queue=gpu" and query.url(offset=50).endswith("&offset=50")
+    assert views.JobQuery.from_params({}).rpc_params()["queue"] is None
+    job = {"id": "a", "command": "true", "state": "pending", "queue": "gpu"}
+    assert views.matches(job, "pending", None, "gpu") and views.matches(job, None, None, None)
+    assert not views.matches(job, None, None, "default")

@@ -14,11 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ["queuectl", "queuectl.errors", "queuectl.client.rpc", "queuectl.client.models",
           "queuectl.client.library", "queuectl.client.location", "queuectl.client.params",
           "queuectl.client.plans", "queuectl.client.aio", "queuectl.client.aio_transport",
-          "queuectl.client.records", "queuectl.client.queue_calls",
+          "queuectl.client.records", "queuectl.client.queue_calls", "queuectl.client.schedule_calls",
           "queuectl.client.events", "queuectl.client.autostart", "queuectl.client.cli",
           "queuectl.client.commands.job", "queuectl.client.commands.enqueue",
           "queuectl.client.commands.enqueue_args", "queuectl.client.commands.enqueue_file",
-          "queuectl.client.commands.logs", "queuectl.client.commands.wait"]  # fmt: skip
+          "queuectl.client.commands.logs", "queuectl.client.commands.wait",
+          "queuectl.client.commands.schedule"]  # fmt: skip
 
 
 def test_mypy_finds_nothing() -> None:

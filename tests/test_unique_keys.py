@@ -137,13 +137,16 @@ def _database_at(path: Any, version: int) -> None:
     db.close()
 
 
-@pytest.mark.parametrize("version", [2, 3])  # 2: before queues and unique keys; 3: queues (main)
+# 2: before queues and unique keys; 3: queues; 4: dependencies and schedules (main's latest)
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_a_database_from_before_unique_keys_is_migrated(tmp_path: Any, version: int) -> None:
     path = tmp_path / "queue.db"
     _database_at(path, version)
     store = Store(path)
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"job_deps", "schedules", "queues"} <= tables
         assert store.key_holders(["x"]) == {}
         old = store.get("old")
         assert old is not None and (old["queue"], old["unique_key"], old["unique_while"]) == ("default", None, None)

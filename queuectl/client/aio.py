@@ -39,6 +39,7 @@ from queuectl.client.params import (
     LONG_CALL,
     NO_AUTOSTART,
     PAGE_SIZE,
+    AfterCondition,
     OnDuplicate,
     UniqueWhile,
     check_client_timeout,
@@ -53,11 +54,12 @@ from queuectl.client.params import (
 from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
 from queuectl.client.queue_calls import AsyncQueueCalls
 from queuectl.client.rpc import DEFAULT_TIMEOUT, probe
+from queuectl.client.schedule_calls import AsyncScheduleCalls
 
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncQueueCalls):
+class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls):
     """Client's methods as coroutines; see Client and docs/python.md. Safe for many tasks
     of one event loop at once; not for several threads."""
 
@@ -167,11 +169,13 @@ class AsyncClient(AsyncQueueCalls):
         cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
         queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
-        on_duplicate: OnDuplicate | None = None,
+        on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
+        after_condition: AfterCondition | None = None,
     ) -> Job:  # fmt: skip
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
-                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
+                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
+                            after=after, after_condition=after_condition)  # fmt: skip
         return Job(await self.call("job.enqueue", spec))
 
     async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
@@ -240,8 +244,9 @@ class AsyncClient(AsyncQueueCalls):
                     notes: bool = False) -> AsyncIterator[LogChunk] | AsyncIterator[LogChunk | FollowNote]:  # fmt: skip
         return self._steps(follow_plan(job_id, stream, notes), [])
 
-    async def cancel(self, job_id: str, *, timeout: float | None = None) -> Job:
-        return Job(await self.call("job.cancel", {"id": job_id}, self._long(timeout)))
+    async def cancel(self, job_id: str, *, with_dependents: bool = False, timeout: float | None = None) -> Job:
+        params = {"id": job_id, **({"with_dependents": True} if with_dependents else {})}
+        return Job(await self.call("job.cancel", params, self._long(timeout)))
 
     async def retry(self, job_id: str, *, timeout: float | None = None) -> Job:
         return Job(await self.call("job.retry", {"id": job_id}, self._long(timeout)))

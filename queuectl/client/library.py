@@ -38,6 +38,7 @@ from queuectl.client.params import (
     LONG_CALL,
     NO_AUTOSTART,
     PAGE_SIZE,
+    AfterCondition,
     OnDuplicate,
     UniqueWhile,
     check_client_timeout,
@@ -52,6 +53,7 @@ from queuectl.client.params import (
 from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
 from queuectl.client.queue_calls import QueueCalls
 from queuectl.client.rpc import DEFAULT_TIMEOUT, RpcClient, probe
+from queuectl.client.schedule_calls import ScheduleCalls
 
 if TYPE_CHECKING:
     from queuectl.client.events import EventStream
@@ -61,7 +63,7 @@ T = TypeVar("T")
 
 # --- the client ----------------------------------------------------------------------------
 
-class Client(QueueCalls):
+class Client(QueueCalls, ScheduleCalls):
     """A client of the queuectl daemon. Every method is one request (or a few), each with
     the client's timeout; see docs/python.md.
 
@@ -195,7 +197,8 @@ class Client(QueueCalls):
         cwd: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
         queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
-        on_duplicate: OnDuplicate | None = None,
+        on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
+        after_condition: AfterCondition | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
@@ -204,10 +207,12 @@ class Client(QueueCalls):
         tags: KEY: VALUE strings to find it by (list(tags=...)).
         unique_key: while a job holds this key (unique_while: "pending", "active" (the
         default) or "kept"), enqueueing it again returns that job, `duplicate` True (or with
-        on_duplicate="error" raises DuplicateId, its data naming the job)."""
+        on_duplicate="error" raises DuplicateId, its data naming the job). after: ids of jobs it
+        waits for (`blocked` until they are final), after_condition: success, failure or always."""
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
-                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate)  # fmt: skip
+                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
+                            after=after, after_condition=after_condition)  # fmt: skip
         return Job(self.call("job.enqueue", spec))
 
     def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
@@ -297,10 +302,12 @@ class Client(QueueCalls):
         attempt starts, what the job waits for, and that it is final."""
         return self._steps(follow_plan(job_id, stream, notes))
 
-    def cancel(self, job_id: str, *, timeout: float | None = None) -> Job:
+    def cancel(self, job_id: str, *, with_dependents: bool = False, timeout: float | None = None) -> Job:
         """Cancel a job that has not finished; a running one is killed first (the answer
-        waits for that, hence the longer default timeout)."""
-        return Job(self.call("job.cancel", {"id": job_id}, self._long(timeout)))
+        waits for that, hence the longer default timeout). Its dependents that need it to
+        succeed are cancelled with it; with_dependents: every job downstream of it too."""
+        params = {"id": job_id, **({"with_dependents": True} if with_dependents else {})}
+        return Job(self.call("job.cancel", params, self._long(timeout)))
 
     def retry(self, job_id: str, *, timeout: float | None = None) -> Job:
         """Run a failed or dead job again now, with fresh retries."""

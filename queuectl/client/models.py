@@ -26,26 +26,31 @@ from queuectl.client.records import DlqRetried as DlqRetried
 from queuectl.client.records import EnqueueManyResult as EnqueueManyResult
 from queuectl.client.records import Event as Event
 from queuectl.client.records import FinishedTotals as FinishedTotals
+from queuectl.client.records import JobLink as JobLink
 from queuectl.client.records import MinuteCounts as MinuteCounts
 from queuectl.client.records import QueueChange as QueueChange
 from queuectl.client.records import QueueInfo as QueueInfo
 from queuectl.client.records import QueueRemoved as QueueRemoved
 from queuectl.client.records import RunningJob as RunningJob
+from queuectl.client.records import ScheduleDetail as ScheduleDetail
+from queuectl.client.records import ScheduleInfo as ScheduleInfo
+from queuectl.client.records import ScheduleRemoved as ScheduleRemoved
 from queuectl.client.records import ShutdownResult as ShutdownResult
 from queuectl.client.records import Skipped as Skipped
 from queuectl.client.records import WorkerChild as WorkerChild
 from queuectl.client.records import WorkersStatus as WorkersStatus
 
 # The job states (docs/lifecycle.md). `assigned`: handed to a worker that starts it as soon
-# as it is free (not running yet). A final job never runs again unless retried.
-JobState = Literal["scheduled", "pending", "assigned", "processing", "completed", "failed", "dead", "cancelled"]
+# as it is free (not running yet); `blocked`: waiting for its parents (`after`). A final job never runs again unless retried.
+JobState = Literal["scheduled", "blocked", "pending", "assigned", "processing", "completed", "failed", "dead",
+                   "cancelled"]  # fmt: skip
 STATES: tuple[JobState, ...] = get_args(JobState)
 FINAL_STATES: frozenset[JobState] = frozenset({"completed", "dead", "cancelled"})
 
 # The lifecycle events (docs/rpc.md, "Events"). An Event's `event` is one of these; a
 # daemon newer than this client may publish others.
 EventName = Literal[
-    "job.enqueued", "job.due", "job.assigned", "job.started", "job.returned", "job.completed",
+    "job.enqueued", "job.unblocked", "job.blocked", "schedule.fired", "job.due", "job.assigned", "job.started", "job.returned", "job.completed",
     "job.failed", "job.dead", "job.cancelled", "job.interrupted", "job.retried", "job.deleted",
     "workers.changed", "config.changed", "queue.added", "queue.changed", "queue.paused", "queue.resumed",
     "queue.removed",
@@ -259,6 +264,24 @@ class Job(_View):
     @property
     def last_error(self) -> str | None:
         return self.raw.get("last_error")
+
+    @property
+    def after_condition(self) -> str | None:
+        """From `Client.get`: success, failure or always (what its parents must have done for
+        it to run); None for a job without parents, or from methods that leave it out."""
+        return self.raw.get("after_condition")
+
+    @property
+    def parents(self) -> list[JobLink] | None:
+        """From `Client.get`: the jobs it waits for (`after`), each {id, state, last_error}."""
+        links: list[JobLink] | None = self.raw.get("parents")
+        return links
+
+    @property
+    def dependents(self) -> list[JobLink] | None:
+        """From `Client.get`: the jobs waiting for it, each {id, state, last_error}."""
+        links: list[JobLink] | None = self.raw.get("dependents")
+        return links
 
     @property
     def attempts_detail(self) -> list[Attempt] | None:

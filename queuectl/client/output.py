@@ -47,6 +47,7 @@ EXIT_CODES = {
 
 ERROR_EXIT = {
     "job_not_found": NOT_FOUND,
+    "schedule_not_found": NOT_FOUND,
     "invalid_state": INVALID_STATE,
     "duplicate_id": CONFLICT,
     "invalid_params": USAGE,

@@ -4,7 +4,7 @@ argument is refused here, before anything is sent, as InvalidParams)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Literal
 
@@ -13,6 +13,7 @@ from queuectl.errors import invalid_params
 
 UniqueWhile = Literal["pending", "active", "kept"]  # how long a job holds its unique_key
 OnDuplicate = Literal["return", "error"]  # a held unique_key: the job holding it, or DuplicateId
+AfterCondition = Literal["success", "failure", "always"]  # what a job's parents must have done
 LONG_CALL = 60.0  # at least this long for cancel (deferred until the job is dead), retry, delete
 PAGE_SIZE = 1000  # jobs per request when a list is iterated
 
@@ -60,6 +61,7 @@ def enqueue_spec(
     cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None, queue: str | None = None,
     slots: int | None = None, tags: Mapping[str, str] | None = None, unique_key: str | None = None,
     unique_while: UniqueWhile | None = None, on_duplicate: OnDuplicate | None = None,
+    after: str | Iterable[str] | None = None, after_condition: AfterCondition | None = None,
 ) -> dict[str, object]:  # fmt: skip
     spec: dict[str, object] = {"command": command}
     given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
@@ -67,7 +69,9 @@ def enqueue_spec(
                                 "cwd": None if cwd is None else os.fspath(cwd),
                                 "env": None if env is None else dict(env), "queue": queue, "slots": slots,
                                 "tags": None if tags is None else dict(tags), "unique_key": unique_key,
-                                "unique_while": unique_while, "on_duplicate": on_duplicate}  # fmt: skip
+                                "unique_while": unique_while, "on_duplicate": on_duplicate,
+                                "after": after if after is None or isinstance(after, str) else list(after),
+                                "after_condition": after_condition}  # fmt: skip
     spec.update({k: v for k, v in given.items() if v is not None})
     return with_cwd(spec)
 

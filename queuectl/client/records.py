@@ -19,6 +19,49 @@ class EnqueueManyResult(TypedDict):
     skipped: NotRequired[list[Skipped]]  # with skip_invalid
 
 
+class JobLink(TypedDict):
+    """A parent or dependent of a job (Job.parents, Job.dependents)."""
+
+    id: str
+    state: str
+    last_error: str | None
+
+
+class ScheduleLastJob(TypedDict):
+    id: str
+    state: str
+
+
+class ScheduleInfo(TypedDict):
+    """A recurring schedule (docs/rpc.md, schedule.add); each run is a job with id NAME@<slot>."""
+
+    name: str
+    cron: str | None
+    every: float | None  # seconds between runs (or cron)
+    tz: str
+    overlap: Literal["skip", "queue", "allow"]
+    catch_up: Literal["none", "latest", "all"]
+    job: dict[str, Any]  # each run's job spec
+    paused: bool
+    expression: str
+    next_run: str | None  # ISO 8601; None while paused
+    last_job: ScheduleLastJob | None
+    created_at: str
+    updated_at: str
+
+
+class ScheduleDetail(ScheduleInfo):
+    """schedule.get: the schedule, its next runs and the last jobs it made (newest first)."""
+
+    next_runs: list[str]
+    next_runs_local: list[str]
+    jobs: list[dict[str, Any]]
+
+
+class ScheduleRemoved(TypedDict):
+    removed: str
+
+
 class RunningJob(TypedDict):
     job_id: str
     attempt: int

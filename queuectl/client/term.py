@@ -19,7 +19,7 @@ ELLIPSIS = "…"
 
 # SGR codes: one per job state, and the worker children's states.
 COLOURS = {
-    "scheduled": "36", "pending": "33", "assigned": "35", "processing": "1;34",
+    "scheduled": "36", "blocked": "90", "pending": "33", "assigned": "35", "processing": "1;34",
     "completed": "32", "failed": "91", "dead": "1;31", "cancelled": "2",
     "idle": "2", "busy": "1;34", "stopping": "33",
 }  # fmt: skip

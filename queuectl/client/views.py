@@ -115,9 +115,23 @@ def show_lines(job: dict[str, Any], width: int | None, colour: bool) -> list[str
             pieces = [term.paint(pieces[0], value, colour)]
         for n, piece in enumerate(pieces):
             lines.append((key if n == 0 else "").ljust(label) + piece)
+    lines += link_lines(job, label, colour)
     attempts = job.get("attempts_detail") or []
     if attempts:
         lines += ["", *attempt_lines(attempts, width)]
+    return lines
+
+
+def link_lines(job: dict[str, Any], label: int, colour: bool) -> list[str]:
+    """`show`: the jobs it waits for (`after`, with its condition) and those waiting for it."""
+    lines = []
+    for key, title in (("parents", "after"), ("dependents", "dependents")):
+        links = job.get(key) or []
+        for n, link in enumerate(links):
+            head = title if n == 0 else ""
+            extra = f" ({job.get('after_condition')})" if key == "parents" and n == 0 else ""
+            state = term.paint(link["state"], link["state"], colour)
+            lines.append(head.ljust(label) + f"{term.one_line(link['id'])} {state}{extra}")
     return lines
 
 

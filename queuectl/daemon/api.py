@@ -16,6 +16,7 @@ from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.rpc import Registry
+from queuectl.daemon.scheduler import Scheduler
 from queuectl.daemon.store.interface import Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
@@ -28,6 +29,7 @@ class Api(Protocol):
     store: Storage
     config: Mapping[str, Any]
     lifecycle: Lifecycle
+    scheduler: Scheduler
     workers: Workers
     queues: QueueSet
     waits: Waits

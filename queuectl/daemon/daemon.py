@@ -31,6 +31,7 @@ from queuectl.daemon.pool import ChildHandle, Pool
 from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.requests import Requests
 from queuectl.daemon.reserve import SpaceReserve
+from queuectl.daemon.scheduler import Scheduler
 from queuectl.daemon.sockets import Channels, Sockets
 from queuectl.daemon.store import Store
 from queuectl.daemon.store.interface import Storage
@@ -120,6 +121,8 @@ class Daemon:
         self.queues = QueueSet(self.store, self.journal, self.events, self.out, self.inflight, self.runnable)
         self.queues.load()
         self.requests = Requests(self.registry, self, self.store, self.journal, self.queue_reply)
+        self.scheduler = Scheduler(self.store, self.lifecycle, self.journal)
+        self.scheduler.load(self.clock.wall())
 
     def queue_reply(self, routing: list[bytes], doc: Any) -> None:
         from queuectl import protocol as P

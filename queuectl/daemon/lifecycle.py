@@ -18,6 +18,7 @@ import structlog
 from queuectl import jobs as J
 from queuectl import queues as Q
 from queuectl.daemon import wire
+from queuectl.daemon.dependencies import Dependencies
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.output import TurnOutput
@@ -43,6 +44,7 @@ class Lifecycle:
         self.waits = waits
         self.config = config
         self.throughput = throughput
+        self.deps = Dependencies(store, self)
 
     def later_log(self, level: str, event: str, **fields: Any) -> None:
         self.out.log(lambda: getattr(log, level)(event, **fields))
@@ -50,18 +52,25 @@ class Lifecycle:
     # --- in ---------------------------------------------------------------------------------
 
     def enqueue(self, specs: list[JobSpec], now: float) -> list[Runnable]:
-        """Insert validated jobs (all or none; DuplicateIdError names the first taken id)."""
+        """Insert validated jobs (all or none; DuplicateIdError names the first taken id,
+        ValidationError a parent in `after` that is not there, or a cycle)."""
+        stored = self.deps.resolve(specs)
         jobs = self.store.insert_jobs(specs, now, self.config["max_retries"],
                                       self.config["default_timeout"] or None)  # fmt: skip
         for job, spec in zip(jobs, specs, strict=True):
+            if spec.after:
+                self.events.emit("job.enqueued", job_id=job.id, state=J.BLOCKED)
+                continue
             if job.state == J.SCHEDULED:
                 assert spec.run_at is not None
                 self.timers.add(job.seq, spec.run_at)
             else:
                 self.runnable.add(job)
             self.events.emit("job.enqueued", job_id=job.id, state=job.state)
+        self.deps.link(specs, jobs, stored, now)
         if len(jobs) == 1:
-            self.later_log("info", "job.enqueued", job_id=jobs[0].id, state=jobs[0].state,
+            self.later_log("info", "job.enqueued", job_id=jobs[0].id,
+                           state=J.BLOCKED if specs[0].after else jobs[0].state,
                            priority=jobs[0].priority)  # fmt: skip
         elif jobs:  # one line per batch: a 1,000-job batch is not worth 1,000 log lines
             self.later_log("info", "job.enqueued_many", count=len(jobs), first_id=jobs[0].id,
@@ -157,7 +166,7 @@ class Lifecycle:
                                       charged=False, new_state=J.CANCELLED, run_at=None,
                                       last_error="cancelled", started=flight.started)  # fmt: skip
             self.later_log("info", "job.cancelled", **ident)
-            self.settled(seq, job.id, J.CANCELLED)
+            self.settled(seq, job.id, J.CANCELLED, now)
             return
         if fin.aborted in ("shutdown", "pause"):
             # Not the job's fault: back to pending, the attempt not counted.
@@ -177,7 +186,7 @@ class Lifecycle:
                                       started=flight.started)  # fmt: skip
             self.count("completed", now)
             self.later_log("info", "job.completed", **ident, exit_code=0, duration_ms=duration_ms)
-            self.settled(seq, job.id, J.COMPLETED, exit_code=0)
+            self.settled(seq, job.id, J.COMPLETED, now, exit_code=0)
             return
         self.failed(flight, fin, now, common, duration_ms)
 
@@ -197,7 +206,7 @@ class Lifecycle:
         if outcome.state == J.DEAD:
             self.count("dead", now)
             self.later_log("warning", "job.dead", **fields)
-            self.settled(seq, job.id, J.DEAD, exit_code=fin.exit_code, error=error)
+            self.settled(seq, job.id, J.DEAD, now, exit_code=fin.exit_code, error=error)
             return
         assert outcome.run_at is not None
         self.count("failed", now)
@@ -209,10 +218,12 @@ class Lifecycle:
     def count(self, kind: str, now: float) -> None:
         self.out.later(lambda: self.throughput.record(kind, now))
 
-    def settled(self, seq: int, job_id: str, state: str, **fields: Any) -> None:
-        """A job reached a final state: tell whoever waits for it (after commit)."""
+    def settled(self, seq: int, job_id: str, state: str, now: float, **fields: Any) -> None:
+        """A job reached a final state: tell whoever waits for it (after commit), and its
+        dependents (now)."""
         self.events.emit("job." + state, job_id=job_id, **fields)
         self.waits.release(seq, self.out.later)
+        self.deps.parent_final(seq, job_id, state, now)
 
     def give_back(self, flight: InFlight, now: float, maybe_ran: bool = False) -> None:
         """An assigned job that never started: pending again as if never assigned (or
@@ -238,7 +249,7 @@ class Lifecycle:
             if cancel:
                 self.store.cancel(seq, J.PENDING, now, flight.job.queue)
         if cancel:
-            self.settled(seq, flight.job.id, J.CANCELLED)
+            self.settled(seq, flight.job.id, J.CANCELLED, now)
             return
         self.events.emit("job.returned", job_id=flight.job.id, attempt=flight.attempt)
         job = self.store.runnable(seq)
@@ -262,7 +273,7 @@ class Lifecycle:
         self.timers.drop(seq)
         self.store.cancel(seq, state, now, job["queue"])
         self.later_log("info", "job.cancelled", job_id=job["id"], previous_state=state)
-        self.settled(seq, job["id"], J.CANCELLED)
+        self.settled(seq, job["id"], J.CANCELLED, now)
         return None
 
     def retry(self, job: dict[str, Any], now: float) -> None:
@@ -273,15 +284,20 @@ class Lifecycle:
         runnable = self.store.runnable(seq)
         if runnable is not None:
             self.runnable.add(runnable)
+        if state == J.DEAD:
+            self.deps.parent_revived(seq, now)
         self.events.emit("job.retried", job_id=job["id"])
         self.later_log("info", "job.retried", job_id=job["id"], previous_state=state)
 
-    def delete(self, job: dict[str, Any]) -> set[str]:
+    def delete(self, job: dict[str, Any], now: float) -> set[str]:
         """Remove a job that is not running; returns the log segments it pointed into.
-        A wait on it ends with job: null."""
+        A wait on it ends with job: null; dependents still waiting for it learn it is gone."""
         seq, state = job["seq"], job["state"]
         self.runnable.drop(seq, job["queue"])
         self.timers.drop(seq)
+        if state not in J.FINAL_STATES:
+            self.deps.parent_final(seq, job["id"], "deleted", now)
+        self.store.unlink(seq)
         segments = self.store.delete(seq, state, job["queue"])
         self.waits.release(seq, self.out.later)
         self.events.emit("job.deleted", job_id=job["id"])

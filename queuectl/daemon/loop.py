@@ -116,9 +116,9 @@ class Loop:
             wakes.append(mono + STORAGE_RETRY_SECONDS)
         wait = min(w for w in wakes if w is not None) - mono
         if not d.shutting_down:
-            due = d.timers.next_due()
-            if due is not None:
-                wait = min(wait, due - d.clock.wall())
+            for due in (d.timers.next_due(), d.scheduler.next_due()):
+                if due is not None:
+                    wait = min(wait, due - d.clock.wall())
         if wait <= 0:
             return 0
         return int(wait * 1000) + 1  # round up: never wake a hair early and spin
@@ -195,6 +195,7 @@ class Loop:
                     d.requests.handle(frames, d.now)
                 self.handle_signals()
                 if not d.shutting_down:
+                    d.scheduler.fire(d.now)
                     d.lifecycle.fire_timers(d.now)
                     dispatch(d.store, d.runnable, d.queues, d.workers, d.lifecycle, d.now)
             d.journal.commit()

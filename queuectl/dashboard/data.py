@@ -3,6 +3,7 @@ possible (one JSON-RPC batch where a region needs several answers)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from queuectl import jobs as J
@@ -62,10 +63,34 @@ async def latency(link: DaemonLink) -> dict[str, Any]:
 
 
 async def jobs(link: DaemonLink, query: JobQuery) -> dict[str, Any]:
-    listed = await link.call("job.list", query.rpc_params())
+    """A page of jobs, and the queues' names for the filter and the enqueue form. A queue
+    filter naming no queue (gone, or mistyped in the URL) shows no jobs and says so."""
+    queues, listed = await link.batch([("queue.list", None), ("job.list", query.rpc_params())])
+    names = [q["name"] for q in _ok(queues)]
+    if isinstance(listed, RemoteError) and query.queue and listed.name in ("queue_not_found", "invalid_params"):
+        listed = {"jobs": [], "total": 0}
+    listed = _ok(listed)
     rows = listed["jobs"][: query.limit]
     return {"query": query, "jobs": rows, "has_next": len(listed["jobs"]) > query.limit,
-            "total": None if query.search else listed["total"]}  # fmt: skip
+            "total": None if query.search else listed["total"], "queue_names": names,
+            "unknown_queue": bool(query.queue) and query.queue not in names}  # fmt: skip
+
+
+def _since(age_s: float | None, now: datetime) -> str | None:
+    """When something `age_s` seconds old began, as the daemon writes times."""
+    if age_s is None:
+        return None
+    return (now - timedelta(seconds=age_s)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def queues(link: DaemonLink) -> dict[str, Any]:
+    """Every queue (queue.list), each with `oldest_pending_since`: when its oldest pending job
+    was enqueued, for the page to show (and keep counting) how long it has waited."""
+    listed = await link.call("queue.list")
+    now = datetime.now(UTC)
+    for q in listed:
+        q["oldest_pending_since"] = _since(q.get("oldest_pending_age_s"), now)
+    return {"queues": listed}
 
 
 async def dlq(link: DaemonLink, offset: int) -> dict[str, Any]:
@@ -93,15 +118,15 @@ async def add_last_stderr(link: DaemonLink, jobs: list[dict[str, Any]]) -> None:
 
 
 async def rows(link: DaemonLink, ids: list[str], new: list[str], state: str | None, search: str | None,
-               kind: str) -> dict[str, Any]:  # fmt: skip
+               kind: str, queue: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Rows for the given jobs that (still) match the view's filter: `ids` for rows on the page
     already, `new` for jobs just enqueued (these must match the search too). One call for all."""
     ids, new = ids[:MAX_ROWS], new[:MAX_ROWS]
     wanted = list(dict.fromkeys([*ids, *new]))
     listed = await link.call("job.list", {"ids": wanted, "limit": len(wanted)}) if wanted else {"jobs": []}
     found = {j["id"]: j for j in listed["jobs"]}
-    shown = [found[i] for i in ids if i in found and matches(found[i], state, None)]
-    shown += [found[i] for i in new if i in found and i not in ids and matches(found[i], state, search)]
+    shown = [found[i] for i in ids if i in found and matches(found[i], state, None, queue)]
+    shown += [found[i] for i in new if i in found and i not in ids and matches(found[i], state, search, queue)]
     if kind == "dlq":
         await add_last_stderr(link, shown)
     return {"jobs": shown, "kind": kind}

@@ -22,7 +22,8 @@ from queuectl.dashboard.security import CSRF_FIELD, Csrf
 
 HERE = Path(__file__).parent
 FLASH_COOKIE = "queuectl_flash"
-ERROR_STATUS = {"job_not_found": 404, "invalid_state": 409, "duplicate_id": 409, "shutting_down": 503}
+ERROR_STATUS = {"job_not_found": 404, "queue_not_found": 404, "invalid_state": 409, "duplicate_id": 409,
+                "shutting_down": 503}  # fmt: skip
 
 Loader = Callable[[], Awaitable[dict[str, Any]]]
 

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from queuectl import jobs as J
+from queuectl import queues as Q
 
 PAGE_SIZES = (25, 50, 100, 200)
 SORTS = {  # name shown -> job.list params
@@ -23,6 +24,7 @@ class JobQuery:
 
     state: str | None = None
     search: str | None = None
+    queue: str | None = None
     sort: str = "newest"
     offset: int = 0
     limit: int = 50
@@ -34,6 +36,7 @@ class JobQuery:
         return cls(
             state=state if state in J.STATES else None,
             search=(params.get("search") or "").strip() or None,
+            queue=(params.get("queue") or "").strip() or None,
             sort=sort if sort in SORTS else "newest",
             offset=max(to_int(params.get("offset"), 0), 0),
             limit=to_int(params.get("limit"), 50) if to_int(params.get("limit"), 50) in PAGE_SIZES else 50,
@@ -41,11 +44,11 @@ class JobQuery:
 
     def rpc_params(self) -> dict[str, Any]:
         # One more than shown tells whether there is a next page (a search has no total).
-        return {"state": self.state, "search": self.search, "offset": self.offset,
+        return {"state": self.state, "search": self.search, "queue": self.queue, "offset": self.offset,
                 "limit": self.limit + 1, **SORTS[self.sort]}  # fmt: skip
 
     def url(self, **changes: Any) -> str:
-        fields = {"state": self.state, "search": self.search, "sort": self.sort,
+        fields = {"state": self.state, "queue": self.queue, "search": self.search, "sort": self.sort,
                   "offset": self.offset, "limit": self.limit, **changes}  # fmt: skip
         defaults = {"sort": "newest", "offset": 0, "limit": 50}
         kept = {k: v for k, v in fields.items() if v not in (None, "") and defaults.get(k) != v}
@@ -64,8 +67,10 @@ def to_int(value: Any, default: int) -> int:
         return default
 
 
-def matches(job: dict[str, Any], state: str | None, search: str | None) -> bool:
+def matches(job: dict[str, Any], state: str | None, search: str | None, queue: str | None = None) -> bool:
     if state and job["state"] != state:
+        return False
+    if queue and job.get("queue", Q.DEFAULT) != queue:
         return False
     return not search or search in job["id"] or search in job["command"]
 
@@ -98,7 +103,7 @@ def enqueue_params(form: Any) -> dict[str, Any]:
         raise FormError("a job needs a command")
     params = {"command": command, "id": text("id"), "priority": number("priority", int),
               "timeout": number("timeout", float), "run_at": text("run_at"),
-              "max_retries": number("max_retries", int)}  # fmt: skip
+              "max_retries": number("max_retries", int), "queue": text("queue")}  # fmt: skip
     return {k: v for k, v in params.items() if v is not None}
 
 
@@ -117,3 +122,19 @@ def ids_of(form: Any) -> list[str]:
     if len(ids) > MAX_BULK:
         raise FormError(f"at most {MAX_BULK} jobs at once")
     return ids
+
+
+def concurrency_of(form: Any) -> int:
+    """A queue's new concurrency from the queues page's form: a whole number, 0 to 10,000."""
+    value = form.get("concurrency")
+    text = value.strip() if isinstance(value, str) else ""
+    wrong = f"concurrency must be a whole number from 0 to {Q.MAX_CONCURRENCY:,}"
+    if not text:
+        raise FormError(wrong + " (it was empty)")
+    try:
+        count = int(text)
+    except ValueError:
+        raise FormError(f"{wrong}, not {text[:40]!r}") from None
+    if not 0 <= count <= Q.MAX_CONCURRENCY:
+        raise FormError(f"{wrong}, not {count}")
+    return count

@@ -153,7 +153,7 @@ def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         old = store.get("old")
         assert old is not None and (old["queue"], old["slots"], old["tags"]) == ("default", 1, {})
-        assert (old["unique_key"], old["unique_while"]) == (None, None)  # version 4's columns
+        assert (old["unique_key"], old["unique_while"]) == (None, None)  # version 5's columns
         assert store.queue_counts["default"]["pending"] == 1
         assert [q.name for q in store.queues_load()] == ["default"]
         with store.transaction():

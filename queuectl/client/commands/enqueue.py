@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 @click.option("--queue", "-q", metavar="NAME", help="The queue it waits in (default: default); it must exist.")
 @click.option("--slots", type=int, metavar="N", help="Slots of its queue and of the pool it holds while it runs (default 1).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag to find it by (repeatable).")
+@click.option("--after", "after", multiple=True, metavar="ID[,ID...]",
+              help="Run only once these jobs are final (blocked until then); repeatable.")
+@click.option("--after-condition", type=click.Choice(["success", "failure", "always"]),
+              help="What the --after jobs must have done: success (default: all completed), "
+              "failure (all dead) or always.")
 @click.option("--unique-key", metavar="KEY",
               help="Idempotent enqueue: if a job holds KEY, do not enqueue; that job is the answer.")
 @click.option("--unique-while", type=click.Choice(["pending", "active", "kept"]),
@@ -64,8 +69,9 @@ def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
-    tags: tuple[str, ...], unique_key: str | None, unique_while: str | None, on_duplicate: str,
-    file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None, show_output: bool, as_json: bool,
+    tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, unique_key: str | None,
+    unique_while: str | None, on_duplicate: str, file_: Any, skip_invalid: bool, wait_: bool,
+    wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
@@ -75,6 +81,7 @@ def enqueue(
     queuectl enqueue --delay 10m -- 'backup.sh && notify.sh'
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
     queuectl enqueue --wait --output --max-retries 0 -- make test
+    queuectl enqueue --after build1,build2 -- ./deploy.sh
     queuectl enqueue --unique-key nightly-2026-01-31 -- backup.sh   # at most once
 
     Several words after `--` are quoted for the shell and joined; a single
@@ -96,14 +103,10 @@ def enqueue(
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
              "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
-             "unique_key": unique_key, "unique_while": unique_while}  # fmt: skip
+             "after_condition": after_condition, "unique_key": unique_key,
+             "unique_while": unique_while}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
-    if tags:
-        job["tags"] = {**(job.get("tags") or {}), **parse_tags(tags)}
-    if env_pairs:
-        job["env"] = env_with(job.get("env"), env_pairs)
-    if "cwd" not in job:
-        job["cwd"] = current_dir()
+    _add_lists(job, tags, env_pairs, after)
     if on_duplicate != "return":
         job["on_duplicate"] = on_duplicate
     client = ctx.client()
@@ -118,6 +121,19 @@ def enqueue(
             click.echo(out.enqueued_line(result.raw))
         return
     _wait_and_exit(client, result.id, wait_timeout, show_output, as_json)
+
+
+def _add_lists(job: dict[str, Any], tags: tuple[str, ...], env_pairs: tuple[str, ...],
+               after: tuple[str, ...]) -> None:  # fmt: skip
+    """The repeatable flags (--tag, --env, --after) added to the job, and cwd if it has none."""
+    if tags:
+        job["tags"] = {**(job.get("tags") or {}), **parse_tags(tags)}
+    if env_pairs:
+        job["env"] = env_with(job.get("env"), env_pairs)
+    if after:
+        job["after"] = [i.strip() for word in after for i in word.split(",") if i.strip()]
+    if "cwd" not in job:
+        job["cwd"] = current_dir()
 
 
 def _check_file_flags(args: tuple[str, ...], wait_: bool, show_output: bool) -> None:

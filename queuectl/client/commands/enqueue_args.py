@@ -115,7 +115,7 @@ def current_dir() -> str:
 # Options of `enqueue` that take a value, to find the `--` that ends the options.
 _VALUE_OPTIONS = frozenset({"--id", "--priority", "-p", "--timeout", "--max-retries", "--delay",
                             "--run-at", "--cwd", "--env", "--file", "--wait-timeout", "--queue", "-q",
-                            "--slots", "--tag"})  # fmt: skip
+                            "--slots", "--tag", "--after", "--after-condition"})  # fmt: skip
 
 
 def _words_after_dashdash(raw: list[str]) -> int | None:

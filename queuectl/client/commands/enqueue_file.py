@@ -135,8 +135,13 @@ def _send(client: Client, batch: _FileJobs) -> list[str]:
 def _dry_run(client: Client, batch: _FileJobs, start: int) -> None:
     from queuectl.errors import RemoteError
 
+    # A job may wait for one of an earlier chunk (`after`): there when this chunk is sent.
+    earlier = {j.get("id") for j in batch.jobs[:start]} if start else set()
+    jobs = [{**j, "after": [a for a in j["after"] if a not in earlier]}
+            if earlier and isinstance(j.get("after"), list) else j
+            for j in batch.jobs[start : start + CHUNK]]  # fmt: skip
     try:
-        client.enqueue_many(batch.jobs[start : start + CHUNK], dry_run=True)
+        client.enqueue_many(jobs, dry_run=True)
     except RemoteError as exc:
         out.fail(f"line {batch.line_of(exc, start)}: {exc.message}; nothing was enqueued",
                  out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip

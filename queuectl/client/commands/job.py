@@ -89,7 +89,7 @@ def _simple(verb: str, doc: str) -> click.Command:
             else:
                 click.echo(f"{job_id}: deleted")
             return
-        job = client.cancel(job_id) if verb == "cancel" else client.retry(job_id)
+        job = client.retry(job_id)
         if as_json:
             out.print_json(job.raw)
         else:
@@ -98,7 +98,26 @@ def _simple(verb: str, doc: str) -> click.Command:
     return command
 
 
-cancel = _simple("cancel", "Cancel a job that has not finished (a running one is killed first).")
+@click.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--with-dependents", is_flag=True,
+              help="Also cancel every job downstream of it, whatever its --after-condition.")
+@json_option
+@click.pass_obj
+@handle_errors
+def cancel(ctx: Context, job_id: str, with_dependents: bool, as_json: bool) -> None:
+    """Cancel a job that has not finished (a running one is killed first).
+
+    Its dependents that need it to succeed are cancelled with it (their
+    last_error names it); --with-dependents cancels everything downstream.
+    """
+    job = ctx.client().cancel(job_id, with_dependents=with_dependents)
+    if as_json:
+        out.print_json(job.raw)
+    else:
+        click.echo(f"{job.id}: {job.state}")
+
+
 retry = _simple("retry", "Run a failed or dead job again now, with fresh retries.")
 delete = _simple("delete", "Remove a job that is not running, with its logs.")
 

@@ -56,13 +56,22 @@ def _key_held(key: str, holder: str | None, index: int, why: str) -> P.RpcError:
     return P.RpcError(P.DUPLICATE_ID, why, {"id": holder, "unique_key": key, "index": index})
 
 
-def _insert(api: Api, specs: list[J.JobSpec]) -> list[Runnable]:
+def _insert(api: Api, specs: list[J.JobSpec], many: bool = False) -> list[Runnable]:
     try:
         return api.lifecycle.enqueue(specs, api.now)
     except DuplicateIdError as exc:
         raise _duplicate(exc.job_id, exc.index, exc.why) from None
     except KeyHeldError as exc:
         raise _key_held(exc.key, exc.job_id, exc.index, str(exc)) from None
+    except J.ValidationError as exc:  # `after`: a parent not there, or a cycle
+        raise _after_error(exc, many) from None
+
+
+def _after_error(exc: J.ValidationError, many: bool) -> P.RpcError:
+    index = getattr(exc, "index", None)
+    if not many or index is None:
+        return P.invalid_params(str(exc), exc.field)
+    return P.invalid_params(f"job {index}: {exc}", exc.field, index=index)
 
 
 def _key_conflicts(api: Api, specs: list[J.JobSpec]) -> list[tuple[int, str, str | None, str]]:
@@ -84,6 +93,10 @@ JOB_PARAMS = (
     Param("slots", "integer", description="slots of its queue's concurrency and of the pool it holds while "
           "it runs (default 1)", nullable=True),
     Param("tags", "object", description="KEY: VALUE strings to find it by (job.list tags)", nullable=True),
+    Param("after", "any", description="ids of jobs to wait for (array, or one string of ids separated by "
+          "commas); in job.enqueue_many also ids of the same batch", nullable=True),
+    Param("after_condition", "string", description="success (default), failure or always: "
+          "what the parents must have done for this job to run", nullable=True),
     Param("unique_key", "string", description="idempotent enqueue: at most one job holds this key "
           f"(at most {U.MAX_KEY_LENGTH} characters, no control characters)", nullable=True),
     Param("unique_while", "string", description="how long the job holds unique_key: pending (until it "
@@ -134,6 +147,10 @@ def enqueue_many(api: Api, send: Send, jobs: list[Any], dry_run: bool, skip_inva
         return _enqueue_valid(api, jobs, dry_run)
     specs = [_spec(api, raw, i) for i, raw in enumerate(jobs)]
     if dry_run:
+        try:
+            api.lifecycle.deps.resolve(specs)
+        except J.ValidationError as exc:
+            raise _after_error(exc, True) from None
         ids = [s.id for s in specs]
         duplicates = J.duplicate_ids(ids, api.store.ids_taken([i for i in ids if i is not None]))
         if duplicates:
@@ -144,7 +161,7 @@ def enqueue_many(api: Api, send: Send, jobs: list[Any], dry_run: bool, skip_inva
         raise _key_held(held[0][1], held[0][2], held[0][0], held[0][3])
     if dry_run:
         return {"ids": [], "count": len(specs)}
-    inserted = _insert(api, specs) if specs else []
+    inserted = _insert(api, specs, many=True) if specs else []
     return {"ids": [j.id for j in inserted], "count": len(inserted)}
 
 
@@ -166,20 +183,37 @@ def _enqueue_valid(api: Api, jobs: list[Any], dry_run: bool) -> dict[str, Any]:
         if position not in bad:
             bad[position] = why
             skipped.append({"index": valid[position][0], "message": why, "code": P.DUPLICATE_ID})
-    specs = [spec for position, (_, spec) in enumerate(valid) if position not in bad]
+    kept = [(i, spec) for position, (i, spec) in enumerate(valid) if position not in bad]
+    kept = _skip_bad_after(api, kept, skipped)
+    specs = [spec for _, spec in kept]
     skipped.sort(key=lambda s: s["index"])
     if dry_run or not specs:
         return {"ids": [], "count": len(specs), "skipped": skipped}
-    inserted = _insert(api, specs)
+    inserted = _insert(api, specs, many=True)
     return {"ids": [j.id for j in inserted], "count": len(inserted), "skipped": skipped}
+
+
+def _skip_bad_after(api: Api, kept: list[tuple[int, J.JobSpec]],
+                    skipped: list[dict[str, Any]]) -> list[tuple[int, J.JobSpec]]:  # fmt: skip
+    """skip_invalid: leave out, one by one, the jobs whose `after` cannot be met."""
+    while kept:
+        try:
+            api.lifecycle.deps.resolve([spec for _, spec in kept])
+            return kept
+        except J.ValidationError as exc:
+            position = getattr(exc, "index", 0)
+            skipped.append({"index": kept[position][0], "message": str(exc), "code": P.INVALID_PARAMS})
+            del kept[position]
+    return kept
 
 
 @method(
     "job.get",
     Param("id", "string", required=True),
     Param("attempts", "boolean", True, "include the attempts"),
-    description="One job, with its attempts.",
-    result="the job object (with an attempts array)",
+    description="One job, with its attempts, its parents and its dependents.",
+    result="the job object (with attempts_detail, parents and dependents: [{id, state, last_error}], "
+    "after_condition)",
     errors=(P.JOB_NOT_FOUND,),
 )
 def get(api: Api, send: Send, id: str, attempts: bool) -> dict[str, Any]:
@@ -187,6 +221,9 @@ def get(api: Api, send: Send, id: str, attempts: bool) -> dict[str, Any]:
     view = job_view(job)
     if attempts:
         view["attempts_detail"] = [attempt_view(a) for a in api.store.attempts_of(job["seq"])]
+    view["parents"], view["dependents"] = api.store.links(job["seq"])
+    dep = api.store.dep_state(job["seq"])
+    view["after_condition"] = dep.condition if dep else None
     return view
 
 
@@ -258,16 +295,26 @@ def _stopped_while_waiting(job_id: str, job: dict[str, Any] | None) -> P.RpcErro
 @method(
     "job.cancel",
     Param("id", "string", required=True),
-    description="Cancel a scheduled, pending, assigned, failed or running job (a running one is killed first; "
-    "the reply comes once it is dead).",
+    Param("with_dependents", "boolean", False, "also cancel every job downstream of it (whatever "
+          "its after_condition)"),
+    description="Cancel a scheduled, blocked, pending, assigned, failed or running job (a running one is "
+    "killed first; the reply comes once it is dead). Its dependents that need it to succeed are "
+    "cancelled with it (last_error names it).",
     result="the job object, now cancelled",
     errors=(P.JOB_NOT_FOUND, P.INVALID_STATE),
 )
-def cancel(api: Api, send: Send, id: str) -> Any:
+def cancel(api: Api, send: Send, id: str, with_dependents: bool) -> Any:
     job = find(api, id)
-    if job["state"] not in J.CANCELLABLE_STATES:
-        raise invalid_state(job, "only scheduled, pending, assigned, failed or running jobs can be cancelled")
-    if api.lifecycle.cancel(job, api.now) is None:
+    if job["state"] not in J.CANCELLABLE_STATES and not with_dependents:
+        raise invalid_state(job, "only scheduled, blocked, pending, assigned, failed or running jobs can be "
+                                 "cancelled")  # fmt: skip
+    downstream = api.lifecycle.deps.descendants(job["seq"]) if with_dependents else []
+    flight = api.lifecycle.cancel(job, api.now) if job["state"] in J.CANCELLABLE_STATES else None
+    for seq in downstream:
+        other = api.store.get_by_seq(seq)
+        if other is not None and other["state"] in J.CANCELLABLE_STATES:
+            api.lifecycle.cancel(other, api.now)
+    if flight is None:
         return job_view(find(api, id))
     api.waits.add(job["seq"], Waiter(lambda j: send(job_view(j) if j else None),
                                      lambda j: send(error=_stopped_while_waiting(id, j))))  # fmt: skip
@@ -302,7 +349,7 @@ def delete(api: Api, send: Send, id: str) -> dict[str, Any]:
         doing = "running" if job["state"] == J.PROCESSING else "assigned to a worker"
         raise P.RpcError(P.INVALID_STATE, f"job {id!r} is {doing}; cancel it first",
                          {"id": id, "state": job["state"]})  # fmt: skip
-    segments = api.lifecycle.delete(job)
+    segments = api.lifecycle.delete(job, api.now)
     api.out.later(lambda: api.collect_segments(segments))
     return {"deleted": id}
 

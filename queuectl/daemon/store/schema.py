@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -93,6 +93,33 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX jobs_queue_pending ON jobs(queue, seq) WHERE state = 'pending';
     """,
     4: """
+    -- Dependencies: a job with unfinished parents is `blocked` (docs/lifecycle.md).
+    CREATE TABLE job_deps (
+        parent INTEGER NOT NULL,          -- jobs.seq
+        child INTEGER NOT NULL,           -- jobs.seq
+        PRIMARY KEY (parent, child)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_deps_child ON job_deps(child, parent);
+    ALTER TABLE jobs ADD COLUMN after_condition TEXT;         -- success, failure, always; NULL: no parents
+    ALTER TABLE jobs ADD COLUMN waiting_on INTEGER NOT NULL DEFAULT 0;  -- parents not final yet
+    ALTER TABLE jobs ADD COLUMN cancelled_by INTEGER;         -- seq of the parent whose end cancelled it
+    -- Recurring schedules: each run is an ordinary job, id NAME@<slot>.
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        cron TEXT,                        -- a cron expression, or NULL
+        every REAL,                       -- or seconds between runs
+        tz TEXT NOT NULL,                 -- IANA zone
+        overlap TEXT NOT NULL,            -- skip, queue, allow
+        catch_up TEXT NOT NULL,           -- none, latest, all
+        job TEXT NOT NULL,                -- JSON job spec of each run (command, priority, ...)
+        paused INTEGER NOT NULL DEFAULT 0,
+        next_at REAL,                     -- unix seconds of the next slot not yet handled
+        last_job TEXT,                    -- id of the last run's job
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
+    5: """
     -- Idempotent enqueue (queuectl/uniquekeys.py): the key as given and how long it is held,
     -- and unique_hold, the key while the job holds it (NULL once the hold ends): at most
     -- one job holds a key.

@@ -16,7 +16,7 @@ from queuectl.client.rpc import DaemonUnreachable, RemoteError
 from queuectl.dashboard.daemon_link import MAX_BATCH, DaemonLink
 from queuectl.dashboard.humane import plural
 from queuectl.dashboard.site import FLASH_COOKIE, error_status, site_of
-from queuectl.dashboard.views import FormError, enqueue_params, field, ids_of
+from queuectl.dashboard.views import FormError, concurrency_of, enqueue_params, field, ids_of
 
 CANCEL_TIMEOUT = 300.0  # job.cancel answers once a running job is dead: kill_grace and more
 SHOWN_FAILURES = 3
@@ -76,6 +76,37 @@ async def do_stop_workers(link: DaemonLink, form: Any) -> str:
     return "stopping all workers (each finishes its current job)"
 
 
+# --- queues -------------------------------------------------------------------------------
+
+
+async def do_queue_pause(link: DaemonLink, form: Any) -> str:
+    name = field(form, "name")
+    result = await link.call("queue.pause", {"name": name})
+    return f"paused queue {name}: none of its jobs starts until it is resumed" if result["changed"] \
+        else f"queue {name} was paused already"  # fmt: skip
+
+
+async def do_queue_pause_kill(link: DaemonLink, form: Any) -> str:
+    name = field(form, "name")
+    result = await link.call("queue.pause", {"name": name, "kill": True})
+    running = result["queue"]["running"]
+    stopping = f"stopping its {plural(running, 'running job')} (back to pending)" if running else "nothing was running"
+    return f"paused queue {name}; {stopping}"
+
+
+async def do_queue_resume(link: DaemonLink, form: Any) -> str:
+    name = field(form, "name")
+    result = await link.call("queue.resume", {"name": name})
+    return f"resumed queue {name}" if result["changed"] else f"queue {name} was not paused"
+
+
+async def do_queue_set(link: DaemonLink, form: Any) -> str:
+    name = field(form, "name")
+    concurrency = concurrency_of(form)
+    await link.call("queue.set", {"name": name, "concurrency": concurrency})
+    return f"queue {name}: concurrency {concurrency}"
+
+
 # --- many jobs at once ----------------------------------------------------------------------
 
 
@@ -125,6 +156,8 @@ ACTIONS: dict[str, Action] = {
     "bulk-cancel": bulk("job.cancel", "cancelled", CANCEL_TIMEOUT),
     "bulk-delete": bulk("job.delete", "deleted"),
     "workers-scale": do_scale, "workers-stop": do_stop_workers,
+    "queue-pause": do_queue_pause, "queue-pause-kill": do_queue_pause_kill, "queue-resume": do_queue_resume,
+    "queue-set": do_queue_set,
 }  # fmt: skip
 
 

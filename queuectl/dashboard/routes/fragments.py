@@ -53,14 +53,20 @@ async def job_rows(request: Request) -> Response:
     params = request.query_params
     state = params.get("state") or None
     search = (params.get("search") or "").strip() or None
+    queue = params.get("queue") or None
     kind = "dlq" if params.get("kind") == "dlq" else "jobs"
     return await site.fragment(request, "_rows.html", lambda: data.rows(
-        site.link, params.getlist("id"), params.getlist("new"), state, search, kind))  # fmt: skip
+        site.link, params.getlist("id"), params.getlist("new"), state, search, kind, queue))  # fmt: skip
+
+
+async def queues(request: Request) -> Response:
+    site = site_of(request)
+    return await site.fragment(request, "_queues_table.html", lambda: data.queues(site.link))
 
 
 ROUTES = [
     Route("/fragments/throughput", throughput), Route("/fragments/upcoming", upcoming),
     Route("/fragments/latency", latency), Route("/fragments/jobs-table", jobs_table),
     Route("/fragments/dlq-table", dlq_table), Route("/fragments/job", job),
-    Route("/fragments/job-rows", job_rows),
+    Route("/fragments/job-rows", job_rows), Route("/fragments/queues", queues),
 ]  # fmt: skip

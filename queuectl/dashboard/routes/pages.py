@@ -1,4 +1,4 @@
-"""Whole pages. When the daemon is down, each is the same page with the banner and no data."""
+"""Whole pages (/, /jobs, /queues, /dlq, /job). When the daemon is down, each is the same page with the banner and no data."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ async def dlq(request: Request) -> Response:
     return await site.page(request, "dlq.html", lambda: data.dlq(site.link, offset))
 
 
+async def queues(request: Request) -> Response:
+    site = site_of(request)
+    return await site.page(request, "queues.html", lambda: data.queues(site.link))
+
+
 async def job(request: Request) -> Response:
     site = site_of(request)
     job_id = request.query_params.get("id", "")
@@ -39,4 +44,5 @@ async def job(request: Request) -> Response:
         return site.render(request, "job.html", {"missing": exc.message, "job_id": job_id}, status=404)
 
 
-ROUTES = [Route("/", overview), Route("/jobs", jobs), Route("/dlq", dlq), Route("/job", job)]
+ROUTES = [Route("/", overview), Route("/jobs", jobs), Route("/queues", queues), Route("/dlq", dlq),
+          Route("/job", job)]  # fmt: skip

@@ -43,7 +43,8 @@ export class LiveTable {
     this.touched.clear();
     if (ids.length > MAX_ROWS || added.length > MAX_ROWS) { this.refreshTable(); return; }
     if (!ids.length && !added.length) return;
-    const params = new URLSearchParams({ state: this.view.state(t), search: t.dataset.search || "", kind: this.view.kind });
+    const params = new URLSearchParams({ state: this.view.state(t), search: t.dataset.search || "",
+      queue: t.dataset.queue || "", kind: this.view.kind });
     for (const id of ids) params.append("id", id);
     for (const id of added) params.append("new", id);
     const res = await fetch("/fragments/job-rows?" + params);
