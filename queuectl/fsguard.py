@@ -22,6 +22,8 @@ import fcntl
 import os
 import stat
 
+from queuectl.errors import QueuectlError  # imports nothing itself
+
 # Imported by the CLI's fast path (queuectl.client.fast) for check_socket: no typing,
 # socket or collections.abc at import time.
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
@@ -36,7 +38,7 @@ MAX_SYMLINKS = 40  # as the kernel's own limit on one lookup
 DIR_MODE = 0o700
 
 
-class UnsafePath(Exception):
+class UnsafePath(QueuectlError):
     """A path queuectl refuses to use: unsafe (a symlink, someone else's, writable by others)
     or unusable (not a directory, cannot be created)."""
 

@@ -6,9 +6,7 @@ Pure code: no I/O, no sockets, no database. The daemon and the CLI both use it
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import random
 import secrets
 import time
@@ -18,6 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from queuectl import queues as Q
+from queuectl.execlimits import KERNEL_ARG_CAP as KERNEL_ARG_CAP
+from queuectl.execlimits import LEGACY_ARG_MAX as LEGACY_ARG_MAX
+from queuectl.execlimits import ExecLimits as ExecLimits
+from queuectl.execlimits import exec_bytes as exec_bytes
+from queuectl.execlimits import exec_limits as exec_limits
+from queuectl.uniquekeys import validate_unique
 from queuectl.validation import ValidationError as ValidationError
 
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
@@ -54,7 +58,8 @@ MAX_RETRIES = 1000
 MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd",
-                         "env", "queue", "slots", "tags", "after", "after_condition"})  # fmt: skip
+                         "env", "queue", "slots", "tags", "after", "after_condition", "unique_key",
+                         "unique_while"})  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -77,6 +82,8 @@ class JobSpec:
     tags: dict[str, str] = field(default_factory=dict)
     after: list[str] = field(default_factory=list)  # parents' ids (queuectl/after.py)
     after_condition: str = "success"
+    unique_key: str | None = None  # idempotent enqueue (uniquekeys.py)
+    unique_while: str = "active"
 
 
 # --- time on the wire -------------------------------------------------------------
@@ -177,51 +184,6 @@ def validate_seconds(value: Any, name: str, what: str = "") -> float:
             f"{name} must be a number of seconds from 0 to {MAX_TIMEOUT:,.0f} (a year){what}", name
         )
     return float(value)
-
-
-# --- what the kernel lets a job's `sh -c COMMAND` take ---------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ExecLimits:
-    """execve() limits for a job, in bytes.
-
-    max_string: one argv or environment string without its NUL (the kernel's
-    MAX_ARG_STRLEN, 32 pages, counts the NUL). max_total: what a job's command and env
-    together may take, each string counted as the kernel counts it (bytes + NUL + a
-    pointer); half of what the kernel allows for argv + envp, the other half is left
-    for the daemon's own environment, which every job inherits.
-    """
-
-    max_string: int
-    max_total: int
-
-
-KERNEL_ARG_CAP = 6 * 1024 * 1024  # 3/4 of _STK_LIM: the most the kernel takes, whatever the rlimit
-LEGACY_ARG_MAX = 128 * 1024  # the least it takes, whatever the rlimit
-
-
-@functools.cache
-def exec_limits() -> ExecLimits:
-    """The limits of this process (the daemon's, which its worker children inherit).
-
-    SC_ARG_MAX is a quarter of the stack rlimit (glibc); Linux caps it at 6 MiB and
-    grants at least 128 KiB.
-    """
-    page = os.sysconf("SC_PAGE_SIZE")
-    try:
-        arg_max = os.sysconf("SC_ARG_MAX")
-    except (ValueError, OSError):
-        arg_max = LEGACY_ARG_MAX
-    if arg_max <= 0:
-        arg_max = LEGACY_ARG_MAX
-    kernel = max(min(arg_max, KERNEL_ARG_CAP), LEGACY_ARG_MAX)
-    return ExecLimits(max_string=32 * page - 1, max_total=kernel // 2)
-
-
-def exec_bytes(text: str) -> int:
-    """What one argv/envp string costs the kernel: its bytes, the NUL and a pointer."""
-    return len(text.encode()) + 1 + 8
 
 
 def validate_id(value: Any) -> str:
@@ -347,6 +309,7 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
     if raw.get("after") is not None or raw.get("after_condition") is not None:
         from queuectl.after import validate_after
         spec.after, spec.after_condition = validate_after(raw.get("after"), raw.get("after_condition"))
+    spec.unique_key, spec.unique_while = validate_unique(raw)
     total = exec_bytes(spec.command)
     if spec.env:
         total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from queuectl.errors import QueuectlError
+
 # sun_path is 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 107
 SYSTEM_RUNTIME_DIR = Path("/run/queuectl")
@@ -27,8 +29,8 @@ SOCKET_NAME = "control.sock"
 EVENTS_NAME = "events.sock"
 
 
-class PathError(Exception):
-    pass
+class PathError(QueuectlError):
+    """No usable place for queuectl's files (no home directory, a socket path too long)."""
 
 
 class Paths:

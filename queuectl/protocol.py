@@ -9,46 +9,30 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# The error codes and their names are defined once, in queuectl.errors (with the client's
+# exception classes); re-exported here for the daemon.
+from queuectl.errors import DUPLICATE_ID as DUPLICATE_ID
+from queuectl.errors import ERROR_NAMES as ERROR_NAMES
+from queuectl.errors import INTERNAL_ERROR as INTERNAL_ERROR
+from queuectl.errors import INVALID_PARAMS as INVALID_PARAMS
+from queuectl.errors import INVALID_REQUEST as INVALID_REQUEST
+from queuectl.errors import INVALID_STATE as INVALID_STATE
+from queuectl.errors import JOB_NOT_FOUND as JOB_NOT_FOUND
+from queuectl.errors import METHOD_NOT_FOUND as METHOD_NOT_FOUND
+from queuectl.errors import PARSE_ERROR as PARSE_ERROR
+from queuectl.errors import QUEUE_NOT_FOUND as QUEUE_NOT_FOUND
+from queuectl.errors import REQUEST_EXPIRED as REQUEST_EXPIRED
+from queuectl.errors import REQUEST_TOO_LARGE as REQUEST_TOO_LARGE
+from queuectl.errors import SCHEDULE_NOT_FOUND as SCHEDULE_NOT_FOUND
+from queuectl.errors import SHUTTING_DOWN as SHUTTING_DOWN
+from queuectl.errors import STORAGE_ERROR as STORAGE_ERROR
+
 # Requests above this size get an RPC error; ZeroMQ's MAXMSGSIZE (a multiple of
 # it) drops the connection of anything larger still, before it is even read.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 HARD_MAX_MESSAGE_BYTES = 4 * MAX_REQUEST_BYTES
 MAX_BATCH = 1000
 MAX_DEPTH = 1000  # nesting json.loads takes (the recursion limit, less the stack in use)
-
-# Standard JSON-RPC error codes.
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-# Application errors (the JSON-RPC "server error" range).
-JOB_NOT_FOUND = -32001
-DUPLICATE_ID = -32002
-INVALID_STATE = -32003
-REQUEST_TOO_LARGE = -32004
-SHUTTING_DOWN = -32005
-STORAGE_ERROR = -32006
-REQUEST_EXPIRED = -32007
-QUEUE_NOT_FOUND = -32008
-SCHEDULE_NOT_FOUND = -32010
-
-ERROR_NAMES = {
-    PARSE_ERROR: "parse_error",
-    INVALID_REQUEST: "invalid_request",
-    METHOD_NOT_FOUND: "method_not_found",
-    INVALID_PARAMS: "invalid_params",
-    INTERNAL_ERROR: "internal_error",
-    JOB_NOT_FOUND: "job_not_found",
-    DUPLICATE_ID: "duplicate_id",
-    INVALID_STATE: "invalid_state",
-    REQUEST_TOO_LARGE: "request_too_large",
-    SHUTTING_DOWN: "shutting_down",
-    STORAGE_ERROR: "storage_error",
-    REQUEST_EXPIRED: "request_expired",
-    QUEUE_NOT_FOUND: "queue_not_found",
-    SCHEDULE_NOT_FOUND: "schedule_not_found",
-}
 
 
 class RpcError(Exception):

@@ -582,6 +582,7 @@ def warm_up_cli() -> None:
     garbage collector terminating a context whose socket it has already cleared blocks
     forever."""
     import queuectl.client.autostart  # noqa: F401
+    import queuectl.client.library  # noqa: F401
     import queuectl.client.rpc  # noqa: F401
     import queuectl.paths  # noqa: F401
 

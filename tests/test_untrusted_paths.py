@@ -360,6 +360,7 @@ def warm_up() -> None:
     import queuectl.client.autostart  # noqa: F401
     import queuectl.client.commands.daemon  # noqa: F401
     import queuectl.client.commands.job  # noqa: F401
+    import queuectl.client.library  # noqa: F401
     import queuectl.client.rpc  # noqa: F401
     import queuectl.daemon.loop  # noqa: F401
     import queuectl.daemon.main  # noqa: F401

@@ -1,36 +1,20 @@
 """Starting a daemon in the background: for `daemon --detach`, and for a user's CLI call
-when no daemon answers (never for the system service)."""
+when no daemon answers (never for the system service). No click here: the Python client
+library starts daemons too."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import click
+from queuectl.client.rpc import probe  # noqa: F401  (imported from here by the CLI)
 
 START_TIMEOUT = 15.0
-
-
-def probe(sock: Path) -> str:
-    """"up", "absent", "stale" (a file left by a killed daemon) or "denied"."""
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(sock))
-        return "up"
-    except (FileNotFoundError, NotADirectoryError):
-        return "absent"
-    except PermissionError:
-        return "denied"
-    except OSError:
-        return "stale"
-    finally:
-        conn.close()
 
 
 def daemon_answers(sock: Path) -> bool:
@@ -68,7 +52,7 @@ def wait_until_up(proc: subprocess.Popen[bytes], sock: Path, paths: Any) -> None
     tail = ""
     with contextlib.suppress(OSError, IndexError):
         tail = paths.daemon_log.read_text(errors="replace").strip().splitlines()[-1]
-    from queuectl.client.rpc import DaemonUnreachable
+    from queuectl.errors import DaemonUnreachable
 
     raise DaemonUnreachable(sock, f"a daemon was started but did not come up; log: {paths.daemon_log}"
                             + (f": {tail}" if tail else ""))
@@ -92,28 +76,32 @@ def running_daemon_pid(paths: Any) -> str | None:
         os.close(fd)
 
 
-def ensure_daemon(paths: Any, home: str | None) -> None:
+def ensure_daemon(paths: Any, home: str | None) -> int | None:
+    """Start a daemon for paths and wait until it answers; say so on stderr (a daemon left
+    running behind someone's back should not go unnoticed). Returns its pid, or None when
+    one was starting already and now answers."""
     pid = running_daemon_pid(paths)
     if pid is not None:  # starting (another command started it just now), or not accepting
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and running_daemon_pid(paths) is not None:
             if daemon_answers(paths.socket):
-                return
+                return None
             time.sleep(0.02)
-        from queuectl.client.rpc import DaemonUnreachable
+        from queuectl.errors import DaemonUnreachable
 
         raise DaemonUnreachable(paths.socket, f"the daemon (pid {pid}) is running but does not accept "
                                 "connections now (too many clients?)")
     proc = spawn_daemon(paths, home)
     wait_until_up(proc, paths.socket, paths)
-    click.echo(
-        f"queuectl: started a daemon (pid {proc.pid}) for {paths.state_dir}; "
-        f"stop it with `queuectl shutdown`",
-        err=True,
-    )
+    sys.stderr.write(f"queuectl: started a daemon (pid {proc.pid}) for {paths.state_dir}; "
+                     f"stop it with `queuectl shutdown`\n")  # fmt: skip
+    sys.stderr.flush()
+    return proc.pid
 
 
 def detach(paths: Any, home: str | None, extra: list[str]) -> int:
+    import click
+
     from queuectl import fsguard
 
     try:  # what the daemon would refuse (exit 9), before we even probe the socket

@@ -1,25 +1,28 @@
-"""The `queuectl` command: a thin click layer over the daemon's JSON-RPC methods.
+"""The `queuectl` command: a thin click layer over the Python client (queuectl.client.library).
 
 Commands live in queuectl/client/commands/<namespace>.py, mirroring the RPC
 namespaces of the daemon (job.*'s larger commands have modules of their own; see
-commands/__init__.py). This module holds the global options, finding the
-daemon (and starting one for a user's own home when none answers), and the
-mapping of errors to exit codes.
+commands/__init__.py), and do their work through one Client: finding the
+daemon, starting one for a user's own home when none answers, and every request
+are the library's. This module holds the global options and the mapping of
+errors to exit codes.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from queuectl import __version__
 from queuectl.client import output as out
+
+if TYPE_CHECKING:
+    from queuectl.client.library import Client
 
 
 class Context:
@@ -31,7 +34,7 @@ class Context:
         self.timeout = timeout
         self.no_color = no_color
         self._paths: Any = None
-        self._client: Any = None
+        self._client: Client | None = None
 
     def colour(self) -> bool:
         """Colour on: stdout a terminal, no NO_COLOR, no --no-color (queuectl.client.term)."""
@@ -54,54 +57,24 @@ class Context:
 
     def socket_path(self) -> Path:
         """--socket, $QUEUECTL_SOCKET, --home/$QUEUECTL_HOME, then the user's own daemon,
-        then the system service's socket if only that one exists."""
-        if self.socket:
-            return Path(self.socket)
-        env = os.environ.get("QUEUECTL_SOCKET")
-        if env:
-            return Path(env)
-        own = self.paths.socket
-        if self.home or os.environ.get("QUEUECTL_HOME") or _lexists(own):
-            return own
-        from queuectl import paths
+        then the system service's socket if only that one exists (queuectl.client.library)."""
+        return self.client(autostart=False).socket_path
 
-        system = paths.system_paths().socket
-        return system if _lexists(system) else own
-
-    def client(self, autostart: bool = True) -> Any:
+    def client(self, autostart: bool = True) -> Client:
+        """The Python client every command goes through. With autostart, a user's own daemon
+        is started first if none runs; either way the client starts one for the methods
+        that may (every one but status, shutdown, worker stop and worker status)."""
         if self._client is None:
-            from queuectl.client.rpc import RpcClient
+            from queuectl.client.library import Client
 
-            sock = self.socket_path()
-            if autostart and self._may_autostart(sock):
-                from queuectl.client.autostart import ensure_daemon
-
-                ensure_daemon(self.paths, self.home)
-            self._client = RpcClient(sock, self.timeout)
+            self._client = Client(self.socket, home=self.home, timeout=self.timeout, autostart=True)
+        if autostart:
+            self._client.ensure_daemon()
         return self._client
 
-    def _may_autostart(self, sock: Path) -> bool:
-        if os.environ.get("QUEUECTL_NO_AUTOSTART") == "1" or self.socket or os.environ.get("QUEUECTL_SOCKET"):
-            return False
-        if self.paths.is_system or sock != self.paths.socket:
-            return False  # never for the system service
-        from queuectl.client.autostart import probe
-        from queuectl.client.rpc import verify_socket
-
-        verify_socket(sock)  # never into a directory someone else controls (UntrustedSocket)
-        # Not when it is someone else's daemon we may not reach: that is an error to show.
-        return probe(sock) in ("absent", "stale")
-
-    def call(self, method: str, params: Any = None, autostart: bool = True, timeout: float | None = None) -> Any:
-        return self.client(autostart).call(method, params, timeout)
-
-
-def _lexists(path: Path) -> bool:
-    try:
-        os.lstat(path)
-        return True
-    except OSError:  # not there, or a directory we may not enter: not ours to use
-        return False
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -202,6 +175,7 @@ def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: floa
     8 database damaged, 9 unsafe path (see docs/cli.md).
     """
     ctx.obj = Context(home, socket_, timeout, no_color)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:

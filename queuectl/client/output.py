@@ -10,6 +10,7 @@ import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, NoReturn
 
 # Exit codes, the one place they are defined (the CLI's and `queuectl daemon`'s);
@@ -83,13 +84,13 @@ def enqueued_line(job: dict[str, Any]) -> str:
     return f"enqueued {job['id']} ({job['state']})"
 
 
-def status_doc(result: dict[str, Any]) -> dict[str, Any]:
+def status_doc(result: Mapping[str, Any]) -> dict[str, Any]:
     """`status --json`: daemon.status without what is not documented for it."""
     return {"counts": result["counts"], "queues": result.get("queues", []), "workers": result["workers"],
             "daemon": result["daemon"]}
 
 
-def status_lines(result: dict[str, Any], width: int | None = None, colour: bool = False) -> list[str]:
+def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bool = False) -> list[str]:
     """`status` for people: counts (every state, wrapped to the width), each queue,
     workers, each child, the daemon; no line wider than `width` (None: no limit)."""
     from queuectl.client import human, term

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -43,7 +44,7 @@ def dead_lines(jobs: list[dict[str, Any]], width: int | None, colour: bool) -> l
     ], width, colour)  # fmt: skip
 
 
-def worker_lines(status: dict[str, Any], width: int | None, colour: bool) -> list[str]:
+def worker_lines(status: Mapping[str, Any], width: int | None, colour: bool) -> list[str]:
     """`worker status`: the pool, then a row per child and the job it runs."""
     head = f"workers: {status['running']} running (target {status['target']}), {status['busy']} busy"
     rows = []

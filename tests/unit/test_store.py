@@ -73,6 +73,24 @@ def test_a_start_and_its_finish_in_one_turn_are_one_write_and_lose_nothing(store
     assert (sa["started_at"], sa["pid"], sa["segment"]) == (NOW + 0.2, 22, "1-2-1")
 
 
+def test_unique_holds_end_as_unique_while_says_with_held_starts(store: Store) -> None:
+    """A `pending` hold ends when the start is written, whether on its own (write_starts)
+    or together with the attempt's finish; an `active` one only when the job is final."""
+    specs = [JobSpec("true", id=f"{hold}-{how}", unique_key=f"{hold}-{how}", unique_while=hold)
+             for hold in ("pending", "active") for how in ("alone", "with-finish")]  # fmt: skip
+    with store.transaction():
+        jobs = store.insert_jobs(specs, NOW, 3, None)
+        for job in jobs:
+            store.mark_started(job.seq, store.claim(job, 1, NOW), NOW + 0.1, 1, "1-1-1", 0, 0)
+        for job in jobs:
+            if job.id.endswith("with-finish"):  # a failed attempt, retried later: not final
+                store.finish_attempt(job.seq, 1, NOW + 0.2, exit_code=1, signal=None, timed_out=False,
+                                     error="exit code 1", out_len=0, err_len=0, charged=True,
+                                     new_state=J.FAILED, run_at=NOW + 5, last_error="exit code 1")  # fmt: skip
+        store.write_starts()
+    assert set(store.key_holders([s.id for s in specs if s.id])) == {"active-alone", "active-with-finish"}
+
+
 def test_output_less_attempts_pin_no_segment(store: Store) -> None:
     with store.transaction():
         (job,) = store.insert_jobs([JobSpec("true", id="quiet")], NOW, 3, None)
@@ -135,6 +153,7 @@ def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         old = store.get("old")
         assert old is not None and (old["queue"], old["slots"], old["tags"]) == ("default", 1, {})
+        assert (old["unique_key"], old["unique_while"]) == (None, None)  # version 5's columns
         assert store.queue_counts["default"]["pending"] == 1
         assert [q.name for q in store.queues_load()] == ["default"]
         with store.transaction():

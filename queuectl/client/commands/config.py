@@ -20,7 +20,7 @@ def config() -> None:
 @handle_errors
 def get(ctx: Context, key: str, as_json: bool) -> None:
     """Print one setting."""
-    result = ctx.call("config.get", {"key": key})
+    result = ctx.client().config.get(key)
     if as_json:
         out.print_json(result)
     else:
@@ -42,7 +42,7 @@ def set_(ctx: Context, key: str, value: str, as_json: bool) -> None:
         typed = settings.parse(key, value)
     except ValidationError as exc:
         out.fail(str(exc), out.USAGE)
-    result = ctx.call("config.set", {"key": key, "value": typed})
+    result = ctx.client().config.set(key, typed)
     if as_json:
         out.print_json(result)
     else:
@@ -55,7 +55,7 @@ def set_(ctx: Context, key: str, value: str, as_json: bool) -> None:
 @handle_errors
 def list_(ctx: Context, as_json: bool) -> None:
     """Print every setting."""
-    result = ctx.call("config.list")
+    result = ctx.client().config.list()
     if as_json:
         out.print_json(result)
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import click
 
@@ -83,7 +82,7 @@ def init(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def status(ctx: Context, queue: str | None, as_json: bool) -> None:
     """Counts of jobs per state, each queue, and the workers. Never starts a daemon."""
-    result = ctx.call("daemon.status", {"queue": queue} if queue else None, autostart=False)
+    result = ctx.client(autostart=False).status(queue=queue)
     if as_json:
         out.print_json(out.status_doc(result))
         return
@@ -98,15 +97,12 @@ def status(ctx: Context, queue: str | None, as_json: bool) -> None:
 @handle_errors
 def shutdown(ctx: Context, wait: bool, as_json: bool) -> None:
     """Stop the daemon gracefully (running jobs get shutdown_grace to finish)."""
-    result = ctx.call("daemon.shutdown", autostart=False)
+    client = ctx.client(autostart=False)
+    result = client.shutdown()
     if not as_json:
         click.echo(f"daemon (pid {result['pid']}) is stopping")
     if wait:
-        from queuectl.client.autostart import daemon_answers
-
-        sock = ctx.socket_path()
-        while daemon_answers(sock):
-            time.sleep(0.05)
+        client.wait_stopped()
     if as_json:
         out.print_json({**result, "stopped": wait})
 
@@ -134,7 +130,7 @@ def call(ctx: Context, method: str, params: str | None, as_json: bool) -> None:
             parsed = json.loads(params)
         except ValueError as exc:
             out.fail(f"PARAMS is not valid JSON: {exc}", out.USAGE)
-    out.print_json(ctx.call(method, parsed))
+    out.print_json(ctx.client().call(method, parsed))
 
 
 @click.command()
@@ -144,10 +140,8 @@ def call(ctx: Context, method: str, params: str | None, as_json: bool) -> None:
 @handle_errors
 def events(ctx: Context, topic: tuple[str, ...], as_json: bool) -> None:
     """Print the daemon's lifecycle events as NDJSON, as they happen."""
-    from queuectl.client.events import EventStream
-
-    ctx.client()
-    stream = EventStream(ctx.socket_path(), topic or ("",))
+    # Without waiting for a daemon: one that starts later is connected to when it does.
+    stream = ctx.client().events(topic or ("",), wait=False)
     try:
         for event in stream:
             click.echo(json.dumps(event, ensure_ascii=False))

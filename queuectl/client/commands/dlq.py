@@ -22,13 +22,14 @@ def dlq() -> None:
 @handle_errors
 def list_(ctx: Context, limit: int, queue: str | None, as_json: bool) -> None:
     """List dead jobs."""
-    result = ctx.call("dlq.list", {"limit": limit, "queue": queue})
+    page = ctx.client().dlq.list_page(limit=limit, queue=queue)
+    jobs = [job.raw for job in page.jobs]
     if as_json:
-        out.print_json(result["jobs"])
+        out.print_json(jobs)
     else:
-        echo_lines(dead_lines(result["jobs"], ctx.width(), ctx.colour()))
-        if result["total"] > len(result["jobs"]):
-            click.echo(f"({len(result['jobs'])} of {result['total']} shown; use --limit)", err=True)
+        echo_lines(dead_lines(jobs, ctx.width(), ctx.colour()))
+        if page.total > len(jobs):
+            click.echo(f"({len(jobs)} of {page.total} shown; use --limit)", err=True)
 
 
 @dlq.command()
@@ -41,7 +42,7 @@ def retry(ctx: Context, job_id: str | None, all_: bool, as_json: bool) -> None:
     """Move a dead job (or --all) back to pending, with fresh retries."""
     if bool(job_id) == all_:
         out.fail("give a job id or --all", out.USAGE)
-    result = ctx.call("dlq.retry", {"id": job_id} if job_id else {"all": True})
+    result = ctx.client().dlq.retry(job_id or None, all=all_)
     if as_json:
         out.print_json(result)
     else:

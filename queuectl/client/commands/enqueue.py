@@ -4,7 +4,7 @@ waiting for it); --file hands over to enqueue_file."""
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -21,6 +21,9 @@ from queuectl.client.commands.enqueue_file import enqueue_file
 from queuectl.client.commands.job import parse_tags
 from queuectl.client.commands.logs import print_output
 from queuectl.client.commands.wait import check_wait_timeout, describe, exit_code_of, wait_one
+
+if TYPE_CHECKING:
+    from queuectl.client.library import Client
 
 
 @click.command(cls=EnqueueCommand, context_settings={"ignore_unknown_options": False})
@@ -42,6 +45,13 @@ from queuectl.client.commands.wait import check_wait_timeout, describe, exit_cod
 @click.option("--after-condition", type=click.Choice(["success", "failure", "always"]),
               help="What the --after jobs must have done: success (default: all completed), "
               "failure (all dead) or always.")
+@click.option("--unique-key", metavar="KEY",
+              help="Idempotent enqueue: if a job holds KEY, do not enqueue; that job is the answer.")
+@click.option("--unique-while", type=click.Choice(["pending", "active", "kept"]),
+              help="How long the job holds --unique-key: until it starts, until it is final "
+              "(active, the default), or until it is deleted (kept).")
+@click.option("--on-duplicate", type=click.Choice(["return", "error"]), default="return", show_default=True,
+              help="When --unique-key is held: take that job (exit 0), or fail (exit 6).")
 @click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
@@ -59,8 +69,8 @@ def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
-    tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, file_: Any,
-    skip_invalid: bool, wait_: bool,
+    tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, unique_key: str | None,
+    unique_while: str | None, on_duplicate: str, file_: Any, skip_invalid: bool, wait_: bool,
     wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
@@ -72,6 +82,7 @@ def enqueue(
     queuectl enqueue --file jobs.ndjson        # one JSON job per line
     queuectl enqueue --wait --output --max-retries 0 -- make test
     queuectl enqueue --after build1,build2 -- ./deploy.sh
+    queuectl enqueue --unique-key nightly-2026-01-31 -- backup.sh   # at most once
 
     Several words after `--` are quoted for the shell and joined; a single
     word is taken as a shell command line as it is. The job runs with
@@ -84,7 +95,7 @@ def enqueue(
     125 dead without an exit code (timed out, killed), 126 cancelled.
     """
     if file_ is not None:
-        _check_file_flags(args, wait_, show_output)
+        _check_file_flags(args, wait_, show_output or bool(unique_key or unique_while) or on_duplicate != "return")
         enqueue_file(ctx, file_, as_json, skip_invalid)
         return
     _check_job_flags(args, skip_invalid, wait_, wait_timeout, show_output, as_json)
@@ -92,8 +103,29 @@ def enqueue(
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
              "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
-             "after_condition": after_condition}  # fmt: skip
+             "after_condition": after_condition, "unique_key": unique_key,
+             "unique_while": unique_while}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
+    _add_lists(job, tags, env_pairs, after)
+    if on_duplicate != "return":
+        job["on_duplicate"] = on_duplicate
+    client = ctx.client()
+    result = client.enqueue_spec(job)
+    if result.duplicate:
+        click.echo(f"queuectl: job {result.id} holds unique key {result.unique_key!r} already: "
+                   "not enqueued again", err=True)  # fmt: skip
+    if not wait_:
+        if as_json:
+            out.print_json(result.raw)
+        else:
+            click.echo(out.enqueued_line(result.raw))
+        return
+    _wait_and_exit(client, result.id, wait_timeout, show_output, as_json)
+
+
+def _add_lists(job: dict[str, Any], tags: tuple[str, ...], env_pairs: tuple[str, ...],
+               after: tuple[str, ...]) -> None:  # fmt: skip
+    """The repeatable flags (--tag, --env, --after) added to the job, and cwd if it has none."""
     if tags:
         job["tags"] = {**(job.get("tags") or {}), **parse_tags(tags)}
     if env_pairs:
@@ -102,21 +134,14 @@ def enqueue(
         job["after"] = [i.strip() for word in after for i in word.split(",") if i.strip()]
     if "cwd" not in job:
         job["cwd"] = current_dir()
-    result = ctx.call("job.enqueue", job)
-    if not wait_:
-        if as_json:
-            out.print_json(result)
-        else:
-            click.echo(out.enqueued_line(result))
-        return
-    _wait_and_exit(ctx, result["id"], wait_timeout, show_output, as_json)
 
 
 def _check_file_flags(args: tuple[str, ...], wait_: bool, show_output: bool) -> None:
     if args:
         out.fail("give either --file or a job, not both", out.USAGE)
     if wait_ or show_output:
-        out.fail("--wait/--output cannot be used with --file", out.USAGE)
+        out.fail("--wait/--output/--unique-key/--unique-while/--on-duplicate cannot be used with --file "
+                 '(give "unique_key" in a line\'s JSON)', out.USAGE)  # fmt: skip
 
 
 def _check_job_flags(args: tuple[str, ...], skip_invalid: bool, wait_: bool, wait_timeout: float | None,
@@ -132,20 +157,20 @@ def _check_job_flags(args: tuple[str, ...], skip_invalid: bool, wait_: bool, wai
         out.fail("nothing to enqueue: give a JSON job or `-- COMMAND ...` (see --help)", out.USAGE)
 
 
-def _wait_and_exit(ctx: Context, job_id: str, wait_timeout: float | None, show_output: bool,
+def _wait_and_exit(client: Client, job_id: str, wait_timeout: float | None, show_output: bool,
                    as_json: bool) -> NoReturn:  # fmt: skip
     """--wait: wait for the job's final state, say it, exit with its code (see `wait`)."""
     try:
-        waited = wait_one(ctx, job_id, wait_timeout)
+        waited = wait_one(client, job_id, wait_timeout)
     except KeyboardInterrupt:
         out.fail(f"stopped waiting; job {job_id} is still queued "
                  f"(`queuectl cancel {job_id}` stops it)", 130)  # fmt: skip
     code = exit_code_of(waited)
     if as_json:
-        out.print_json(waited)
+        out.print_json(waited.raw)
     elif show_output:
-        if waited["job"] is not None:
-            print_output(ctx, waited["job"])
+        if waited.job is not None:
+            print_output(client, waited.job)
         if code in (out.WAIT_TIMEOUT, out.JOB_DEAD, out.JOB_CANCELLED):
             click.echo(f"queuectl: {describe(waited)}", err=True)
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -18,7 +18,7 @@ def _looks_like_json(word: str) -> bool:
     return word.lstrip()[:1] in ("{", "[")
 
 
-def _json_document(word: str) -> Any:
+def _json_document(word: str) -> dict[str, Any] | list[Any] | None:
     """The JSON value of a word that is a complete JSON object or array, else None."""
     if not _looks_like_json(word):
         return None
@@ -29,7 +29,7 @@ def _json_document(word: str) -> Any:
     return doc if isinstance(doc, dict | list) else None
 
 
-def _refuse_array() -> None:
+def _refuse_array() -> NoReturn:
     out.fail("the job is a JSON array; enqueue takes one JSON object. For several jobs use "
              "--file with one JSON object per line (NDJSON), e.g. `jq -c '.[]' jobs.json | "
              "queuectl enqueue --file -`", out.USAGE)  # fmt: skip

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from queuectl import protocol as P
 from queuectl.client import output as out
 from queuectl.client.cli import Context
 from queuectl.client.commands.enqueue_args import current_dir
 
 if TYPE_CHECKING:
-    from queuectl.client.rpc import RemoteError
+    from queuectl.client.library import Client
+    from queuectl.errors import RemoteError
 
 CHUNK = 1000
 PROGRESS_FROM = 2000  # jobs in a file; fewer take too short a time for a bar
@@ -27,8 +27,8 @@ def enqueue_file(ctx: Context, stream: Any, as_json: bool, skip_invalid: bool) -
     before any is sent. With skip_invalid, bad lines are reported and the rest enqueued."""
     batch = _FileJobs(skip_invalid)
     batch.read(stream)
-    ctx.client()  # a daemon started for us says so now, not across the progress bar
-    ids = _send(ctx, batch)
+    client = ctx.client()  # a daemon started for us says so now, not across the progress bar
+    ids = _send(client, batch)
     _report(batch, ids, as_json)
 
 
@@ -112,7 +112,7 @@ def _line_json(line: str) -> Any:
         raise _BadLine(f"not valid JSON: {exc}", "parse_error") from None
 
 
-def _send(ctx: Context, batch: _FileJobs) -> list[str]:
+def _send(client: Client, batch: _FileJobs) -> list[str]:
     """Enqueue the file's jobs, CHUNK at a time; their ids."""
     jobs = batch.jobs
     chunks = range(0, len(jobs), CHUNK)
@@ -123,17 +123,17 @@ def _send(ctx: Context, batch: _FileJobs) -> list[str]:
         # does not leave the first chunks enqueued; then send the chunks for real.
         with _progress(len(jobs), large, "checking") as bar:
             for start in chunks:
-                _dry_run(ctx, batch, start)
+                _dry_run(client, batch, start)
                 bar.update(len(jobs[start : start + CHUNK]))
     with _progress(len(jobs), large, "enqueueing") as bar:  # each bar counts the jobs once
         for start in chunks:
-            ids += _send_chunk(ctx, batch, start, len(ids))
+            ids += _send_chunk(client, batch, start, len(ids))
             bar.update(len(jobs[start : start + CHUNK]))
     return ids
 
 
-def _dry_run(ctx: Context, batch: _FileJobs, start: int) -> None:
-    from queuectl.client.rpc import RemoteError
+def _dry_run(client: Client, batch: _FileJobs, start: int) -> None:
+    from queuectl.errors import RemoteError
 
     # A job may wait for one of an earlier chunk (`after`): there when this chunk is sent.
     earlier = {j.get("id") for j in batch.jobs[:start]} if start else set()
@@ -141,28 +141,25 @@ def _dry_run(ctx: Context, batch: _FileJobs, start: int) -> None:
             if earlier and isinstance(j.get("after"), list) else j
             for j in batch.jobs[start : start + CHUNK]]  # fmt: skip
     try:
-        ctx.call("job.enqueue_many", {"jobs": jobs, "dry_run": True})
+        client.enqueue_many(jobs, dry_run=True)
     except RemoteError as exc:
         out.fail(f"line {batch.line_of(exc, start)}: {exc.message}; nothing was enqueued",
                  out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
 
 
-def _send_chunk(ctx: Context, batch: _FileJobs, start: int, sent: int) -> list[str]:
+def _send_chunk(client: Client, batch: _FileJobs, start: int, sent: int) -> list[str]:
     """Enqueue the chunk from `start` (`sent` jobs before it were); its ids."""
-    from queuectl.client.rpc import RemoteError
+    from queuectl.errors import ERROR_NAMES, RemoteError
 
-    params: dict[str, Any] = {"jobs": batch.jobs[start : start + CHUNK]}
-    if batch.skip_invalid:
-        params["skip_invalid"] = True
     try:
-        result = ctx.call("job.enqueue_many", params)
+        result = client.enqueue_many(batch.jobs[start : start + CHUNK], skip_invalid=batch.skip_invalid)
     except RemoteError as exc:
         out.fail(f"line {batch.line_of(exc, start)}: {exc.message}; the {sent} jobs before "
                  "it were enqueued", out.ERROR_EXIT.get(exc.name, out.FAILURE))  # fmt: skip
     ids: list[str] = result["ids"]
     for s in result.get("skipped", []):
         batch.skipped.append({"line": batch.lines[start + s["index"]], "message": s["message"],
-                              "error": P.ERROR_NAMES.get(s["code"], "invalid_params")})  # fmt: skip
+                              "error": ERROR_NAMES.get(s["code"], "invalid_params")})  # fmt: skip
     return ids
 
 

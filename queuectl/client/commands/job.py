@@ -45,15 +45,15 @@ def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first
 
     When more jobs match than are shown, a note on stderr says how many.
     """
-    result = ctx.call("job.list", {"state": state, "limit": limit, "offset": offset,
-                                   "newest_first": newest_first, "search": search, "queue": queue,
-                                   "tags": parse_tags(tags) or None})  # fmt: skip
+    page = ctx.client().list_page(state, limit=limit, offset=offset, newest_first=newest_first, search=search,
+                                  queue=queue, tags=parse_tags(tags) or None)  # fmt: skip
+    jobs = [job.raw for job in page.jobs]
     if as_json:
-        out.print_json(result["jobs"])
+        out.print_json(jobs)
         return
-    echo_lines(job_lines(result["jobs"], ctx.width(), ctx.colour()))
-    shown = len(result["jobs"])
-    matched = result.get("matched", result["total"])
+    echo_lines(job_lines(jobs, ctx.width(), ctx.colour()))
+    shown = len(jobs)
+    matched = page.matched
     if matched > shown:
         order = "newest" if newest_first else "oldest"
         skipped = f", after the {offset} {order}" if offset else ""
@@ -67,27 +67,33 @@ def list_(ctx: Context, state: str | None, limit: int, offset: int, newest_first
 @handle_errors
 def show(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job and its attempts."""
-    job = ctx.call("job.get", {"id": job_id})
+    job = ctx.client().get(job_id).raw
     if as_json:
         out.print_json(job)
     else:
         echo_lines(show_lines(job, ctx.width(), ctx.colour()))
 
 
-def _simple(method: str, verb: str, doc: str) -> click.Command:
+def _simple(verb: str, doc: str) -> click.Command:
     @click.command(verb, help=doc)
     @click.argument("job_id", metavar="ID")
     @json_option
     @click.pass_obj
     @handle_errors
     def command(ctx: Context, job_id: str, as_json: bool) -> None:
-        result = ctx.call(method, {"id": job_id}, timeout=max(ctx.timeout, 60.0))
+        client = ctx.client()
+        if verb == "delete":
+            deleted = client.delete(job_id)
+            if as_json:
+                out.print_json(deleted)
+            else:
+                click.echo(f"{job_id}: deleted")
+            return
+        job = client.retry(job_id)
         if as_json:
-            out.print_json(result)
-        elif "state" in result:
-            click.echo(f"{result['id']}: {result['state']}")
+            out.print_json(job.raw)
         else:
-            click.echo(f"{job_id}: deleted")
+            click.echo(f"{job.id}: {job.state}")
 
     return command
 
@@ -105,15 +111,15 @@ def cancel(ctx: Context, job_id: str, with_dependents: bool, as_json: bool) -> N
     Its dependents that need it to succeed are cancelled with it (their
     last_error names it); --with-dependents cancels everything downstream.
     """
-    params = {"id": job_id, **({"with_dependents": True} if with_dependents else {})}
-    result = ctx.call("job.cancel", params, timeout=max(ctx.timeout, 60.0))
+    job = ctx.client().cancel(job_id, with_dependents=with_dependents)
     if as_json:
-        out.print_json(result)
+        out.print_json(job.raw)
     else:
-        click.echo(f"{result['id']}: {result['state']}")
+        click.echo(f"{job.id}: {job.state}")
 
-retry = _simple("job.retry", "retry", "Run a failed or dead job again now, with fresh retries.")
-delete = _simple("job.delete", "delete", "Remove a job that is not running, with its logs.")
+
+retry = _simple("retry", "Run a failed or dead job again now, with fresh retries.")
+delete = _simple("delete", "Remove a job that is not running, with its logs.")
 
 
 COMMANDS = [list_, show, cancel, retry, delete]

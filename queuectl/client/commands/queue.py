@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from queuectl.client.table import Col, render
 from queuectl.client.views import echo_lines
 
 
-def queue_lines(ctx: Context, queues: list[dict[str, Any]]) -> list[str]:
+def queue_lines(ctx: Context, queues: Sequence[Mapping[str, Any]]) -> list[str]:
     """A row per queue, fitted to the terminal like every table."""
     rows = [{**q, "load": f"{q['slots_in_use']}/{q['concurrency']}",
              "state": "paused" if q["paused"] else "active"} for q in queues]  # fmt: skip
@@ -38,12 +39,7 @@ def queue() -> None:
 @handle_errors
 def add(ctx: Context, name: str, concurrency: int | None, weight: int | None, as_json: bool) -> None:
     """Create queue NAME (it is saved; jobs go in with `enqueue --queue NAME`)."""
-    params: dict[str, Any] = {"name": name}
-    if concurrency is not None:
-        params["concurrency"] = concurrency
-    if weight is not None:
-        params["weight"] = weight
-    result = ctx.call("queue.add", params)
+    result = ctx.client().queue_add(name, concurrency=concurrency, weight=weight)
     if as_json:
         out.print_json(result)
     else:
@@ -56,7 +52,7 @@ def add(ctx: Context, name: str, concurrency: int | None, weight: int | None, as
 @handle_errors
 def list_(ctx: Context, as_json: bool) -> None:
     """Every queue with its counts."""
-    result = ctx.call("queue.list")
+    result = ctx.client().queue_list()
     if as_json:
         out.print_json(result)
     else:
@@ -70,13 +66,13 @@ def list_(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def show(ctx: Context, name: str, as_json: bool) -> None:
     """One queue."""
-    result = ctx.call("queue.get", {"name": name})
+    result = ctx.client().queue_get(name)
     if as_json:
         out.print_json(result)
         return
     for key in ("name", "concurrency", "weight", "paused", "pending", "running", "assigned", "slots_in_use",
                 "oldest_pending_age_s", "created_at"):  # fmt: skip
-        value = human.span(result[key]) if key == "oldest_pending_age_s" else result[key]
+        value = human.span(result["oldest_pending_age_s"]) if key == "oldest_pending_age_s" else result[key]
         click.echo(f"{key.ljust(20)}  {'-' if value is None else value}")
     click.echo(f"{'counts'.ljust(20)}  " + "  ".join(f"{s} {n}" for s, n in result["counts"].items()))
 
@@ -92,7 +88,7 @@ def set_(ctx: Context, name: str, concurrency: int | None, weight: int | None, a
     """Change a queue's concurrency or weight, at once (running jobs go on)."""
     if concurrency is None and weight is None:
         out.fail("give --concurrency or --weight", out.USAGE)
-    result = ctx.call("queue.set", {"name": name, "concurrency": concurrency, "weight": weight})
+    result = ctx.client().queue_set(name, concurrency=concurrency, weight=weight)
     if as_json:
         out.print_json(result)
     else:
@@ -107,7 +103,7 @@ def set_(ctx: Context, name: str, concurrency: int | None, weight: int | None, a
 @handle_errors
 def pause(ctx: Context, name: str, kill: bool, as_json: bool) -> None:
     """No job of NAME starts until `queue resume` (pausing twice is a no-op)."""
-    result = ctx.call("queue.pause", {"name": name, "kill": kill})
+    result = ctx.client().queue_pause(name, kill=kill)
     if as_json:
         out.print_json(result)
         return
@@ -122,7 +118,7 @@ def pause(ctx: Context, name: str, kill: bool, as_json: bool) -> None:
 @handle_errors
 def resume(ctx: Context, name: str, as_json: bool) -> None:
     """Let NAME's jobs start again (resuming a queue that is not paused is a no-op)."""
-    result = ctx.call("queue.resume", {"name": name})
+    result = ctx.client().queue_resume(name)
     if as_json:
         out.print_json(result)
     else:
@@ -136,7 +132,7 @@ def resume(ctx: Context, name: str, as_json: bool) -> None:
 @handle_errors
 def remove(ctx: Context, name: str, as_json: bool) -> None:
     """Remove a queue that holds no job that may still run (not `default`)."""
-    result = ctx.call("queue.remove", {"name": name})
+    result = ctx.client().queue_remove(name)
     if as_json:
         out.print_json(result)
     else:

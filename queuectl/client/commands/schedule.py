@@ -48,27 +48,18 @@ def _options(fn: Any) -> Any:
     return fn
 
 
-def _params(name: str, command: tuple[str, ...], opts: dict[str, Any]) -> dict[str, Any]:
+def _kwargs(command: tuple[str, ...], opts: dict[str, Any]) -> dict[str, Any]:
+    """Client.schedule_add/schedule_set's arguments from the options (None: not given)."""
     from queuectl.client.commands.enqueue_args import _parse_env
 
-    job: dict[str, Any] = {}
-    if command:
-        job["command"] = command[0] if len(command) == 1 else shlex.join(command)
-    for key in ("priority", "timeout", "max_retries", "cwd"):
-        if opts.get(key) is not None:
-            job[key] = opts[key]
-    if opts.get("env_pairs"):
-        job["env"] = _parse_env(opts["env_pairs"])
-    params: dict[str, Any] = {"name": name}
-    for key in ("cron", "every", "tz", "overlap", "catch_up"):
-        if opts.get(key) is not None:
-            params[key] = opts[key]
-    if job:
-        params["job"] = job
-    return params
+    kwargs = {key: opts.get(key) for key in ("cron", "every", "tz", "overlap", "catch_up", "priority",
+                                             "timeout", "max_retries", "cwd")}  # fmt: skip
+    kwargs["env"] = _parse_env(opts["env_pairs"]) if opts.get("env_pairs") else None
+    kwargs["command"] = (command[0] if len(command) == 1 else shlex.join(command)) if command else None
+    return kwargs
 
 
-def _say(ctx: Context, result: dict[str, Any], as_json: bool) -> None:
+def _say(ctx: Context, result: Any, as_json: bool) -> None:
     if as_json:
         out.print_json(result)
         return
@@ -84,14 +75,7 @@ def add(ctx: Context, name: str, paused: bool, command: tuple[str, ...], as_json
     """Add schedule NAME running `-- COMMAND` (--cron or --every)."""
     if not command:
         out.fail("give the command after `--`", out.USAGE)
-    if opts.get("cwd") is None:
-        from queuectl.client.commands.enqueue_args import current_dir
-
-        opts["cwd"] = current_dir()
-    params = _params(name, command, opts)
-    if paused:
-        params["paused"] = True
-    _say(ctx, ctx.call("schedule.add", params), as_json)
+    _say(ctx, ctx.client().schedule_add(name, paused=paused, **_kwargs(command, opts)), as_json)
 
 
 @schedule.command("set")
@@ -99,7 +83,7 @@ def add(ctx: Context, name: str, paused: bool, command: tuple[str, ...], as_json
 @_options
 def set_(ctx: Context, name: str, command: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Change schedule NAME: the options given (and `-- COMMAND`)."""
-    _say(ctx, ctx.call("schedule.set", _params(name, command, opts)), as_json)
+    _say(ctx, ctx.client().schedule_set(name, **_kwargs(command, opts)), as_json)
 
 
 @schedule.command("list")
@@ -108,7 +92,7 @@ def set_(ctx: Context, name: str, command: tuple[str, ...], as_json: bool, **opt
 @handle_errors
 def list_(ctx: Context, as_json: bool) -> None:
     """Every schedule: expression, zone, next run, last run and its job's state, paused."""
-    rows = ctx.call("schedule.list")["schedules"]
+    rows: list[Any] = ctx.client().schedule_list()
     if as_json:
         out.print_json(rows)
         return
@@ -133,7 +117,7 @@ def list_(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def show(ctx: Context, name: str, as_json: bool) -> None:
     """One schedule: its next 5 runs and the last 20 jobs it made."""
-    s = ctx.call("schedule.get", {"name": name})
+    s = ctx.client().schedule_get(name)
     if as_json:
         out.print_json(s)
         return
@@ -149,6 +133,15 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
         click.echo(line)
 
 
+def _call(ctx: Context, method: str, name: str) -> Any:
+    client = ctx.client()
+    if method == "schedule.run":
+        return client.schedule_run(name).raw
+    calls = {"schedule.pause": client.schedule_pause, "schedule.resume": client.schedule_resume,
+             "schedule.remove": client.schedule_remove}  # fmt: skip
+    return calls[method](name)
+
+
 def _by_name(method: str, verb: str, doc: str) -> click.Command:
     @schedule.command(verb, help=doc)
     @click.argument("name")
@@ -156,7 +149,7 @@ def _by_name(method: str, verb: str, doc: str) -> click.Command:
     @click.pass_obj
     @handle_errors
     def command(ctx: Context, name: str, as_json: bool) -> None:
-        result = ctx.call(method, {"name": name})
+        result = _call(ctx, method, name)
         if as_json:
             out.print_json(result)
         elif method == "schedule.remove":

@@ -6,13 +6,17 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from queuectl.client import output as out
 from queuectl.client.cli import Context, duration, handle_errors, json_option
 from queuectl.client.commands.logs import print_output
+
+if TYPE_CHECKING:
+    from queuectl.client.library import Client
+    from queuectl.client.models import WaitResult
 
 
 def check_wait_timeout(option: str, value: float | None) -> None:
@@ -43,67 +47,56 @@ def wait(ctx: Context, job_ids: tuple[str, ...], wait_timeout: float | None, sho
     if show_output and as_json:
         out.fail("--output prints the jobs' own output; it cannot be combined with --json", out.USAGE)
     check_wait_timeout("--timeout", wait_timeout)
+    client = ctx.client()
     code = out.OK
     deadline = None if wait_timeout is None else time.monotonic() + wait_timeout
     results = []
     for job_id in job_ids:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        result = wait_one(ctx, job_id, remaining)
+        result = wait_one(client, job_id, remaining)
         results.append(result)
         code = exit_code_of(result)
-        if show_output and result["job"] is not None:
-            print_output(ctx, result["job"])
+        if show_output and result.job is not None:
+            print_output(client, result.job)
         elif not as_json:
             click.echo(describe(result))
     if as_json:
-        out.print_json(results if len(results) > 1 else results[0])
+        out.print_json([r.raw for r in results] if len(results) > 1 else results[0].raw)
     sys.exit(code)
 
 
-WAIT_SLICE = 60.0
+def wait_one(client: Client, job_id: str, timeout: float | None) -> WaitResult:
+    """Client.wait (in slices, so a daemon that died is noticed); a daemon that stops first
+    is not there now: exit 3."""
+    from queuectl.errors import ShuttingDown
+
+    try:
+        return client.wait(job_id, timeout)
+    except ShuttingDown as exc:
+        out.fail(exc.message, out.UNREACHABLE)
 
 
-def wait_one(ctx: Context, job_id: str, timeout: float | None) -> dict[str, Any]:
-    """job.wait in slices of at most a minute, so a daemon that died is noticed (each
-    request's client timeout leaves room for the daemon's own); the daemon answers
-    at once when the job settles, so the slices cost nothing."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        part = WAIT_SLICE if remaining is None else min(remaining, WAIT_SLICE)
-        from queuectl.client.rpc import RemoteError
-
-        try:
-            result = ctx.call("job.wait", {"id": job_id, "timeout": part}, timeout=part + ctx.timeout)
-        except RemoteError as exc:
-            if exc.name == "shutting_down":  # the daemon stopped first: it is not there now
-                out.fail(exc.message, out.UNREACHABLE)
-            raise
-        if not result["timed_out"] or (remaining is not None and remaining <= WAIT_SLICE):
-            return result
-
-
-def describe(result: dict[str, Any]) -> str:
-    job = result["job"]
+def describe(result: WaitResult) -> str:
+    job = result.job
     if job is None:
         return "the job was deleted"
-    state = "still " + job["state"] if result["timed_out"] else job["state"]
-    code = f" (exit {job['exit_code']})" if job["exit_code"] is not None else ""
-    error = f" ({job['last_error']})" if job["exit_code"] is None and job.get("last_error") else ""
-    return f"{job['id']}: {state}{code}{error}"
+    state = "still " + job.state if result.timed_out else job.state
+    code = f" (exit {job.exit_code})" if job.exit_code is not None else ""
+    error = f" ({job.last_error})" if job.exit_code is None and job.last_error else ""
+    return f"{job.id}: {state}{code}{error}"
 
 
-def exit_code_of(result: dict[str, Any]) -> int:
-    job = result["job"]
+def exit_code_of(result: WaitResult) -> int:
+    job = result.job
     if job is None:  # deleted while we waited: it will not run
         return out.JOB_CANCELLED
-    if result["timed_out"]:
+    if result.timed_out:
         return out.WAIT_TIMEOUT
-    if job["state"] == "cancelled":
+    if job.state == "cancelled":
         return out.JOB_CANCELLED
-    if job["exit_code"] is not None:
-        return job["exit_code"] if job["exit_code"] < 256 else out.FAILURE
-    return out.OK if job["state"] == "completed" else out.JOB_DEAD
+    if job.exit_code is not None:
+        return job.exit_code if job.exit_code < 256 else out.FAILURE
+    return out.OK if job.state == "completed" else out.JOB_DEAD
 
 
 COMMANDS = [wait]

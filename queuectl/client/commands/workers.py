@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from queuectl.client import output as out
 from queuectl.client.cli import Context, handle_errors, json_option
 from queuectl.client.views import echo_lines, worker_lines
+
+if TYPE_CHECKING:
+    from queuectl.client.events import EventStream
+    from queuectl.client.library import Client
 
 
 @click.group("worker")
@@ -32,13 +37,11 @@ def start(ctx: Context, count: int, as_json: bool) -> None:
     anywhere). Ctrl+C here stops the workers it started and puts the pool back
     to the size it had before (each worker finishes its current job first).
     """
-    from queuectl.client.events import EventStream
-
-    ctx.client()  # start a daemon first if needed, so the event socket exists
-    before = ctx.call("workers.status")["target"]
-    stream = EventStream(ctx.socket_path())
+    client = ctx.client()  # start a daemon first if needed, so the event socket exists
+    before = client.workers.status()["target"]
+    stream = client.events(wait=False)
     time.sleep(0.05)  # let the subscription reach the daemon before anything happens
-    ctx.call("workers.scale", {"count": count})
+    client.workers.scale(count)
     click.echo(f"{count} workers started; Ctrl+C puts the pool back to {before}, "
                "`queuectl worker stop` stops every worker", err=as_json)  # fmt: skip
     stopping = False
@@ -51,12 +54,13 @@ def start(ctx: Context, count: int, as_json: bool) -> None:
 
     signal.signal(signal.SIGINT, on_int)
     try:
-        _run_until_stopped(ctx, stream, before, as_json, lambda: stopping)
+        _run_until_stopped(ctx, client, stream, before, as_json, lambda: stopping)
     finally:
         stream.close()
 
 
-def _run_until_stopped(ctx: Context, stream: Any, before: int, as_json: bool, interrupted: Any) -> None:
+def _run_until_stopped(ctx: Context, client: Client, stream: EventStream, before: int, as_json: bool,
+                       interrupted: Any) -> None:  # fmt: skip
     """Print job events until the pool is back to `before` after Ctrl+C, or stopped from
     elsewhere (`worker stop`: target 0)."""
     colour = ctx.colour() and not as_json
@@ -66,13 +70,13 @@ def _run_until_stopped(ctx: Context, stream: Any, before: int, as_json: bool, in
             restoring = True
             click.echo(f"stopping the workers started here (they finish their current job); "
                        f"pool back to {before}...", err=True)  # fmt: skip
-            ctx.call("workers.scale", {"count": before})
+            client.workers.scale(before)
         event = stream.next(1.0)
         if event is not None and event["event"].startswith("job."):
             click.echo(json.dumps(event, ensure_ascii=False) if as_json
                        else event_line(event, ctx.width(), colour))  # fmt: skip
         if event is None or event["event"] == "workers.changed":
-            status = ctx.call("workers.status")
+            status = client.workers.status()
             if restoring and status["target"] == before and len(status["children"]) <= before:
                 click.echo(f"workers stopped (pool back to {before})", err=as_json)
                 return
@@ -89,7 +93,7 @@ EVENT_STATES = {"job.enqueued": "pending", "job.due": "pending", "job.assigned":
                 "job.interrupted": "pending", "job.retried": "pending"}  # fmt: skip
 
 
-def event_line(event: dict[str, Any], width: int | None, colour: bool) -> str:
+def event_line(event: Mapping[str, Any], width: int | None, colour: bool) -> str:
     """A job event for people: `14:03:05 job.completed   ID  exit 0`."""
     from queuectl.client import human, term
 
@@ -120,7 +124,7 @@ def event_line(event: dict[str, Any], width: int | None, colour: bool) -> str:
 @handle_errors
 def stop(ctx: Context, as_json: bool) -> None:
     """Stop all workers gracefully (each finishes its current job). The daemon keeps running."""
-    status = ctx.call("workers.stop", autostart=False)
+    status = ctx.client(autostart=False).workers.stop()
     if as_json:
         out.print_json(status)
     else:
@@ -134,7 +138,7 @@ def stop(ctx: Context, as_json: bool) -> None:
 @handle_errors
 def scale(ctx: Context, count: int, as_json: bool) -> None:
     """Set the number of workers and return at once."""
-    status = ctx.call("workers.scale", {"count": count})
+    status = ctx.client().workers.scale(count)
     if as_json:
         out.print_json(status)
     else:
@@ -147,7 +151,7 @@ def scale(ctx: Context, count: int, as_json: bool) -> None:
 @handle_errors
 def status_(ctx: Context, as_json: bool) -> None:
     """Show each worker and the job it runs."""
-    status = ctx.call("workers.status", autostart=False)
+    status = ctx.client(autostart=False).workers.status()
     if as_json:
         out.print_json(status)
     else:

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 from queuectl import jobs as J
 from queuectl import protocol as P
 from queuectl import queues as Q
+from queuectl import uniquekeys as U
 from queuectl.daemon.methods.queue import find_queue
 from queuectl.daemon.methods.views import attempt_view, find, invalid_state, job_view
 from queuectl.daemon.rpc import DEFERRED, Param, Send, method
-from queuectl.daemon.store.interface import DuplicateIdError, Runnable
+from queuectl.daemon.store.interface import DuplicateIdError, KeyHeldError, Runnable
 from queuectl.daemon.waits import Waiter
 
 if TYPE_CHECKING:
@@ -51,11 +52,17 @@ def _duplicate(job_id: str, index: int, why: str) -> P.RpcError:
     return P.RpcError(P.DUPLICATE_ID, why, {"id": job_id, "index": index})
 
 
+def _key_held(key: str, holder: str | None, index: int, why: str) -> P.RpcError:
+    return P.RpcError(P.DUPLICATE_ID, why, {"id": holder, "unique_key": key, "index": index})
+
+
 def _insert(api: Api, specs: list[J.JobSpec], many: bool = False) -> list[Runnable]:
     try:
         return api.lifecycle.enqueue(specs, api.now)
     except DuplicateIdError as exc:
         raise _duplicate(exc.job_id, exc.index, exc.why) from None
+    except KeyHeldError as exc:
+        raise _key_held(exc.key, exc.job_id, exc.index, str(exc)) from None
     except J.ValidationError as exc:  # `after`: a parent not there, or a cycle
         raise _after_error(exc, many) from None
 
@@ -65,6 +72,11 @@ def _after_error(exc: J.ValidationError, many: bool) -> P.RpcError:
     if not many or index is None:
         return P.invalid_params(str(exc), exc.field)
     return P.invalid_params(f"job {index}: {exc}", exc.field, index=index)
+
+
+def _key_conflicts(api: Api, specs: list[J.JobSpec]) -> list[tuple[int, str, str | None, str]]:
+    keys = [s.unique_key for s in specs]
+    return U.key_conflicts(keys, api.store.key_holders([k for k in keys if k is not None]))
 
 
 JOB_PARAMS = (
@@ -85,20 +97,36 @@ JOB_PARAMS = (
           "commas); in job.enqueue_many also ids of the same batch", nullable=True),
     Param("after_condition", "string", description="success (default), failure or always: "
           "what the parents must have done for this job to run", nullable=True),
+    Param("unique_key", "string", description="idempotent enqueue: at most one job holds this key "
+          f"(at most {U.MAX_KEY_LENGTH} characters, no control characters)", nullable=True),
+    Param("unique_while", "string", description="how long the job holds unique_key: pending (until it "
+          "starts), active (until it is final; the default), kept (until it is deleted)", nullable=True),
 )
 
 
 @method(
     "job.enqueue", *JOB_PARAMS,
-    description="Add one job.",
-    result="the job object",
+    Param("on_duplicate", "string", "return", "when unique_key is held: return the job holding it "
+          '(with "duplicate": true), or error (duplicate_id)'),
+    description="Add one job (or, with a unique_key that a job holds, return that job).",
+    result='the job object; with unique_key, "duplicate": whether it is the job that held the key',
     errors=(P.INVALID_PARAMS, P.DUPLICATE_ID),
 )  # fmt: skip
-def enqueue(api: Api, send: Send, **params: Any) -> dict[str, Any]:
+def enqueue(api: Api, send: Send, on_duplicate: str, **params: Any) -> dict[str, Any]:
+    if on_duplicate not in U.ON_DUPLICATE:
+        raise P.invalid_params(f"on_duplicate must be one of {', '.join(U.ON_DUPLICATE)}", "on_duplicate")
     spec = _spec(api, {k: v for k, v in params.items() if v is not None})
+    if spec.unique_key is not None:
+        held = _key_conflicts(api, [spec])
+        if held:
+            _, key, holder, why = held[0]
+            if on_duplicate == "error":
+                raise _key_held(key, holder, 0, why)
+            assert holder is not None
+            return {**job_view(find(api, holder)), "duplicate": True}
     job = api.store.get_by_seq(_insert(api, [spec])[0].seq)
     assert job is not None
-    return job_view(job)
+    return job_view(job) if spec.unique_key is None else {**job_view(job), "duplicate": False}
 
 
 @method(
@@ -128,6 +156,10 @@ def enqueue_many(api: Api, send: Send, jobs: list[Any], dry_run: bool, skip_inva
         if duplicates:
             index, job_id, why = duplicates[0]
             raise _duplicate(job_id, index, why)
+    held = _key_conflicts(api, specs)
+    if held:
+        raise _key_held(held[0][1], held[0][2], held[0][0], held[0][3])
+    if dry_run:
         return {"ids": [], "count": len(specs)}
     inserted = _insert(api, specs, many=True) if specs else []
     return {"ids": [j.id for j in inserted], "count": len(inserted)}
@@ -147,6 +179,10 @@ def _enqueue_valid(api: Api, jobs: list[Any], dry_run: bool) -> dict[str, Any]:
     for position, _, why in J.duplicate_ids(ids, api.store.ids_taken([i for i in ids if i is not None])):
         bad[position] = why
         skipped.append({"index": valid[position][0], "message": why, "code": P.DUPLICATE_ID})
+    for position, _, _, why in _key_conflicts(api, [spec for _, spec in valid]):
+        if position not in bad:
+            bad[position] = why
+            skipped.append({"index": valid[position][0], "message": why, "code": P.DUPLICATE_ID})
     kept = [(i, spec) for position, (i, spec) in enumerate(valid) if position not in bad]
     kept = _skip_bad_after(api, kept, skipped)
     specs = [spec for _, spec in kept]

@@ -40,6 +40,17 @@ class DuplicateIdError(Exception):
         self.why = why
 
 
+class KeyHeldError(Exception):
+    """A unique key is held by a job already (`job_id`), or is given twice in one batch
+    (`index` in the batch of the later one)."""
+
+    def __init__(self, key: str, job_id: str, index: int):
+        super().__init__(f"unique key {key!r} is held by job {job_id!r}")
+        self.key = key
+        self.job_id = job_id
+        self.index = index
+
+
 @dataclass(slots=True)
 class Runnable:
     """What dispatch needs of a pending job, kept in the in-memory window."""
@@ -109,6 +120,9 @@ class Storage(Protocol):
 
     # --- enqueue
     def ids_taken(self, ids: list[str]) -> set[str]: ...
+    # unique key -> the id of the job holding it, for the keys that are held. insert_jobs
+    # refuses a held key atomically (KeyHeldError): a unique index, not a read-then-write.
+    def key_holders(self, keys: list[str]) -> dict[str, str]: ...
     def insert_jobs(self, specs: list[JobSpec], now: float, max_retries: int,
                     default_timeout: float | None) -> list[Runnable]: ...  # fmt: skip
 

@@ -9,7 +9,8 @@ from queuectl.daemon.store.interface import Runnable
 
 JOB_COLUMNS = (
     "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
-    "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, queue, slots, tags"
+    "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, queue, slots, tags, "
+    "unique_key, unique_while"
 )
 ATTEMPT_COLUMNS = (
     "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -118,6 +118,15 @@ MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL,
         updated_at REAL NOT NULL
     );
+    """,
+    5: """
+    -- Idempotent enqueue (queuectl/uniquekeys.py): the key as given and how long it is held,
+    -- and unique_hold, the key while the job holds it (NULL once the hold ends): at most
+    -- one job holds a key.
+    ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_while TEXT;
+    ALTER TABLE jobs ADD COLUMN unique_hold TEXT;
+    CREATE UNIQUE INDEX jobs_unique_hold ON jobs(unique_hold) WHERE unique_hold IS NOT NULL;
     """,
 }
 

@@ -14,6 +14,7 @@ from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
 from queuectl.daemon.store.deps import StoreDeps
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
+from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
 from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
 from queuectl.daemon.store.schedules import StoreSchedules
@@ -21,7 +22,7 @@ from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
 
-class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules):
+class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
@@ -232,17 +233,21 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules):
                 spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
                 spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
+                spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
                                 spec.env or None, retries, 0, 0, state, spec.queue, spec.slots))  # fmt: skip
         with self.transaction():
-            cur = self.db.executemany(
-                "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                "run_at_relative, cwd, env, created_at, updated_at, queue, slots, tags) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            try:
+                cur = self.db.executemany(
+                    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
+                    "run_at_relative, cwd, env, created_at, updated_at, queue, slots, tags, unique_key, "
+                    "unique_while, unique_hold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+            except sqlite3.IntegrityError:
+                raise self._key_held(specs) from None
             # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
             last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
             first = last - len(rows) + 1
@@ -304,8 +309,8 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules):
             starts,
         )
         self.db.executemany(
-            "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ? "
-            "WHERE seq = ?",
+            "UPDATE jobs SET state = 'processing', started_at = ?, finished_at = NULL, updated_at = ?, "
+            f"unique_hold = {RELEASED_AT_START} WHERE seq = ?",
             [(t, t, seq) for t, _, _, _, _, seq, _ in starts],
         )
 
@@ -361,9 +366,11 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules):
         self.db.execute(
             "UPDATE jobs SET state = ?, run_at = ?, run_at_relative = 1, exit_code = ?, last_error = ?, "
             "charged = charged + ?, started_at = coalesce(?, started_at), "
+            f"unique_hold = CASE WHEN ? THEN {RELEASED_WHEN_FINAL} "
+            f"WHEN ? IS NOT NULL THEN {RELEASED_AT_START} ELSE unique_hold END, "
             "finished_at = CASE WHEN ? THEN ? ELSE finished_at END, updated_at = ? WHERE seq = ?",
             (new_state, run_at, exit_code, last_error, int(charged), started_at,
-             int(final), now, now, seq),
+             int(new_state in J.FINAL_STATES), started_at, int(final), now, now, seq),
         )  # fmt: skip
         self._move(J.PROCESSING if started else J.ASSIGNED, new_state, queue)
 
@@ -412,7 +419,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules):
     def cancel(self, seq: int, state: str, now: float, queue: str = "default") -> None:
         self.db.execute(
             "UPDATE jobs SET state = 'cancelled', run_at = NULL, last_error = 'cancelled', "
-            "finished_at = ?, updated_at = ? WHERE seq = ?",
+            f"unique_hold = {RELEASED_WHEN_FINAL}, finished_at = ?, updated_at = ? WHERE seq = ?",
             (now, now, seq),
         )
         self._move(state, J.CANCELLED, queue)

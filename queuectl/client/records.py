@@ -1,0 +1,210 @@
+"""What the Python client returns that is a plain JSON object: `TypedDict`s, ordinary
+dicts typed for mypy (status, workers, queues, config, events...). Re-exported by
+queuectl.client.models, beside the classes over jobs, attempts and log chunks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+
+class Skipped(TypedDict):
+    index: int  # into the jobs given
+    message: str
+    code: int  # the error code it would have raised
+
+
+class EnqueueManyResult(TypedDict):
+    ids: list[str]
+    count: int
+    skipped: NotRequired[list[Skipped]]  # with skip_invalid
+
+
+class JobLink(TypedDict):
+    """A parent or dependent of a job (Job.parents, Job.dependents)."""
+
+    id: str
+    state: str
+    last_error: str | None
+
+
+class ScheduleLastJob(TypedDict):
+    id: str
+    state: str
+
+
+class ScheduleInfo(TypedDict):
+    """A recurring schedule (docs/rpc.md, schedule.add); each run is a job with id NAME@<slot>."""
+
+    name: str
+    cron: str | None
+    every: float | None  # seconds between runs (or cron)
+    tz: str
+    overlap: Literal["skip", "queue", "allow"]
+    catch_up: Literal["none", "latest", "all"]
+    job: dict[str, Any]  # each run's job spec
+    paused: bool
+    expression: str
+    next_run: str | None  # ISO 8601; None while paused
+    last_job: ScheduleLastJob | None
+    created_at: str
+    updated_at: str
+
+
+class ScheduleDetail(ScheduleInfo):
+    """schedule.get: the schedule, its next runs and the last jobs it made (newest first)."""
+
+    next_runs: list[str]
+    next_runs_local: list[str]
+    jobs: list[dict[str, Any]]
+
+
+class ScheduleRemoved(TypedDict):
+    removed: str
+
+
+class RunningJob(TypedDict):
+    job_id: str
+    attempt: int
+    started_at: str
+    running_s: float
+
+
+class WorkerChild(TypedDict):
+    child: int
+    pid: int
+    state: Literal["idle", "busy", "stopping"]
+    ready: bool
+    job: RunningJob | None
+    queued: int
+
+
+class WorkersStatus(TypedDict):
+    target: int
+    running: int
+    busy: int
+    children: list[WorkerChild]
+
+
+class DaemonInfo(TypedDict):
+    pid: int
+    version: str
+    home: str
+    socket: str
+    started_at: str
+    uptime_s: float
+    shutting_down: bool
+    waiting_clients: int
+    fd_limit: int
+    accepting: bool  # False while it refuses new clients (too few file descriptors free)
+
+
+class QueueInfo(TypedDict):
+    """A named queue (docs/rpc.md, queue.add): its settings and what it holds now."""
+
+    name: str
+    concurrency: int  # slots its jobs may hold at once
+    weight: int  # its share of the pool against other queues
+    paused: bool
+    pending: int
+    running: int  # jobs processing
+    assigned: int
+    slots_in_use: int  # slots its running and assigned jobs hold
+    slot_indices: list[int]
+    oldest_pending_age_s: float | None
+    counts: dict[str, int]  # jobs per state
+    created_at: str
+
+
+class QueueChange(TypedDict):
+    """queue.pause / queue.resume: whether it changed (a no-op is not an error), and the queue."""
+
+    changed: bool
+    queue: QueueInfo
+
+
+class QueueRemoved(TypedDict):
+    removed: str
+
+
+class DaemonStatus(TypedDict):
+    counts: dict[str, int]  # every state, zeros included (of one queue, with `queue`)
+    queues: list[QueueInfo]  # by name (only that one, with `queue`)
+    workers: WorkersStatus
+    daemon: DaemonInfo
+
+
+class MinuteCounts(TypedDict):
+    minute: str  # ISO 8601, the minute's start
+    completed: int
+    failed: int  # failed attempts
+    dead: int
+
+
+class FinishedTotals(TypedDict):
+    completed: int
+    failed: int
+    dead: int
+
+
+class DaemonStats(TypedDict):
+    """daemon.stats: jobs finished per minute over the last hour (60 entries, oldest first),
+    counted in memory since the daemon started."""
+
+    per_minute: list[MinuteCounts]
+    totals: FinishedTotals
+
+
+class ShutdownResult(TypedDict):
+    stopping: bool
+    pid: int
+
+
+class ConfigEntry(TypedDict):
+    key: str
+    value: Any
+    queue: str  # queue.* events
+    concurrency: int
+    weight: int
+    kill: bool
+    default: Any
+    description: str
+
+
+class ConfigChange(TypedDict):
+    key: str
+    value: Any
+    queue: str  # queue.* events
+    concurrency: int
+    weight: int
+    kill: bool
+
+
+class DlqRetried(TypedDict):
+    retried: list[str]
+
+
+class Deleted(TypedDict):
+    deleted: str
+
+
+class Event(TypedDict, total=False):
+    """A lifecycle event (docs/rpc.md, "Events"): `event`, `time` and `seq` always (a gap
+    in seq: events this subscriber missed), the rest depending on the event."""
+
+    event: str  # one of EventName (typed str: a newer daemon may publish others)
+    time: str
+    seq: int
+    job_id: str
+    attempt: int
+    child: int
+    exit_code: int | None
+    error: str | None
+    state: str
+    retry_at: str
+    workers: int
+    key: str
+    value: Any
+    queue: str  # queue.* events
+    concurrency: int
+    weight: int
+    kill: bool
