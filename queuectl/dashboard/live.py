@@ -117,8 +117,9 @@ class LiveFeed:
             monitor = stream.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
             try:
                 if self._connected(monitor) and self._fetch_status():
-                    if self.up:  # back before anyone noticed it gone: events were missed
-                        self._publish(("resync", {}))
+                    # Pages open before this moment may have missed events (the daemon builds
+                    # none while nobody subscribes, and we were not subscribed): they re-read.
+                    self._publish(("resync", {}))
                     self._set_up(True)
                     self._follow(stream, monitor)
             finally:
