@@ -18,7 +18,7 @@ from queuectl import paths as qpaths
 from queuectl.client.rpc import RpcClient
 
 FINAL = ("completed", "dead", "cancelled")
-BUSY = ("scheduled", "pending", "assigned", "processing", "failed")
+BUSY = ("scheduled", "blocked", "pending", "assigned", "processing", "failed")  # (older revisions lack some)
 
 
 class BenchDaemon:
@@ -83,7 +83,7 @@ class BenchDaemon:
 
     def wait_idle(self, timeout: float = 600.0, interval: float = 0.05) -> None:
         """Until no job is scheduled, pending, running or backing off (polls every `interval`)."""
-        self._wait(lambda: not any(self.counts()[s] for s in BUSY), timeout, "the queue to drain",
+        self._wait(lambda: not any(self.counts().get(s) for s in BUSY), timeout, "the queue to drain",
                    interval)  # fmt: skip
 
     @staticmethod
