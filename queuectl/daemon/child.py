@@ -290,17 +290,18 @@ class Child:
             if self.running is not None and self.running.job.seq == msg.seq:
                 self.kill_running(msg.reason)
             else:
-                for job in list(self.queue):
-                    if job.seq == msg.seq:
-                        self.queue.remove(job)
-                        self.send(wire.Returned(self.id, job.seq, job.attempt))
+                self.hand_back(msg.seq)
         elif isinstance(msg, wire.Revoke):
-            for job in list(self.queue):  # (started already: it runs on, reported as usual)
-                if job.seq == msg.seq:
-                    self.queue.remove(job)
-                    self.send(wire.Returned(self.id, job.seq, job.attempt))
+            self.hand_back(msg.seq)  # (started already: it runs on, reported as usual)
         elif isinstance(msg, wire.Exit):
             self.exiting = True
+
+    def hand_back(self, seq: int) -> None:
+        """Give a job waiting behind the running one back to the daemon, unstarted."""
+        for job in list(self.queue):
+            if job.seq == seq:
+                self.queue.remove(job)
+                self.send(wire.Returned(self.id, job.seq, job.attempt))
 
     def return_queued(self) -> None:
         while self.queue:
