@@ -203,3 +203,15 @@ def process_alive(pid: int) -> bool:
 def _no_stray_sigint() -> Iterator[None]:
     yield
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, one per test module (the dashboard's tests)."""
+    from tests.dashboard_helpers import launch_browser, need_browser, playwright_sync
+
+    need_browser()
+    with playwright_sync.sync_playwright() as pw:
+        b = launch_browser(pw)
+        yield b
+        b.close()

@@ -27,10 +27,7 @@ from dashboard_helpers import (
     confirm_click,
     expect,
     http,
-    launch_browser,
-    need_browser,
     open_live,
-    playwright_sync,
     row,
     screenshot,
     stop_all,
@@ -41,15 +38,6 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    need_browser()
-    with playwright_sync.sync_playwright() as pw:
-        b = launch_browser(pw)
-        yield b
-        b.close()
 
 
 @pytest.fixture

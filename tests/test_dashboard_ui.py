@@ -27,10 +27,8 @@ from dashboard_helpers import (
     assert_no_overflow,
     confirm_click,
     expect,
-    launch_browser,
     need_browser,
     open_live,
-    playwright_sync,
     row,
     screenshot,
 )
@@ -88,15 +86,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, Das
         dash.stop()
         daemon.call("config.set", {"key": "shutdown_grace", "value": 0})
         daemon.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    need_browser()
-    with playwright_sync.sync_playwright() as pw:
-        b = launch_browser(pw)
-        yield b
-        b.close()
 
 
 @pytest.fixture
