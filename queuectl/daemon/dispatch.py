@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from queuectl import jobs as J
 from queuectl import queues as Q
-from queuectl.daemon.inflight import InFlightTable
+from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.queueset import Held, QueueSet
 from queuectl.daemon.store.interface import Runnable, Storage
@@ -60,6 +60,8 @@ def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable) -> Cap
 
 def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Workers,
              lifecycle: Lifecycle, now: float) -> None:  # fmt: skip
+    if not store.counts[J.PENDING] and not waiting_behind(lifecycle.inflight):
+        return  # nothing to start, nothing to take back (most turns of an idle or busy daemon)
     cap = capacity(queues, workers, lifecycle.inflight)
     saved = queues.fair.snapshot()
     lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
@@ -168,9 +170,14 @@ def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Worke
             start(cap, runnables, queues, lifecycle, job, child_id, now, queued=True)
 
 
+def waiting_behind(inflight: InFlightTable) -> list[InFlight]:
+    """Jobs handed out ahead that have not started and are not being asked back yet."""
+    return [f for f in inflight if f.queued and not f.started and not f.revoking]
+
+
 def revoke_waiting(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Workers,
                    lifecycle: Lifecycle) -> None:  # fmt: skip
-    waiting = [f for f in lifecycle.inflight if f.queued and not f.started and not f.revoking]
+    waiting = waiting_behind(lifecycle.inflight)
     if not waiting:
         return
     someone_idle = cap.free_pool > 0 and bool(workers.idle())

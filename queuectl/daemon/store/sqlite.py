@@ -21,6 +21,12 @@ from queuectl.daemon.store.schedules import StoreSchedules
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
+INSERT_JOB = (
+    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, run_at_relative, cwd, "
+    "env, created_at, updated_at, queue, slots, tags, unique_key, unique_while, unique_hold) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
 
 class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
@@ -214,14 +220,16 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
 
         Raises DuplicateIdError naming the first id that exists already or twice.
         """
+        given = [spec.id for spec in specs if spec.id is not None]
         for spec in specs:
             if spec.id is None:
                 spec.id = J.new_job_id()
-        ids = [spec.id for spec in specs]
-        duplicates = J.duplicate_ids(ids, self.ids_taken(list(set(ids))))  # type: ignore[arg-type]
-        if duplicates:
-            index, job_id, why = duplicates[0]
-            raise DuplicateIdError(job_id, index, why)
+        if given:  # (a generated id is new by construction: only the caller's are looked up)
+            ids = [spec.id for spec in specs]
+            duplicates = J.duplicate_ids(ids, self.ids_taken(list(set(given))))
+            if duplicates:
+                index, job_id, why = duplicates[0]
+                raise DuplicateIdError(job_id, index, why)
         rows = []
         out = []
         for spec in specs:
@@ -240,16 +248,16 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
                                 spec.env or None, retries, 0, 0, state, spec.queue, spec.slots))  # fmt: skip
         with self.transaction():
             try:
-                cur = self.db.executemany(
-                    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
-                    "run_at_relative, cwd, env, created_at, updated_at, queue, slots, tags, unique_key, "
-                    "unique_while, unique_hold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
+                if len(rows) == 1:  # (the common single enqueue: its seq without another query)
+                    cur = self.db.execute(INSERT_JOB, rows[0])
+                    last = cur.lastrowid
+                else:
+                    cur = self.db.executemany(INSERT_JOB, rows)
+                    last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
             except sqlite3.IntegrityError:
                 raise self._key_held(specs) from None
             # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
-            last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            assert last is not None
             first = last - len(rows) + 1
             for i, job in enumerate(out):
                 job.seq = first + i
