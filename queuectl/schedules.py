@@ -29,7 +29,7 @@ NICKNAMES = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * 
              "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
              "@annually": "0 0 1 1 *"}  # fmt: skip
 # What a schedule's job spec may hold: the rest (id, run_at, delay, after) is the schedule's to set.
-JOB_FIELDS = frozenset({"command", "priority", "timeout", "max_retries", "cwd", "env"})
+JOB_FIELDS = frozenset({"command", "priority", "timeout", "max_retries", "cwd", "env", "queue", "slots", "tags"})
 
 
 def validate_name(name: Any) -> str:

@@ -62,6 +62,26 @@ def test_cli_show_run_set_remove_and_errors(daemon: Daemon) -> None:
     assert json.loads(daemon.cli("schedule", "list", "--json").stdout) == []
 
 
+def test_runs_go_to_the_schedules_queue_with_its_tags(daemon: Daemon) -> None:
+    r = daemon.cli("schedule", "add", "toq", "--cron", "0 3 * * *", "--queue", "nowhere", "--", "true")
+    assert r.returncode == 2 and "nowhere" in r.stderr, r.stderr  # the queue must exist
+    assert daemon.cli("queue", "add", "batch", "--concurrency", "1").returncode == 0
+    r = daemon.cli("schedule", "add", "toq", "--cron", "0 3 * * *", "--queue", "batch", "--slots", "2",
+                   "--tag", "kind=nightly", "--", "true")
+    assert r.returncode == 2 and "slots" in r.stderr, r.stderr  # more than the queue's concurrency
+    r = daemon.cli("schedule", "add", "toq", "--cron", "0 3 * * *", "-q", "batch", "--tag", "kind=nightly",
+                   "--tag", "team=ops", "--json", "--", "true")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["job"]["queue"] == "batch"
+    job_id = daemon.cli("schedule", "run", "toq").stdout.split()[1]
+    job = daemon.wait_state(job_id)
+    assert (job["state"], job["queue"], job["tags"]) == ("completed", "batch", {"kind": "nightly", "team": "ops"})
+    r = daemon.cli("queue", "remove", "batch")
+    assert r.returncode == 5 and "toq" in r.stderr, r.stderr  # a schedule still feeds it
+    assert daemon.cli("schedule", "set", "toq", "--queue", "default").returncode == 0
+    assert daemon.cli("queue", "remove", "batch").returncode == 0
+
+
 def test_sigkill_with_catch_up_all_runs_every_slot_once(daemon: Daemon) -> None:
     daemon.call("schedule.add", {"name": "c", "every": 1, "tz": "UTC", "catch_up": "all", "overlap": "allow",
                                  "job": {"command": "true"}})  # fmt: skip

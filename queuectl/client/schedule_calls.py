@@ -23,19 +23,23 @@ def schedule_params(
     name: str, command: str | None, *, cron: str | None, every: float | str | None, tz: str | None,
     overlap: Overlap | None, catch_up: CatchUp | None, priority: int | None, timeout: float | None,
     max_retries: int | None, cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
+    queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
     default_cwd: bool = False,
 ) -> dict[str, object]:  # fmt: skip
     """schedule.add/set's params: the name, the schedule's settings given, and `job` (each run's
-    command, priority, timeout, max_retries, cwd, env). With default_cwd (schedule.add), the
+    command, priority, timeout, max_retries, cwd, env, queue, slots, tags). With default_cwd (schedule.add), the
     runs' cwd is this process's directory unless given, as for an enqueue."""
     job: dict[str, object] = {k: v for k, v in (("command", command), ("priority", priority),
-                              ("timeout", timeout), ("max_retries", max_retries)) if v is not None}  # fmt: skip
+                              ("timeout", timeout), ("max_retries", max_retries), ("queue", queue),
+                              ("slots", slots)) if v is not None}  # fmt: skip
     if cwd is not None:
         job["cwd"] = os.fspath(cwd)
     elif default_cwd:
         job["cwd"] = current_dir()
     if env is not None:
         job["env"] = dict(env)
+    if tags is not None:
+        job["tags"] = dict(tags)
     given = {"cron": cron, "every": every, "tz": tz, "overlap": overlap, "catch_up": catch_up}
     params: dict[str, object] = {"name": name, **{k: v for k, v in given.items() if v is not None}}
     if job:
@@ -55,15 +59,18 @@ class ScheduleCalls:
         tz: str | None = None, overlap: Overlap | None = None, catch_up: CatchUp | None = None,
         paused: bool = False, priority: int | None = None, timeout: float | None = None,
         max_retries: int | None = None, cwd: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, queue: str | None = None, slots: int | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ScheduleInfo:  # fmt: skip
         """Add a schedule running `command` by `cron` (5 fields, or @hourly/@daily/@weekly/@monthly,
         in zone `tz`) or `every` (seconds, or "10m"). overlap: a run while the last is not final
         is skipped (default), queued or allowed; catch_up: runs missed while the daemon was down.
-        DuplicateId if the name is taken."""
+        queue, slots, tags, priority, ...: each run's job options, as for enqueue (the queue must
+        exist). DuplicateId if the name is taken."""
         params = schedule_params(name, command, cron=cron, every=every, tz=tz, overlap=overlap,
                                  catch_up=catch_up, priority=priority, timeout=timeout,
-                                 max_retries=max_retries, cwd=cwd, env=env, default_cwd=True)  # fmt: skip
+                                 max_retries=max_retries, cwd=cwd, env=env, queue=queue, slots=slots,
+                                 tags=tags, default_cwd=True)  # fmt: skip
         if paused:
             params["paused"] = True
         result: ScheduleInfo = self.call("schedule.add", params)
@@ -74,12 +81,14 @@ class ScheduleCalls:
         every: float | str | None = None, tz: str | None = None, overlap: Overlap | None = None,
         catch_up: CatchUp | None = None, priority: int | None = None, timeout: float | None = None,
         max_retries: int | None = None, cwd: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, queue: str | None = None, slots: int | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ScheduleInfo:  # fmt: skip
         """Change what is given (None: unchanged); its next run is computed again from now."""
         params = schedule_params(name, command, cron=cron, every=every, tz=tz, overlap=overlap,
                                  catch_up=catch_up, priority=priority, timeout=timeout,
-                                 max_retries=max_retries, cwd=cwd, env=env)  # fmt: skip
+                                 max_retries=max_retries, cwd=cwd, env=env, queue=queue, slots=slots,
+                                 tags=tags)  # fmt: skip
         result: ScheduleInfo = self.call("schedule.set", params)
         return result
 
@@ -125,11 +134,13 @@ class AsyncScheduleCalls:
         tz: str | None = None, overlap: Overlap | None = None, catch_up: CatchUp | None = None,
         paused: bool = False, priority: int | None = None, timeout: float | None = None,
         max_retries: int | None = None, cwd: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, queue: str | None = None, slots: int | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ScheduleInfo:  # fmt: skip
         params = schedule_params(name, command, cron=cron, every=every, tz=tz, overlap=overlap,
                                  catch_up=catch_up, priority=priority, timeout=timeout,
-                                 max_retries=max_retries, cwd=cwd, env=env, default_cwd=True)  # fmt: skip
+                                 max_retries=max_retries, cwd=cwd, env=env, queue=queue, slots=slots,
+                                 tags=tags, default_cwd=True)  # fmt: skip
         if paused:
             params["paused"] = True
         result: ScheduleInfo = await self.call("schedule.add", params)
@@ -140,11 +151,13 @@ class AsyncScheduleCalls:
         every: float | str | None = None, tz: str | None = None, overlap: Overlap | None = None,
         catch_up: CatchUp | None = None, priority: int | None = None, timeout: float | None = None,
         max_retries: int | None = None, cwd: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, queue: str | None = None, slots: int | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ScheduleInfo:  # fmt: skip
         params = schedule_params(name, command, cron=cron, every=every, tz=tz, overlap=overlap,
                                  catch_up=catch_up, priority=priority, timeout=timeout,
-                                 max_retries=max_retries, cwd=cwd, env=env)  # fmt: skip
+                                 max_retries=max_retries, cwd=cwd, env=env, queue=queue, slots=slots,
+                                 tags=tags)  # fmt: skip
         result: ScheduleInfo = await self.call("schedule.set", params)
         return result
 

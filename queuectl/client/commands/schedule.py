@@ -33,6 +33,9 @@ def _options(fn: Any) -> Any:
                      help="A run while the last one is not final: skip it (default), queue it behind, allow."),
         click.option("--catch-up", "catch_up", type=click.Choice(["none", "latest", "all"]),
                      help="Runs missed while the daemon was down: none (default), latest (one), all (<= 100)."),
+        click.option("--queue", "-q", metavar="NAME", help="Each run's queue (it must exist)."),
+        click.option("--slots", type=int, metavar="N", help="Slots each run holds (default 1)."),
+        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag each run gets (repeatable)."),
         click.option("--priority", "-p", type=int, help="Each run's priority."),
         click.option("--timeout", metavar="DURATION", callback=duration, help="Each run's timeout."),
         click.option("--max-retries", type=int, help="Each run's retries."),
@@ -51,10 +54,12 @@ def _options(fn: Any) -> Any:
 def _kwargs(command: tuple[str, ...], opts: dict[str, Any]) -> dict[str, Any]:
     """Client.schedule_add/schedule_set's arguments from the options (None: not given)."""
     from queuectl.client.commands.enqueue_args import _parse_env
+    from queuectl.client.commands.job import parse_tags
 
     kwargs = {key: opts.get(key) for key in ("cron", "every", "tz", "overlap", "catch_up", "priority",
-                                             "timeout", "max_retries", "cwd")}  # fmt: skip
+                                             "timeout", "max_retries", "cwd", "queue", "slots")}  # fmt: skip
     kwargs["env"] = _parse_env(opts["env_pairs"]) if opts.get("env_pairs") else None
+    kwargs["tags"] = parse_tags(opts["tags"]) if opts.get("tags") else None
     kwargs["command"] = (command[0] if len(command) == 1 else shlex.join(command)) if command else None
     return kwargs
 

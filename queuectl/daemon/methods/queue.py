@@ -119,8 +119,9 @@ def resume(api: Api, send: Send, name: str) -> dict[str, Any]:
 @method(
     "queue.remove", NAME,
     description="Remove a queue. Refused for `default`, and while the queue holds jobs that may still run "
-    "(scheduled, pending, assigned, processing, failed, or dead: `dlq retry` brings those back); delete "
-    "or cancel them first. Its completed and cancelled jobs stay.",
+    "(scheduled, pending, assigned, processing, failed, or dead: `dlq retry` brings those back), and while "
+    "a schedule puts its runs there; delete or cancel them (change the schedule) first. Its completed and "
+    "cancelled jobs stay.",
     result='{"removed": name}',
     errors=(P.QUEUE_NOT_FOUND, P.INVALID_STATE, P.INVALID_PARAMS),
 )  # fmt: skip
@@ -128,6 +129,10 @@ def remove(api: Api, send: Send, name: str) -> dict[str, Any]:
     config = find_queue(api, name)
     if config.name == Q.DEFAULT:
         raise P.invalid_params("the default queue cannot be removed", "name")
+    feeding = sorted(s["name"] for s in api.store.schedule_list() if s["job"].get("queue") == name)
+    if feeding:
+        raise P.RpcError(P.INVALID_STATE, f"queue {name!r} is where schedule {feeding[0]!r} puts its runs; "
+                         "change or remove the schedule first", {"queue": name, "schedules": feeding})  # fmt: skip
     held = api.queues.in_use(name)
     if held:
         what = ", ".join(f"{n} {state}" for state, n in held.items())

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from queuectl import jobs as J
 from queuectl import protocol as P
 from queuectl import schedules as S
+from queuectl.daemon.methods.job import placed
 from queuectl.daemon.methods.views import job_view
 from queuectl.daemon.rpc import Param, Send, method
 
@@ -25,8 +26,8 @@ SHAPE = (
           "not final", nullable=True),
     Param("catch_up", "string", description="none (default), latest or all: slots missed while the daemon "
           "was down", nullable=True),
-    Param("job", "object", description="each run's job: command, priority, timeout, max_retries, cwd, env",
-          nullable=True),
+    Param("job", "object", description="each run's job: command, priority, timeout, max_retries, cwd, env, "
+          "queue (it must exist), slots, tags", nullable=True),
 )  # fmt: skip
 SCHEDULE_RESULT = ("the schedule: {name, cron, every, expression, tz, overlap, catch_up, job, paused, "
                    "next_run, last_job: {id, state} or null, created_at, updated_at}")  # fmt: skip
@@ -80,6 +81,15 @@ def _shape(given: dict[str, Any], base: dict[str, Any], now: float) -> dict[str,
     return sched
 
 
+def _placed(api: Api, sched: dict[str, Any]) -> dict[str, Any]:
+    """Each run's queue exists and can take its slots, as for an enqueue (or invalid_params)."""
+    try:
+        placed(api, J.validate_spec({**sched["job"], "id": "schedule-check"}, api.now))
+    except J.ValidationError as exc:
+        raise P.invalid_params(f"job: {exc}", exc.field) from None
+    return sched
+
+
 def _save(api: Api, sched: dict[str, Any]) -> dict[str, Any]:
     sched["updated_at"] = api.now
     sched["next_at"] = S.next_slot(sched["cron"], sched["every"], sched["tz"], api.now)
@@ -100,7 +110,7 @@ def add(api: Api, send: Send, name: str, paused: bool, **given: Any) -> dict[str
         raise P.RpcError(P.DUPLICATE_ID, f"a schedule named {name!r} exists already", {"schedule": name})
     base: dict[str, Any] = {"name": name, "cron": None, "every": None, "tz": S.local_zone(), "overlap": "skip",
             "catch_up": "none", "job": {}, "paused": paused, "last_job": None, "created_at": api.now}  # fmt: skip
-    sched = _shape(given, base, api.now)
+    sched = _placed(api, _shape(given, base, api.now))
     api.lifecycle.later_log("info", "schedule.added", schedule=name, expression=S.describe(sched["cron"],
                             sched["every"]), tz=sched["tz"])  # fmt: skip
     return _save(api, sched)
@@ -110,7 +120,7 @@ def add(api: Api, send: Send, name: str, paused: bool, **given: Any) -> dict[str
         description="Change a schedule (the params given); its next run is computed again from now.",
         result=SCHEDULE_RESULT, errors=(P.INVALID_PARAMS, P.SCHEDULE_NOT_FOUND))  # fmt: skip
 def set_(api: Api, send: Send, name: str, **given: Any) -> dict[str, Any]:
-    return _save(api, _shape(given, _find(api, name), api.now))
+    return _save(api, _placed(api, _shape(given, _find(api, name), api.now)))
 
 
 @method("schedule.list", description="Every schedule, by name.", result='{"schedules": [schedule, ...]}')
