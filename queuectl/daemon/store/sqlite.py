@@ -234,16 +234,19 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
                 spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
                 spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
+                spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
-                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots))  # fmt: skip
+                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
+                                any(spec.hooks().values())))  # fmt: skip
         with self.transaction():
             try:
                 cur = self.db.executemany(
                     "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, "
                     "run_at_relative, cwd, env, created_at, updated_at, queue, slots, tags, unique_key, "
-                    "unique_while, unique_hold) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "unique_while, unique_hold, on_success, on_failure, on_finish, hook, hook_of, stdin) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
             except sqlite3.IntegrityError:
@@ -435,6 +438,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
         }
         self.db.execute("DELETE FROM attempts WHERE job_seq = ?", (seq,))
         self.db.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+        self.db.execute("UPDATE jobs SET hook_of = NULL WHERE hook_of = ?", (seq,))  # (its hooks stay)
         self.counts[state] -= 1
         self._queue_counts(queue)[state] -= 1
         return segments
