@@ -17,6 +17,9 @@ child and keeps N - 1 others idle while it runs); a queue never skips its head.
   (no wider than the job it runs, so the pool's count holds when it starts, and of no
   higher priority: a more urgent job goes to the first worker that is free), to start
   the moment its running one ends without a round trip to the daemon.
+- A queue whose rate limit (or config rate_limit) has no room in its window (rates.py:
+  starts the workers reported, and jobs handed out not started yet) starts nothing but
+  hook jobs until the window frees; the loop wakes then (rate_wake), nothing polls.
 - Such a job is asked back (Revoke) as soon as keeping it would break a rule: a
   worker falls idle, a better job of its queue becomes runnable, its queue is paused
   or over its (lowered) concurrency, a wide job holds the pool, or a queue that had
