@@ -117,3 +117,19 @@ def test_a_job_retried_out_of_the_dlq_fires_again_under_a_new_id(core: Core) -> 
         core.turn(core.request("dlq.retry", {"id": "j"}))
     ids = [h["id"] for h in core.daemon.store.hooks_of(core.job("j")["seq"])]
     assert ids == ["j.hook.failure", "j.hook.failure.2"]
+
+
+def test_a_turn_that_cannot_commit_makes_no_hook_and_the_replay_makes_it_once(core: Core) -> None:
+    from tests.unit.test_rollback import fill_the_disk, free_the_disk, too_big
+
+    child = core.add_child()
+    core.turn(core.request("job.enqueue", {"command": "false", "id": "j", "max_retries": 0, "on_finish": "x"}))
+    (_, run), = core.runs()
+    core.turn(reports=(wire.Started(child, run.seq, run.attempt, core.clock.wall(), 4242, "1-1-1", 0, 0),))
+    fill_the_disk(core)
+    dead = wire.Finished(child, run.seq, run.attempt, core.clock.wall(), 1, None, False, None, 0, 0, None)
+    core.turn(too_big(core), reports=(dead,))  # the turn fails; its reports are applied again alone
+    free_the_disk(core)
+    core.turn()
+    hooks = core.daemon.store.hooks_of(core.job("j")["seq"])
+    assert core.job("j")["state"] == J.DEAD and [h["id"] for h in hooks] == ["j.hook.finish"]

@@ -188,3 +188,18 @@ def test_a_hook_is_not_held_by_a_full_window(core: Core) -> None:
                                      0, 0, None),))  # fmt: skip
     (_, hook), = core.runs()
     assert hook.job_id == "a.hook.failure" and core.job("b")["state"] == J.PENDING
+
+
+def test_a_start_reported_in_a_turn_that_cannot_commit_is_counted_once(core: Core) -> None:
+    from tests.unit.test_rollback import fill_the_disk, free_the_disk, too_big
+
+    child = core.add_child()
+    core.turn(core.request("queue.add", {"name": "api", "rate": "5/m"}))
+    core.turn(core.request("job.enqueue", {"command": "x", "queue": "api"}))
+    (_, run), = core.runs()
+    fill_the_disk(core)
+    core.turn(too_big(core), reports=(wire.Started(child, run.seq, run.attempt, core.clock.wall(), 4242,
+                                                   "1-1-1", 0, 0),))  # fmt: skip
+    free_the_disk(core)
+    core.turn()
+    assert len(core.daemon.rates.queues["api"].starts) == 1
