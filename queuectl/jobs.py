@@ -63,6 +63,9 @@ SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "dela
                          "unique_while", "on_success", "on_failure", "on_finish"})  # fmt: skip
 
 
+HOOK_FIELDS = frozenset(H.FIELDS)
+
+
 @dataclass(slots=True)
 class JobSpec:
     """A validated job as a client asked for it. Defaults are filled by the daemon."""
@@ -324,9 +327,10 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
         from queuectl.after import validate_after
         spec.after, spec.after_condition = validate_after(raw.get("after"), raw.get("after_condition"))
     spec.unique_key, spec.unique_while = validate_unique(raw)
-    for name in H.FIELDS:
-        if raw.get(name) is not None:
-            setattr(spec, name, H.validate_hook(raw[name], name, limits))
+    if not HOOK_FIELDS.isdisjoint(raw):
+        for name in H.FIELDS:
+            if raw.get(name) is not None:
+                setattr(spec, name, H.validate_hook(raw[name], name, limits))
     total = exec_bytes(spec.command)
     if spec.env:
         total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())

@@ -239,7 +239,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
                                 spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
-                                any(spec.hooks().values())))  # fmt: skip
+                                bool(spec.on_success or spec.on_failure or spec.on_finish)))  # fmt: skip
         with self.transaction():
             try:
                 cur = self.db.executemany(
