@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from queuectl import hooks as H
 from queuectl import queues as Q
 from queuectl.execlimits import KERNEL_ARG_CAP as KERNEL_ARG_CAP
 from queuectl.execlimits import LEGACY_ARG_MAX as LEGACY_ARG_MAX
@@ -59,7 +60,10 @@ MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd",
                          "env", "queue", "slots", "tags", "after", "after_condition", "unique_key",
-                         "unique_while"})  # fmt: skip
+                         "unique_while", "on_success", "on_failure", "on_finish"})  # fmt: skip
+
+
+HOOK_FIELDS = frozenset(H.FIELDS)
 
 
 @dataclass(slots=True)
@@ -84,6 +88,19 @@ class JobSpec:
     after_condition: str = "success"
     unique_key: str | None = None  # idempotent enqueue (uniquekeys.py)
     unique_while: str = "active"
+    # Completion hooks (hooks.py): commands run as jobs of their own when this one ends.
+    on_success: str | None = None
+    on_failure: str | None = None
+    on_finish: str | None = None
+    # Set by the daemon only, for a hook job: its kind, the job it reports on (seq), and
+    # the data its command reads on stdin (that job as JSON).
+    hook: str | None = None
+    hook_of: int | None = None
+    stdin: bytes | None = None
+
+    def hooks(self) -> dict[str, str | None]:
+        """kind -> command (None: no hook of that kind)."""
+        return {"success": self.on_success, "failure": self.on_failure, "finish": self.on_finish}
 
 
 # --- time on the wire -------------------------------------------------------------
@@ -310,6 +327,10 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
         from queuectl.after import validate_after
         spec.after, spec.after_condition = validate_after(raw.get("after"), raw.get("after_condition"))
     spec.unique_key, spec.unique_while = validate_unique(raw)
+    if not HOOK_FIELDS.isdisjoint(raw):
+        for name in H.FIELDS:
+            if raw.get(name) is not None:
+                setattr(spec, name, H.validate_hook(raw[name], name, limits))
     total = exec_bytes(spec.command)
     if spec.env:
         total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())

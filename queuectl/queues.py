@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from queuectl.ratelimit import Rate
 from queuectl.validation import ValidationError as ValidationError
 
 DEFAULT = "default"
@@ -82,13 +83,14 @@ def parse_tag(text: str) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class QueueConfig:
-    """A queue as stored: its name, limit, share and whether it is paused."""
+    """A queue as stored: its name, limit, share, whether it is paused, and its rate limit."""
 
     name: str
     concurrency: int = DEFAULT_CONCURRENCY
     weight: int = 1
     paused: bool = False
     created_at: float = 0.0
+    rate: Rate | None = None  # at most rate.count starts in any rate.period seconds
 
 
 def allocate_slots(in_use: Iterable[int], n: int) -> tuple[int, ...]:

@@ -8,9 +8,12 @@ turns it into the key's type.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from queuectl import hooks as H
+from queuectl import ratelimit
 from queuectl.durations import DurationError, parse_duration
 from queuectl.jobs import ValidationError
 
@@ -24,6 +27,8 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    # A string setting checked (and normalized) by this instead of choices.
+    normalize: Callable[[str], str] | None = None
 
 
 MAX_WORKERS = 256  # the one home of this limit: config `workers`, workers.scale, --workers
@@ -31,6 +36,15 @@ MAX_WORKERS = 256  # the one home of this limit: config `workers`, workers.scale
 
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _rate(value: str) -> str:
+    """rate_limit: N/PERIOD in its short form, or "none"."""
+    return ratelimit.rate_text(ratelimit.parse_rate(value, "rate_limit")) or ratelimit.NONE
+
+
+def _hook(name: str) -> Callable[[str], str]:
+    return lambda value: H.validate_default(value, name)
 
 
 SETTINGS: dict[str, Setting] = {
@@ -46,6 +60,12 @@ SETTINGS: dict[str, Setting] = {
         Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, MAX_WORKERS),
         Setting("worker_silence_limit", float, 30.0, "seconds a worker child may send nothing (it sends a heartbeat every 2 s) before it is killed as wedged", 5.0, 3600.0),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
+        Setting("rate_limit", str, ratelimit.NONE, "at most N job starts in any PERIOD, over every queue: N/PERIOD (10/m, 2/s, 5/10s) or none", normalize=_rate),
+        Setting("on_success", str, "", "hook command run (as a job of its own) when a job completes, for jobs that name none; empty: none", normalize=_hook("on_success")),
+        Setting("on_failure", str, "", "hook command run when a job goes dead (no retries left), for jobs that name none; empty: none", normalize=_hook("on_failure")),
+        Setting("on_finish", str, "", "hook command run when a job completes or goes dead, for jobs that name none; empty: none", normalize=_hook("on_finish")),
+        Setting("hook_timeout", float, 300.0, "timeout in seconds of a hook job (0: none)", 0.0, 365 * 86400.0),
+        Setting("hook_max_retries", int, 0, "retries of a hook job that fails", 0, 1000),
     )
 }
 
@@ -67,6 +87,11 @@ def check(name: str, value: Any) -> Any:
     elif setting.kind is str:
         if not isinstance(value, str):
             raise ValidationError(f"{name} must be a string", "value")
+        if setting.normalize is not None:
+            try:
+                return setting.normalize(value)
+            except ValidationError as exc:
+                raise ValidationError(str(exc), "value") from None
         value = value.upper()
         if setting.choices and value not in setting.choices:
             raise ValidationError(f"{name} must be one of {', '.join(setting.choices)}", "value")
@@ -78,7 +103,8 @@ def check(name: str, value: Any) -> Any:
 
 
 # Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
-SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit"})
+SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit",
+                     "hook_timeout"})
 
 
 def parse(name: str, text: str) -> Any:

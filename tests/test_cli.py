@@ -244,7 +244,7 @@ def test_json_output_is_one_document_for_every_command(daemon: Daemon, tmp_path:
     assert j("logs", "--json", "j1") == {"id": "j1", "attempt": 1, "stream": "stdout",
                                          "data": "hi\n", "encoding": "utf-8"}  # fmt: skip
     assert j("logs", "--json", "--stderr", "j1")["data"] == "ho\n"
-    assert set(j("status", "--json")) == {"counts", "queues", "workers", "daemon"}
+    assert set(j("status", "--json")) == {"counts", "queues", "rate_limit", "workers", "daemon"}
     assert j("worker", "status", "--json")["target"] == 2
     assert j("worker", "scale", "--json", "2")["target"] == 2
     assert j("config", "get", "--json", "max_retries")["key"] == "max_retries"

@@ -89,6 +89,8 @@ FAST = [
     ["enqueue", "--id={id}", "--json", "--", "true"],
     ["enqueue", "--id", "--{id}", "--", "true"],
     ["enqueue", "--", "--", "-p", "5"],
+    ["enqueue", "--on-failure", "cat > /dev/null", "--on-finish=echo done", "--json", "--", "true"],
+    ["enqueue", "--on-success", " ", "--", "true"],  # the daemon refuses it: exit 2
     ["enqueue", "--id", "dup", "--", "true"],  # exists: exit 6 from the daemon
     ["enqueue", "--id", "", "--", "true"],  # the daemon refuses it: exit 2
     ["enqueue", "--id", " ", "--", "true"],

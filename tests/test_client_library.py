@@ -175,6 +175,30 @@ def test_queues_through_both_clients(client: Client) -> None:
     asyncio.run(main())
 
 
+def test_rates_and_hooks_through_both_clients(client: Client) -> None:
+    from queuectl import AsyncClient, InvalidParams
+
+    client.workers.stop()
+    assert client.queue_add("api", rate="10/m")["rate"] == "10/m"
+    assert client.queue_set("api", rate="none")["rate"] is None
+    with pytest.raises(InvalidParams):
+        client.queue_set("api", rate="0/s")
+    job = client.enqueue("true", queue="api", on_success="echo ok", on_failure="echo no")
+    assert (job.on_success, job.on_failure, job.on_finish, job.hook, job.hook_of) == ("echo ok", "echo no", None,
+                                                                                      None, None)  # fmt: skip
+    assert client.get(job.id).hooks == [] and client.status()["rate_limit"]["rate"] is None
+    with pytest.raises(InvalidParams):
+        client.enqueue("true", on_finish=" ")
+
+    async def main() -> None:
+        async with AsyncClient(socket=client.socket_path) as aclient:
+            assert (await aclient.queue_set("api", rate="2/s"))["rate"] == "2/s"
+            assert (await aclient.queue_add("web", rate="5/10s"))["rate"] == "5/10s"
+            assert (await aclient.enqueue("true", on_finish="echo done")).on_finish == "echo done"
+
+    asyncio.run(main())
+
+
 def test_dependencies_and_schedules_through_both_clients(client: Client) -> None:
     from queuectl import AsyncClient, ScheduleNotFound
 

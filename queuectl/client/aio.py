@@ -170,12 +170,14 @@ class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls):
         queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
-        after_condition: AfterCondition | None = None,
+        after_condition: AfterCondition | None = None, on_success: str | None = None,
+        on_failure: str | None = None, on_finish: str | None = None,
     ) -> Job:  # fmt: skip
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
                             unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
-                            after=after, after_condition=after_condition)  # fmt: skip
+                            after=after, after_condition=after_condition, on_success=on_success,
+                            on_failure=on_failure, on_finish=on_finish)  # fmt: skip
         return Job(await self.call("job.enqueue", spec))
 
     async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

@@ -4,7 +4,7 @@
     queuectl [--home DIR] [--socket PATH] [--timeout S] [--no-color] status [--json]
 
 (FLAGS: --id, --priority/-p, --timeout, --max-retries, --delay, --run-at, --cwd, --env,
---queue/-q, --slots, --tag, --json; `--opt VALUE` or `--opt=VALUE`; times as
+--queue/-q, --slots, --tag, --on-success, --on-failure, --on-finish, --json; `--opt VALUE` or `--opt=VALUE`; times as
 queuectl.durations reads them.) These run without click and without pyzmq: the
 request goes over the control socket with queuectl.client.zmtp, after the same checks the
 full client makes (the socket and every directory above it are the expected user's, we
@@ -56,10 +56,12 @@ ENQUEUE_OPTIONS = {
     "--id": "id", "--priority": "priority", "-p": "priority", "--timeout": "timeout",
     "--max-retries": "max_retries", "--delay": "delay", "--run-at": "run_at", "--cwd": "cwd",
     "--env": "env", "--queue": "queue", "-q": "queue", "--slots": "slots", "--tag": "tag",
+    "--on-success": "on_success", "--on-failure": "on_failure", "--on-finish": "on_finish",
 }  # fmt: skip
 GLOBAL_OPTIONS = {"--home": "home", "--socket": "socket", "--timeout": "timeout"}
 # The order the full CLI puts them in the job.
-JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd", "queue", "slots")
+JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd", "queue", "slots",
+              "on_success", "on_failure", "on_finish")
 
 
 class Fallback(Exception):

@@ -198,7 +198,8 @@ class Client(QueueCalls, ScheduleCalls):
         queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
-        after_condition: AfterCondition | None = None,
+        after_condition: AfterCondition | None = None, on_success: str | None = None,
+        on_failure: str | None = None, on_finish: str | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
@@ -208,11 +209,13 @@ class Client(QueueCalls, ScheduleCalls):
         unique_key: while a job holds this key (unique_while: "pending", "active" (the
         default) or "kept"), enqueueing it again returns that job, `duplicate` True (or with
         on_duplicate="error" raises DuplicateId, its data naming the job). after: ids of jobs it
-        waits for (`blocked` until they are final), after_condition: success, failure or always."""
+        waits for (`blocked` until they are final), after_condition: success, failure or always.
+        on_success/on_failure/on_finish: hook commands, run as jobs when it completes/dies/either."""
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
                             unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
-                            after=after, after_condition=after_condition)  # fmt: skip
+                            after=after, after_condition=after_condition, on_success=on_success,
+                            on_failure=on_failure, on_finish=on_finish)  # fmt: skip
         return Job(self.call("job.enqueue", spec))
 
     def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

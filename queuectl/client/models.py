@@ -26,11 +26,13 @@ from queuectl.client.records import DlqRetried as DlqRetried
 from queuectl.client.records import EnqueueManyResult as EnqueueManyResult
 from queuectl.client.records import Event as Event
 from queuectl.client.records import FinishedTotals as FinishedTotals
+from queuectl.client.records import JobHook as JobHook
 from queuectl.client.records import JobLink as JobLink
 from queuectl.client.records import MinuteCounts as MinuteCounts
 from queuectl.client.records import QueueChange as QueueChange
 from queuectl.client.records import QueueInfo as QueueInfo
 from queuectl.client.records import QueueRemoved as QueueRemoved
+from queuectl.client.records import RateLimitInfo as RateLimitInfo
 from queuectl.client.records import RunningJob as RunningJob
 from queuectl.client.records import ScheduleDetail as ScheduleDetail
 from queuectl.client.records import ScheduleInfo as ScheduleInfo
@@ -282,6 +284,37 @@ class Job(_View):
         """From `Client.get`: the jobs waiting for it, each {id, state, last_error}."""
         links: list[JobLink] | None = self.raw.get("dependents")
         return links
+
+    @property
+    def on_success(self) -> str | None:
+        """Its completion hooks (docs/lifecycle.md, "Completion hooks"): the command run as a
+        job of its own when it completes; on_failure when it goes dead; on_finish either way."""
+        return self.raw.get("on_success")
+
+    @property
+    def on_failure(self) -> str | None:
+        return self.raw.get("on_failure")
+
+    @property
+    def on_finish(self) -> str | None:
+        return self.raw.get("on_finish")
+
+    @property
+    def hook(self) -> str | None:
+        """For a hook job: its kind (success, failure, finish); None for any other job."""
+        return self.raw.get("hook")
+
+    @property
+    def hook_of(self) -> str | None:
+        """For a hook job: the id of the job it reports on (None once that job is deleted)."""
+        return self.raw.get("hook_of")
+
+    @property
+    def hooks(self) -> list[JobHook] | None:
+        """From `Client.get`: the hook jobs it fired, oldest first, each {id, hook, state,
+        exit_code, last_error}."""
+        hooks: list[JobHook] | None = self.raw.get("hooks")
+        return hooks
 
     @property
     def attempts_detail(self) -> list[Attempt] | None:

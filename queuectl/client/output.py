@@ -86,8 +86,26 @@ def enqueued_line(job: dict[str, Any]) -> str:
 
 def status_doc(result: Mapping[str, Any]) -> dict[str, Any]:
     """`status --json`: daemon.status without what is not documented for it."""
-    return {"counts": result["counts"], "queues": result.get("queues", []), "workers": result["workers"],
-            "daemon": result["daemon"]}
+    doc = {"counts": result["counts"], "queues": result.get("queues", []), "workers": result["workers"],
+           "daemon": result["daemon"]}
+    if "rate_limit" in result:
+        doc["rate_limit"] = result["rate_limit"]
+    return doc
+
+
+def rate_note(limit: Mapping[str, Any]) -> str:
+    """`rate 10/m, 37 rate-limited (next start in 4.2s)` for a queue or config rate_limit
+    (a queue or a pool without a limit that holds nothing back: "")."""
+    from queuectl.client import human
+
+    if not limit.get("rate") and not limit.get("rate_limited"):
+        return ""
+    text = f"rate {limit['rate']}" if limit.get("rate") else "rate"
+    if limit.get("rate_limited"):
+        text += f", {limit['rate_limited']} rate-limited"
+        if limit.get("rate_free_at"):
+            text += f" (next start {human.age(limit['rate_free_at'])})"
+    return text
 
 
 def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bool = False) -> list[str]:
@@ -97,11 +115,16 @@ def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bo
 
     words = [f"{term.paint(state, state, colour and n > 0)} {n}" for state, n in result["counts"].items()]
     lines = term.wrap_words(words, "jobs:    ", 9, width)
+    pool = rate_note(result.get("rate_limit") or {})
+    if pool:
+        lines.append(term.clip(f"limit:   {pool} (config rate_limit, over every queue)", width))
     for q in result.get("queues", []):
         paused = ", paused" if q["paused"] else ""
+        rate = rate_note({**q, "rate_limited": q.get("rate_limited") if q.get("rate") else 0})
+        rate = f", {rate}" if rate else ""
         lines.append(term.clip(
             f"queue {term.one_line(q['name'])}: {q['pending']} pending, {q['slots_in_use']}/{q['concurrency']} "
-            f"running{paused}, oldest pending {human.span(q['oldest_pending_age_s'])}", width))  # fmt: skip
+            f"running{paused}{rate}, oldest pending {human.span(q['oldest_pending_age_s'])}", width))  # fmt: skip
     w = result["workers"]
     lines.append(term.clip(f"workers: {w['running']} running (target {w['target']}), {w['busy']} busy", width))
     for child in w["children"]:

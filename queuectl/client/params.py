@@ -62,6 +62,7 @@ def enqueue_spec(
     slots: int | None = None, tags: Mapping[str, str] | None = None, unique_key: str | None = None,
     unique_while: UniqueWhile | None = None, on_duplicate: OnDuplicate | None = None,
     after: str | Iterable[str] | None = None, after_condition: AfterCondition | None = None,
+    on_success: str | None = None, on_failure: str | None = None, on_finish: str | None = None,
 ) -> dict[str, object]:  # fmt: skip
     spec: dict[str, object] = {"command": command}
     given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
@@ -71,7 +72,8 @@ def enqueue_spec(
                                 "tags": None if tags is None else dict(tags), "unique_key": unique_key,
                                 "unique_while": unique_while, "on_duplicate": on_duplicate,
                                 "after": after if after is None or isinstance(after, str) else list(after),
-                                "after_condition": after_condition}  # fmt: skip
+                                "after_condition": after_condition, "on_success": on_success,
+                                "on_failure": on_failure, "on_finish": on_finish}  # fmt: skip
     spec.update({k: v for k, v in given.items() if v is not None})
     return with_cwd(spec)
 

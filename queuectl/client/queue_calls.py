@@ -21,11 +21,14 @@ class QueueCalls:
 
         def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any: ...
 
-    def queue_add(self, name: str, *, concurrency: int | None = None, weight: int | None = None) -> QueueInfo:
+    def queue_add(self, name: str, *, concurrency: int | None = None, weight: int | None = None,
+                  rate: str | None = None) -> QueueInfo:  # fmt: skip
         """Create a queue (saved: it survives restarts). concurrency: slots its jobs may hold
         at once (default 10,000: the pool decides; 0: nothing starts); weight: its share of
-        the pool against other busy queues (default 1). InvalidState if it exists."""
-        result: QueueInfo = self.call("queue.add", queue_params(name, concurrency=concurrency, weight=weight))
+        the pool against other busy queues (default 1); rate: at most N starts in any PERIOD,
+        "N/PERIOD" such as "10/m", "2/s", "5/10s" (default: none). InvalidState if it exists."""
+        params = queue_params(name, concurrency=concurrency, weight=weight, rate=rate)
+        result: QueueInfo = self.call("queue.add", params)
         return result
 
     def queue_list(self) -> list[QueueInfo]:
@@ -37,9 +40,12 @@ class QueueCalls:
         result: QueueInfo = self.call("queue.get", queue_params(name))
         return result
 
-    def queue_set(self, name: str, *, concurrency: int | None = None, weight: int | None = None) -> QueueInfo:
-        """Change its concurrency or weight (at least one), at once; running jobs go on."""
-        result: QueueInfo = self.call("queue.set", queue_params(name, concurrency=concurrency, weight=weight))
+    def queue_set(self, name: str, *, concurrency: int | None = None, weight: int | None = None,
+                  rate: str | None = None) -> QueueInfo:  # fmt: skip
+        """Change its concurrency, weight or rate (at least one), at once; running jobs go on.
+        rate "none" lifts the queue's rate limit."""
+        params = queue_params(name, concurrency=concurrency, weight=weight, rate=rate)
+        result: QueueInfo = self.call("queue.set", params)
         return result
 
     def queue_pause(self, name: str, *, kill: bool = False) -> QueueChange:
@@ -65,8 +71,10 @@ class AsyncQueueCalls:
 
         def call(self, method: str, params: Any = None, timeout: float | None = None) -> Awaitable[Any]: ...
 
-    async def queue_add(self, name: str, *, concurrency: int | None = None, weight: int | None = None) -> QueueInfo:
-        result: QueueInfo = await self.call("queue.add", queue_params(name, concurrency=concurrency, weight=weight))
+    async def queue_add(self, name: str, *, concurrency: int | None = None, weight: int | None = None,
+                        rate: str | None = None) -> QueueInfo:  # fmt: skip
+        params = queue_params(name, concurrency=concurrency, weight=weight, rate=rate)
+        result: QueueInfo = await self.call("queue.add", params)
         return result
 
     async def queue_list(self) -> list[QueueInfo]:
@@ -77,8 +85,10 @@ class AsyncQueueCalls:
         result: QueueInfo = await self.call("queue.get", queue_params(name))
         return result
 
-    async def queue_set(self, name: str, *, concurrency: int | None = None, weight: int | None = None) -> QueueInfo:
-        result: QueueInfo = await self.call("queue.set", queue_params(name, concurrency=concurrency, weight=weight))
+    async def queue_set(self, name: str, *, concurrency: int | None = None, weight: int | None = None,
+                        rate: str | None = None) -> QueueInfo:  # fmt: skip
+        params = queue_params(name, concurrency=concurrency, weight=weight, rate=rate)
+        result: QueueInfo = await self.call("queue.set", params)
         return result
 
     async def queue_pause(self, name: str, *, kill: bool = False) -> QueueChange:

@@ -113,6 +113,27 @@ class QueueInfo(TypedDict):
     oldest_pending_age_s: float | None
     counts: dict[str, int]  # jobs per state
     created_at: str
+    rate: str | None  # its rate limit, "10/m"; None: none
+    rate_limited: int  # pending jobs a rate limit (its own or config rate_limit) holds back now
+    rate_free_at: str | None  # when the next of them may start (None: not held, or not yet known)
+
+
+class RateLimitInfo(TypedDict):
+    """daemon.status's rate_limit: config rate_limit, over every queue."""
+
+    rate: str | None
+    rate_limited: int
+    rate_free_at: str | None
+
+
+class JobHook(TypedDict):
+    """A hook job a job fired (Job.hooks, from Client.get)."""
+
+    id: str
+    hook: Literal["success", "failure", "finish"]
+    state: str
+    exit_code: int | None
+    last_error: str | None
 
 
 class QueueChange(TypedDict):
@@ -129,6 +150,7 @@ class QueueRemoved(TypedDict):
 class DaemonStatus(TypedDict):
     counts: dict[str, int]  # every state, zeros included (of one queue, with `queue`)
     queues: list[QueueInfo]  # by name (only that one, with `queue`)
+    rate_limit: RateLimitInfo
     workers: WorkersStatus
     daemon: DaemonInfo
 
@@ -208,3 +230,4 @@ class Event(TypedDict, total=False):
     concurrency: int
     weight: int
     kill: bool
+    rate: str | None

@@ -105,6 +105,7 @@ def show_lines(job: dict[str, Any], width: int | None, colour: bool) -> list[str
     keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "run_at",
             "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
             "cwd", "env"]  # fmt: skip
+    keys += [k for k in ("on_success", "on_failure", "on_finish", "hook", "hook_of") if job.get(k) is not None]
     label = max(len(k) for k in keys) + 2
     room = None if width is None else max(width - label, 8)
     lines = []
@@ -123,7 +124,8 @@ def show_lines(job: dict[str, Any], width: int | None, colour: bool) -> list[str
 
 
 def link_lines(job: dict[str, Any], label: int, colour: bool) -> list[str]:
-    """`show`: the jobs it waits for (`after`, with its condition) and those waiting for it."""
+    """`show`: the jobs it waits for (`after`, with its condition), those waiting for it, and
+    the hook jobs it fired."""
     lines = []
     for key, title in (("parents", "after"), ("dependents", "dependents")):
         links = job.get(key) or []
@@ -132,6 +134,11 @@ def link_lines(job: dict[str, Any], label: int, colour: bool) -> list[str]:
             extra = f" ({job.get('after_condition')})" if key == "parents" and n == 0 else ""
             state = term.paint(link["state"], link["state"], colour)
             lines.append(head.ljust(label) + f"{term.one_line(link['id'])} {state}{extra}")
+    for n, hook in enumerate(job.get("hooks") or []):
+        state = term.paint(hook["state"], hook["state"], colour)
+        code = f", exit {hook['exit_code']}" if hook.get("exit_code") is not None else ""
+        lines.append(("hooks" if n == 0 else "").ljust(label)
+                     + f"{term.one_line(hook['id'])} {state} (on {hook['hook']}{code})")  # fmt: skip
     return lines
 
 

@@ -102,6 +102,21 @@ class LogSegments:
         self.out_fd = self.err_fd = -1
 
 
+def _data_fd(data: bytes) -> int:
+    """A file descriptor that reads `data` from its start (an anonymous file in memory: the
+    job may read it at its own pace, or not at all, and no pipe can fill up)."""
+    fd = os.memfd_create("queuectl-stdin", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def _set_parent_death_signal() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -183,7 +198,10 @@ class Child:
             env = self.base_env.copy()
             if job.env:
                 env.update(job.env)
-            env["QUEUECTL_JOB_ID"] = job.job_id
+            if job.hook is None:
+                env["QUEUECTL_JOB_ID"] = job.job_id
+            else:  # (QUEUECTL_JOB_ID, from its env, is the job it reports on)
+                env["QUEUECTL_HOOK_ID"] = job.job_id
             env["QUEUECTL_ATTEMPT"] = str(job.attempt)
             env["QUEUECTL_QUEUE"] = job.queue
             env["QUEUECTL_SLOT"] = job.slot
@@ -213,17 +231,22 @@ class Child:
         directory is set by changing ours first, which nothing else here depends on.
         """
         os.chdir(job.cwd or self.home_dir)
-        return os.posix_spawn(
-            "/bin/sh", ["/bin/sh", "-c", job.command], env,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, self.devnull, 0),
-                (os.POSIX_SPAWN_DUP2, self.logs.out_fd, 1),
-                (os.POSIX_SPAWN_DUP2, self.logs.err_fd, 2),
-            ],
-            setsid=True,
-            # Python ignores SIGPIPE (and we SIGHUP); a job must start with the defaults.
-            setsigdef=(signal.SIGPIPE, signal.SIGHUP, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
-        )  # fmt: skip
+        stdin = self.devnull if job.stdin is None else _data_fd(job.stdin)
+        try:
+            return os.posix_spawn(
+                "/bin/sh", ["/bin/sh", "-c", job.command], env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, stdin, 0),
+                    (os.POSIX_SPAWN_DUP2, self.logs.out_fd, 1),
+                    (os.POSIX_SPAWN_DUP2, self.logs.err_fd, 2),
+                ],
+                setsid=True,
+                # Python ignores SIGPIPE (and we SIGHUP); a job must start with the defaults.
+                setsigdef=(signal.SIGPIPE, signal.SIGHUP, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
+            )  # fmt: skip
+        finally:
+            if stdin != self.devnull:
+                os.close(stdin)
 
     def reap(self) -> None:
         run = self.running

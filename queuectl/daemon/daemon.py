@@ -29,6 +29,7 @@ from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.pool import ChildHandle, Pool
 from queuectl.daemon.queueset import QueueSet
+from queuectl.daemon.rates import RateLimits
 from queuectl.daemon.requests import Requests
 from queuectl.daemon.reserve import SpaceReserve
 from queuectl.daemon.scheduler import Scheduler
@@ -40,6 +41,7 @@ from queuectl.daemon.waits import Waits
 from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.daemon.workers import Workers
 from queuectl.paths import Paths
+from queuectl.ratelimit import parse_rate
 
 log = structlog.get_logger("queuectl")
 
@@ -114,12 +116,16 @@ class Daemon:
         self.timers = TimerWindow(self.store, self.journal)
         self.inflight = InFlightTable(self.journal)
         self.waits = Waits(self.journal, self.store.get_by_seq)
+        self.rates = RateLimits(self.journal)
         self.lifecycle = Lifecycle(self.store, self.out, self.events, self.runnable, self.timers,
-                                   self.inflight, self.waits, self.config, self.throughput)  # fmt: skip
+                                   self.inflight, self.waits, self.config, self.throughput,
+                                   self.rates)  # fmt: skip
         self.workers = Workers(self.pool, self.journal, self.out, self.events, self.inflight,
                                self.lifecycle, self.config, watch_child, unwatch_child)  # fmt: skip
-        self.queues = QueueSet(self.store, self.journal, self.events, self.out, self.inflight, self.runnable)
+        self.queues = QueueSet(self.store, self.journal, self.events, self.out, self.inflight, self.runnable,
+                               self.rates)  # fmt: skip
         self.queues.load()
+        self.rates.load(self.store, self.queues, parse_rate(self.config["rate_limit"]), self.clock.wall())
         self.requests = Requests(self.registry, self, self.store, self.journal, self.queue_reply)
         self.scheduler = Scheduler(self.store, self.lifecycle, self.journal)
         self.scheduler.load(self.clock.wall())
@@ -142,6 +148,8 @@ class Daemon:
         self.config[key] = value
         if key == "synchronous":
             self.store.set_synchronous(value)
+        elif key == "rate_limit" and hasattr(self, "rates"):
+            self.rates.set_pool(parse_rate(value), self.store, self.clock.wall())
 
     def begin_shutdown(self, why: str) -> None:
         """Stop dispatching; running jobs get shutdown_grace to finish, then are killed

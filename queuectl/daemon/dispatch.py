@@ -17,6 +17,9 @@ child and keeps N - 1 others idle while it runs); a queue never skips its head.
   (no wider than the job it runs, so the pool's count holds when it starts, and of no
   higher priority: a more urgent job goes to the first worker that is free), to start
   the moment its running one ends without a round trip to the daemon.
+- A queue whose rate limit (or config rate_limit) has no room in its window (rates.py:
+  starts the workers reported, and jobs handed out not started yet) starts nothing but
+  hook jobs until the window frees; the loop wakes then (rate_wake), nothing polls.
 - Such a job is asked back (Revoke) as soon as keeping it would break a rule: a
   worker falls idle, a better job of its queue becomes runnable, its queue is paused
   or over its (lowered) concurrency, a wide job holds the pool, or a queue that had
@@ -33,6 +36,7 @@ from queuectl import queues as Q
 from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.queueset import Held, QueueSet
+from queuectl.daemon.rates import RateLimits, on_the_way
 from queuectl.daemon.store.interface import Runnable, Storage
 from queuectl.daemon.windows import Runnables
 from queuectl.daemon.workers import Workers
@@ -46,23 +50,36 @@ class Capacity:
     reserved: bool = False  # a wide job holds the pool
     newcomers: set[str] = field(default_factory=set)  # queues that just got runnable jobs
     heads: dict[str, Runnable] = field(default_factory=dict)  # eligible_heads, kept current
+    # Rate limits (rates.py): jobs handed out and not started yet (hooks left out), per queue
+    # and in all: each holds a place in its windows until it starts.
+    rates: RateLimits | None = None
+    now: float = 0.0
+    on_way: dict[str, int] = field(default_factory=dict)
+    pool_on_way: int = 0
 
 
-def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable) -> Capacity:
+def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable, rates: RateLimits | None = None,
+             now: float = 0.0) -> Capacity:  # fmt: skip
     ready = workers.pool.ready()
     used = 0
     for child in ready:
         held = inflight.of_child(child.id)
         if held:
             used += held[0].job.slots
-    return Capacity(len(ready) - used, max(len(ready), workers.target), queues.held())
+    cap = Capacity(len(ready) - used, max(len(ready), workers.target), queues.held())
+    if rates is not None and (rates.queues or rates.pool is not None):
+        cap.rates, cap.now = rates, now
+        cap.on_way, cap.pool_on_way = on_the_way(inflight)
+    return cap
 
 
 def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Workers,
              lifecycle: Lifecycle, now: float) -> None:  # fmt: skip
     if not store.counts[J.PENDING] and not waiting_behind(lifecycle.inflight):
+        if lifecycle.rates is not None:
+            lifecycle.rates.wake_at = None  # (nothing pending: nothing waits on a rate limit)
         return  # nothing to start, nothing to take back (most turns of an idle or busy daemon)
-    cap = capacity(queues, workers, lifecycle.inflight)
+    cap = capacity(queues, workers, lifecycle.inflight, lifecycle.rates, now)
     saved = queues.fair.snapshot()
     lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
     if store.counts[J.PENDING]:
@@ -71,6 +88,33 @@ def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Wo
         queues.fair.forget_idle(cap.heads)
         assign(cap, runnables, queues, workers, lifecycle, now)
     revoke_waiting(cap, runnables, queues, workers, lifecycle)
+    if lifecycle.rates is not None:
+        lifecycle.rates.wake_at = rate_wake(cap, runnables, queues) if store.counts[J.PENDING] else None
+
+
+def rate_held(cap: Capacity, job: Runnable) -> bool:
+    """A rate limit holds this job back now (a hook is never held)."""
+    if cap.rates is None or job.hook is not None:
+        return False
+    return cap.rates.held(job.queue, cap.now, cap.on_way.get(job.queue, 0), cap.pool_on_way)
+
+
+def rate_wake(cap: Capacity, runnables: Runnables, queues: QueueSet) -> float | None:
+    """The soonest moment a queue whose head a rate limit holds may start it (the loop
+    wakes then; None: no head is held, or only until a job on its way starts)."""
+    if cap.rates is None:
+        return None
+    soonest: float | None = None
+    for config in queues:
+        if config.paused or not queues.pending(config.name):
+            continue
+        head = runnables.window(config.name).peek()
+        if head is None or not rate_held(cap, head):
+            continue
+        at = cap.rates.free_at(config.name, cap.now, cap.on_way.get(config.name, 0), cap.pool_on_way)
+        if at is not None and (soonest is None or at < soonest):
+            soonest = at
+    return soonest
 
 
 def eligible_heads(cap: Capacity, runnables: Runnables, queues: QueueSet) -> dict[str, Runnable]:
@@ -93,6 +137,8 @@ def eligible_head(cap: Capacity, runnables: Runnables, queues: QueueSet, config:
         return None
     held = cap.held.get(config.name)
     if head.slots > Q.free_slots(config, held.slots if held else 0) or head.slots > cap.pool_max:
+        return None
+    if rate_held(cap, head):
         return None
     return head
 
@@ -142,6 +188,13 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
     config = queues.get(job.queue)
     queues.fair.served(job.queue, job.slots, config.weight if config else 1)
     lifecycle.claim(job, child, now, queued=queued, slot=slot)
+    if cap.rates is not None and job.hook is None:
+        cap.on_way[job.queue] = cap.on_way.get(job.queue, 0) + 1
+        cap.pool_on_way += 1
+        if cap.rates.pool is not None:  # the pool's window may be full now: every queue's head
+            for name, other in list(cap.heads.items()):
+                if name != job.queue and rate_held(cap, other):
+                    del cap.heads[name]
     head = eligible_head(cap, runnables, queues, config)  # the queue's next, if it may start
     if head is None:
         cap.heads.pop(job.queue, None)

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from queuectl import hooks as H
 from queuectl import jobs as J
 from queuectl import queues as Q
 from queuectl.daemon import wire
@@ -22,6 +23,7 @@ from queuectl.daemon.dependencies import Dependencies
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.rates import RateLimits
 from queuectl.daemon.store.interface import Runnable, Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
@@ -34,7 +36,8 @@ log = structlog.get_logger("queuectl")
 class Lifecycle:
     def __init__(self, store: Storage, out: TurnOutput, events: Events, runnable: Runnables,
                  timers: TimerWindow, inflight: InFlightTable, waits: Waits,
-                 config: Mapping[str, Any], throughput: Throughput):  # fmt: skip
+                 config: Mapping[str, Any], throughput: Throughput,
+                 rates: RateLimits | None = None):  # fmt: skip
         self.store = store
         self.out = out
         self.events = events
@@ -45,6 +48,7 @@ class Lifecycle:
         self.config = config
         self.throughput = throughput
         self.deps = Dependencies(store, self)
+        self.rates = rates
 
     def later_log(self, level: str, event: str, **fields: Any) -> None:
         self.out.log(lambda: getattr(log, level)(event, **fields))
@@ -55,6 +59,7 @@ class Lifecycle:
         """Insert validated jobs (all or none; DuplicateIdError names the first taken id,
         ValidationError a parent in `after` that is not there, or a cycle)."""
         stored = self.deps.resolve(specs)
+        self.default_hooks(specs)
         jobs = self.store.insert_jobs(specs, now, self.config["max_retries"],
                                       self.config["default_timeout"] or None)  # fmt: skip
         for job, spec in zip(jobs, specs, strict=True):
@@ -94,8 +99,10 @@ class Lifecycle:
         attempt = self.store.claim(job, child, now, slot_text)
         flight = InFlight(job, attempt, child, queued=queued, slot=slot)
         self.inflight.add(flight)
+        stdin = self.store.stdin_of(job.seq) if job.hook is not None else None
         self.out.send(child, wire.Run(job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
-                                      job.env, self.config["kill_grace"], job.queue, slot_text))  # fmt: skip
+                                      job.env, self.config["kill_grace"], job.queue, slot_text,
+                                      stdin, job.hook))  # fmt: skip
         self.events.emit("job.assigned", job_id=job.id, attempt=attempt, child=child)
         return flight
 
@@ -113,6 +120,8 @@ class Lifecycle:
         if flight is None or flight.attempt != msg.attempt:
             return False
         self.inflight.mark_started(flight, msg.at, msg.pid or None)
+        if self.rates is not None and flight.job.hook is None:
+            self.rates.started(flight.job.queue, msg.at)
         self.store.mark_started(msg.seq, msg.attempt, msg.at, msg.pid, msg.segment, msg.out_off,
                                 msg.err_off, queue=flight.job.queue)  # fmt: skip
         self.later_log("info", "job.started", job_id=flight.job.id, attempt=msg.attempt,
@@ -187,6 +196,7 @@ class Lifecycle:
             self.count("completed", now)
             self.later_log("info", "job.completed", **ident, exit_code=0, duration_ms=duration_ms)
             self.settled(seq, job.id, J.COMPLETED, now, exit_code=0)
+            self.fire_hooks(job, J.COMPLETED, now)
             return
         self.failed(flight, fin, now, common, duration_ms)
 
@@ -207,6 +217,7 @@ class Lifecycle:
             self.count("dead", now)
             self.later_log("warning", "job.dead", **fields)
             self.settled(seq, job.id, J.DEAD, now, exit_code=fin.exit_code, error=error)
+            self.fire_hooks(job, J.DEAD, now)
             return
         assert outcome.run_at is not None
         self.count("failed", now)
@@ -224,6 +235,29 @@ class Lifecycle:
         self.events.emit("job." + state, job_id=job_id, **fields)
         self.waits.release(seq, self.out.later)
         self.deps.parent_final(seq, job_id, state, now)
+
+    # --- completion hooks (queuectl/hooks.py, daemon/hooks.py) -------------------------------
+
+    def default_hooks(self, specs: list[JobSpec]) -> None:
+        """The config's default hooks, for the jobs that name none of that kind (never for a
+        hook job: a hook has no hooks)."""
+        defaults = [(name, self.config.get(name)) for name in H.FIELDS]
+        if not any(value for _, value in defaults):
+            return
+        for spec in specs:
+            if spec.hook is None:
+                for name, value in defaults:
+                    if value and getattr(spec, name) is None:
+                        setattr(spec, name, value)
+
+    def fire_hooks(self, job: Runnable, state: str, now: float) -> None:
+        """A job completed or went dead: its hooks for that become jobs, in this transaction."""
+        if job.hooks and job.hook is None:
+            from queuectl.daemon.hooks import make_hooks
+
+            specs = make_hooks(self.store, job.seq, state, self.config)
+            if specs:
+                self.enqueue(specs, now)
 
     def give_back(self, flight: InFlight, now: float, maybe_ran: bool = False) -> None:
         """An assigned job that never started: pending again as if never assigned (or

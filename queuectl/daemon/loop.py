@@ -116,7 +116,7 @@ class Loop:
             wakes.append(mono + STORAGE_RETRY_SECONDS)
         wait = min(w for w in wakes if w is not None) - mono
         if not d.shutting_down:
-            for due in (d.timers.next_due(), d.scheduler.next_due()):
+            for due in (d.timers.next_due(), d.scheduler.next_due(), d.rates.wake_at):
                 if due is not None:
                     wait = min(wait, due - d.clock.wall())
         if wait <= 0:

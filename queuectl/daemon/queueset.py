@@ -16,8 +16,10 @@ from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.journal import Journal
 from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.rates import RateLimits, on_the_way
 from queuectl.daemon.store.interface import Storage
 from queuectl.daemon.windows import Runnables
+from queuectl.ratelimit import Rate, rate_text
 
 # States a queue cannot be removed in: its jobs may still run (dead ones, through `dlq retry`).
 KEEPS_QUEUE = (J.SCHEDULED, J.PENDING, J.ASSIGNED, J.PROCESSING, J.FAILED, J.DEAD)
@@ -33,13 +35,14 @@ class Held:
 
 class QueueSet:
     def __init__(self, store: Storage, journal: Journal, events: Events, out: TurnOutput,
-                 inflight: InFlightTable, runnables: Runnables):  # fmt: skip
+                 inflight: InFlightTable, runnables: Runnables, rates: RateLimits | None = None):  # fmt: skip
         self.store = store
         self.journal = journal
         self.events = events
         self.out = out
         self.inflight = inflight
         self.runnables = runnables
+        self.rates = rates if rates is not None else RateLimits(journal)
         self.configs: dict[str, Q.QueueConfig] = {}
         self.fair = Q.FairShare()
 
@@ -72,11 +75,13 @@ class QueueSet:
 
     # --- changes (saved in the turn's transaction; memory journaled) -----------------------
 
-    def save(self, config: Q.QueueConfig) -> None:
+    def save(self, config: Q.QueueConfig, now: float = 0.0) -> None:
         old = self.configs.get(config.name)
         self.store.queue_save(config)
         self.configs[config.name] = config
         self.journal.record(lambda: self._put_back(config.name, old))
+        if (old.rate if old else None) != config.rate:
+            self.rates.set_queue(config.name, config.rate, self.store, now)
 
     def _put_back(self, name: str, old: Q.QueueConfig | None) -> None:
         if old is None:
@@ -88,6 +93,7 @@ class QueueSet:
         old = self.configs.pop(name)
         self.store.queue_delete(name)
         self.journal.record(lambda: self._put_back(name, old))
+        self.rates.set_queue(name, None, self.store, 0.0)
         self.runnables.forget(name)
         self.events.emit("queue.removed", queue=name)
 
@@ -122,11 +128,29 @@ class QueueSet:
 
     # --- views -------------------------------------------------------------------------------
 
-    def view(self, config: Q.QueueConfig, now: float, held: dict[str, Held] | None = None) -> dict[str, Any]:
+    def rate_view(self, queue: str | None, rate: Rate | None, pending: int, now: float,
+                  on_way: tuple[dict[str, int], int]) -> dict[str, Any]:  # fmt: skip
+        """A limit's part of a view: the rate, how many pending jobs it holds back now (all
+        of them, while its window is full), and when the next may start."""
+        per_queue, total = on_way
+        if pending <= 0:
+            held = False
+        elif queue is None:
+            held = self.rates.pool is not None and self.rates.pool.room(now, total) <= 0
+        else:
+            held = self.rates.held(queue, now, per_queue.get(queue, 0), total)
+        free = self.rates.free_at(queue, now, per_queue.get(queue or "", 0), total) if held else None
+        return {"rate": rate_text(rate), "rate_limited": pending if held else 0,
+                "rate_free_at": J.format_time(free)}
+
+    def view(self, config: Q.QueueConfig, now: float, held: dict[str, Held] | None = None,
+             on_way: tuple[dict[str, int], int] | None = None) -> dict[str, Any]:  # fmt: skip
         held = self.held() if held is None else held
+        on_way = self.on_the_way() if on_way is None else on_way
         counts = self.store.queue_counts.get(config.name) or dict.fromkeys(J.STATES, 0)
         oldest = self.store.oldest_pending(config.name) if counts[J.PENDING] else None
         h = held.get(config.name) or Held()
+        pending = 0 if config.paused else counts[J.PENDING]
         return {
             "name": config.name,
             "concurrency": config.concurrency,
@@ -140,10 +164,21 @@ class QueueSet:
             "oldest_pending_age_s": None if oldest is None else round(max(now - oldest, 0.0), 3),
             "counts": dict(counts),
             "created_at": J.format_time(config.created_at),
+            **self.rate_view(config.name, config.rate, pending, now, on_way),
         }
+
+    def on_the_way(self) -> tuple[dict[str, int], int]:
+        return on_the_way(self.inflight)
+
+    def pool_rate_view(self, now: float) -> dict[str, Any]:
+        """daemon.status's `rate_limit`: config rate_limit, over every queue."""
+        pending = sum(self.pending(c.name) for c in self.configs.values() if not c.paused)
+        return self.rate_view(None, self.rates.pool.rate if self.rates.pool else None, pending, now,
+                              self.on_the_way())  # fmt: skip
 
     def views(self, now: float, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
         held = self.held()
+        on_way = self.on_the_way()
         wanted = set(names) if names is not None else None
-        return [self.view(c, now, held) for c in sorted(self.configs.values(), key=lambda c: c.name)
+        return [self.view(c, now, held, on_way) for c in sorted(self.configs.values(), key=lambda c: c.name)
                 if wanted is None or c.name in wanted]  # fmt: skip

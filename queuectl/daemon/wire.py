@@ -34,6 +34,9 @@ class Run:
     kill_grace: float
     queue: str = "default"  # QUEUECTL_QUEUE
     slot: str = "0"  # QUEUECTL_SLOT: its slot indices within its queue, "0" or "2,3"
+    stdin: bytes | None = None  # what the command reads on stdin (None: /dev/null)
+    hook: str | None = None  # a hook job's kind: its own id is QUEUECTL_HOOK_ID, and
+    # QUEUECTL_JOB_ID (from its env) names the job it reports on
 
 
 @dataclass(frozen=True, slots=True)

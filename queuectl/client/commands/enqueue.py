@@ -52,6 +52,13 @@ if TYPE_CHECKING:
               "(active, the default), or until it is deleted (kept).")
 @click.option("--on-duplicate", type=click.Choice(["return", "error"]), default="return", show_default=True,
               help="When --unique-key is held: take that job (exit 0), or fail (exit 6).")
+@click.option("--on-success", metavar="CMD",
+              help="Completion hook: run CMD as a job of its own when this job completes (the job as JSON "
+              "on its stdin, QUEUECTL_* variables set). Default: config on_success.")
+@click.option("--on-failure", metavar="CMD",
+              help="Run CMD when this job goes dead (no retries left). Default: config on_failure.")
+@click.option("--on-finish", metavar="CMD",
+              help="Run CMD when this job completes or goes dead. Default: config on_finish.")
 @click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
@@ -70,8 +77,9 @@ def enqueue(
     timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
     tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, unique_key: str | None,
-    unique_while: str | None, on_duplicate: str, file_: Any, skip_invalid: bool, wait_: bool,
-    wait_timeout: float | None, show_output: bool, as_json: bool,
+    unique_while: str | None, on_duplicate: str, on_success: str | None, on_failure: str | None,
+    on_finish: str | None, file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None,
+    show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
@@ -83,6 +91,7 @@ def enqueue(
     queuectl enqueue --wait --output --max-retries 0 -- make test
     queuectl enqueue --after build1,build2 -- ./deploy.sh
     queuectl enqueue --unique-key nightly-2026-01-31 -- backup.sh   # at most once
+    queuectl enqueue --on-failure 'notify-send "$QUEUECTL_JOB_ID died"' -- make test
 
     Several words after `--` are quoted for the shell and joined; a single
     word is taken as a shell command line as it is. The job runs with
@@ -94,8 +103,10 @@ def enqueue(
     running the command. Exit code: the job's own; 124 the wait timed out,
     125 dead without an exit code (timed out, killed), 126 cancelled.
     """
+    hooks = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
     if file_ is not None:
-        _check_file_flags(args, wait_, show_output or bool(unique_key or unique_while) or on_duplicate != "return")
+        _check_file_flags(args, wait_, show_output or any(v is not None for v in (unique_key, unique_while,
+                          *hooks.values())) or on_duplicate != "return")  # fmt: skip
         enqueue_file(ctx, file_, as_json, skip_invalid)
         return
     _check_job_flags(args, skip_invalid, wait_, wait_timeout, show_output, as_json)
@@ -103,8 +114,8 @@ def enqueue(
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
              "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
-             "after_condition": after_condition, "unique_key": unique_key,
-             "unique_while": unique_while}  # fmt: skip
+             "after_condition": after_condition, "unique_key": unique_key, "unique_while": unique_while,
+             **hooks}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
     _add_lists(job, tags, env_pairs, after)
     if on_duplicate != "return":
@@ -140,8 +151,9 @@ def _check_file_flags(args: tuple[str, ...], wait_: bool, show_output: bool) -> 
     if args:
         out.fail("give either --file or a job, not both", out.USAGE)
     if wait_ or show_output:
-        out.fail("--wait/--output/--unique-key/--unique-while/--on-duplicate cannot be used with --file "
-                 '(give "unique_key" in a line\'s JSON)', out.USAGE)  # fmt: skip
+        out.fail("--wait/--output/--unique-key/--unique-while/--on-duplicate/--on-success/--on-failure/"
+                 "--on-finish cannot be used with --file (give \"unique_key\" or \"on_failure\" in a line's "
+                 "JSON)", out.USAGE)  # fmt: skip
 
 
 def _check_job_flags(args: tuple[str, ...], skip_invalid: bool, wait_: bool, wait_timeout: float | None,

@@ -115,7 +115,9 @@ def current_dir() -> str:
 # Options of `enqueue` that take a value, to find the `--` that ends the options.
 _VALUE_OPTIONS = frozenset({"--id", "--priority", "-p", "--timeout", "--max-retries", "--delay",
                             "--run-at", "--cwd", "--env", "--file", "--wait-timeout", "--queue", "-q",
-                            "--slots", "--tag", "--after", "--after-condition"})  # fmt: skip
+                            "--slots", "--tag", "--after", "--after-condition", "--unique-key",
+                            "--unique-while", "--on-duplicate", "--on-success", "--on-failure",
+                            "--on-finish"})  # fmt: skip
 
 
 def _words_after_dashdash(raw: list[str]) -> int | None:

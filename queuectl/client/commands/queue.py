@@ -16,13 +16,35 @@ from queuectl.client.views import echo_lines
 
 def queue_lines(ctx: Context, queues: Sequence[Mapping[str, Any]]) -> list[str]:
     """A row per queue, fitted to the terminal like every table."""
-    rows = [{**q, "load": f"{q['slots_in_use']}/{q['concurrency']}",
-             "state": "paused" if q["paused"] else "active"} for q in queues]  # fmt: skip
+    rows = [{**q, "load": f"{q['slots_in_use']}/{q['concurrency']}", "state": _state(q)} for q in queues]
+    rate = [Col("rate", "RATE", lambda r: r or "-")] if any(q.get("rate") for q in queues) else []
     return render(rows, [
         Col("name", "QUEUE", shrink=1, min_width=8, soft=24), Col("pending", "PENDING"),
-        Col("load", "RUNNING/LIMIT"), Col("weight", "WEIGHT"), Col("state", "STATE"),
+        Col("load", "RUNNING/LIMIT"), *rate, Col("weight", "WEIGHT"), Col("state", "STATE"),
         Col("oldest_pending_age_s", "OLDEST PENDING", human.span),
     ], ctx.width(), ctx.colour())  # fmt: skip
+
+
+def _state(q: Mapping[str, Any]) -> str:
+    if q["paused"]:
+        return "paused"
+    return "rate-limited" if q.get("rate_limited") else "active"
+
+
+RATE_HELP = ("At most N job starts in any PERIOD: 10/m, 2/s, 5/10s, 100/hour (s, m, h, d or second, "
+             "minute, hour, day). Jobs held by it stay pending.")
+
+
+def _check_rate(rate: str | None) -> None:
+    """A bad --rate is refused before anything is sent (exit 2, nothing changed)."""
+    if rate is not None:
+        from queuectl.ratelimit import parse_rate
+        from queuectl.validation import ValidationError
+
+        try:
+            parse_rate(rate, "--rate")
+        except ValidationError as exc:
+            out.fail(str(exc), out.USAGE)
 
 
 @click.group("queue")
@@ -34,16 +56,20 @@ def queue() -> None:
 @click.argument("name")
 @click.option("--concurrency", "-c", type=int, help="Slots its jobs may hold at once (default 10000: the pool decides).")
 @click.option("--weight", "-w", type=int, help="Its share of the pool against other busy queues (default 1).")
+@click.option("--rate", "-r", metavar="N/PERIOD", help=RATE_HELP)
 @json_option
 @click.pass_obj
 @handle_errors
-def add(ctx: Context, name: str, concurrency: int | None, weight: int | None, as_json: bool) -> None:
+def add(ctx: Context, name: str, concurrency: int | None, weight: int | None, rate: str | None,
+        as_json: bool) -> None:  # fmt: skip
     """Create queue NAME (it is saved; jobs go in with `enqueue --queue NAME`)."""
-    result = ctx.client().queue_add(name, concurrency=concurrency, weight=weight)
+    _check_rate(rate)
+    result = ctx.client().queue_add(name, concurrency=concurrency, weight=weight, rate=rate)
     if as_json:
         out.print_json(result)
     else:
-        click.echo(f"queue {name} added (concurrency {result['concurrency']}, weight {result['weight']})")
+        limit = f", rate {result['rate']}" if result.get("rate") else ""
+        click.echo(f"queue {name} added (concurrency {result['concurrency']}, weight {result['weight']}{limit})")
 
 
 @queue.command("list")
@@ -70,9 +96,13 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
     if as_json:
         out.print_json(result)
         return
-    for key in ("name", "concurrency", "weight", "paused", "pending", "running", "assigned", "slots_in_use",
-                "oldest_pending_age_s", "created_at"):  # fmt: skip
-        value = human.span(result["oldest_pending_age_s"]) if key == "oldest_pending_age_s" else result[key]
+    for key in ("name", "concurrency", "weight", "rate", "paused", "pending", "rate_limited", "rate_free_at",
+                "running", "assigned", "slots_in_use", "oldest_pending_age_s", "created_at"):  # fmt: skip
+        value: Any = result.get(key)
+        if key == "oldest_pending_age_s":
+            value = human.span(value)
+        elif key == "rate_free_at" and value:
+            value = human.long_time(value)
         click.echo(f"{key.ljust(20)}  {'-' if value is None else value}")
     click.echo(f"{'counts'.ljust(20)}  " + "  ".join(f"{s} {n}" for s, n in result["counts"].items()))
 
@@ -81,18 +111,22 @@ def show(ctx: Context, name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--concurrency", "-c", type=int, help="Slots its jobs may hold at once (0 to 10000).")
 @click.option("--weight", "-w", type=int, help="Its share of the pool (1 to 1000).")
+@click.option("--rate", "-r", metavar="N/PERIOD", help=RATE_HELP + " `--rate none` lifts it.")
 @json_option
 @click.pass_obj
 @handle_errors
-def set_(ctx: Context, name: str, concurrency: int | None, weight: int | None, as_json: bool) -> None:
-    """Change a queue's concurrency or weight, at once (running jobs go on)."""
-    if concurrency is None and weight is None:
-        out.fail("give --concurrency or --weight", out.USAGE)
-    result = ctx.client().queue_set(name, concurrency=concurrency, weight=weight)
+def set_(ctx: Context, name: str, concurrency: int | None, weight: int | None, rate: str | None,
+         as_json: bool) -> None:  # fmt: skip
+    """Change a queue's concurrency, weight or rate limit, at once (running jobs go on)."""
+    if concurrency is None and weight is None and rate is None:
+        out.fail("give --concurrency, --weight or --rate", out.USAGE)
+    _check_rate(rate)
+    result = ctx.client().queue_set(name, concurrency=concurrency, weight=weight, rate=rate)
     if as_json:
         out.print_json(result)
     else:
-        click.echo(f"queue {name}: concurrency {result['concurrency']}, weight {result['weight']}")
+        click.echo(f"queue {name}: concurrency {result['concurrency']}, weight {result['weight']}, "
+                   f"rate {result.get('rate') or 'none'}")  # fmt: skip
 
 
 @queue.command()

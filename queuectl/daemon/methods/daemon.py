@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 @method(
     "daemon.status",
     Param("queue", "string", description="counts and queues of this queue only", nullable=True),
-    description="Counts per state (every state present), each queue (see queue.get), the workers, and "
-    "the daemon's facts. With queue: the counts are that queue's, and queues has only it.",
-    result='{"counts": {...}, "queues": [...], "workers": {...}, "daemon": {...}}',
+    description="Counts per state (every state present), each queue (see queue.get), config rate_limit "
+    "(the limit over every queue: its rate, how many pending jobs it holds back now, when the next may "
+    "start), the workers, and the daemon's facts. With queue: the counts are that queue's, and queues has "
+    "only it.",
+    result='{"counts": {...}, "queues": [...], "rate_limit": {"rate", "rate_limited", "rate_free_at"}, '
+    '"workers": {...}, "daemon": {...}}',
     errors=(P.QUEUE_NOT_FOUND,),
 )
 def status(api: Api, send: Send, queue: str | None) -> dict[str, Any]:
@@ -30,6 +33,7 @@ def status(api: Api, send: Send, queue: str | None) -> dict[str, Any]:
     return {
         "counts": {state: counts[state] for state in J.STATES},
         "queues": api.queues.views(api.now, None if queue is None else [queue]),
+        "rate_limit": api.queues.pool_rate_view(api.now),
         "workers": api.workers.view(api.now),
         "daemon": api.facts(),
     }

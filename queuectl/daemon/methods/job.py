@@ -9,7 +9,7 @@ from queuectl import protocol as P
 from queuectl import queues as Q
 from queuectl import uniquekeys as U
 from queuectl.daemon.methods.queue import find_queue
-from queuectl.daemon.methods.views import attempt_view, find, invalid_state, job_view
+from queuectl.daemon.methods.views import find, invalid_state, job_detail, job_view
 from queuectl.daemon.rpc import DEFERRED, Param, Send, method
 from queuectl.daemon.store.interface import DuplicateIdError, KeyHeldError, Runnable
 from queuectl.daemon.waits import Waiter
@@ -101,6 +101,12 @@ JOB_PARAMS = (
           f"(at most {U.MAX_KEY_LENGTH} characters, no control characters)", nullable=True),
     Param("unique_while", "string", description="how long the job holds unique_key: pending (until it "
           "starts), active (until it is final; the default), kept (until it is deleted)", nullable=True),
+    Param("on_success", "string", description="hook: a command run as a job of its own when this job "
+          "completes (the job as JSON on its stdin); absent: config on_success", nullable=True),
+    Param("on_failure", "string", description="hook: run when this job goes dead (no retries left); "
+          "absent: config on_failure", nullable=True),
+    Param("on_finish", "string", description="hook: run when this job completes or goes dead; absent: "
+          "config on_finish", nullable=True),
 )
 
 
@@ -211,20 +217,13 @@ def _skip_bad_after(api: Api, kept: list[tuple[int, J.JobSpec]],
     "job.get",
     Param("id", "string", required=True),
     Param("attempts", "boolean", True, "include the attempts"),
-    description="One job, with its attempts, its parents and its dependents.",
+    description="One job, with its attempts, its parents, its dependents and the hook jobs it fired.",
     result="the job object (with attempts_detail, parents and dependents: [{id, state, last_error}], "
-    "after_condition)",
+    "after_condition, hooks: [{id, hook, state, exit_code, last_error}])",
     errors=(P.JOB_NOT_FOUND,),
 )
 def get(api: Api, send: Send, id: str, attempts: bool) -> dict[str, Any]:
-    job = find(api, id)
-    view = job_view(job)
-    if attempts:
-        view["attempts_detail"] = [attempt_view(a) for a in api.store.attempts_of(job["seq"])]
-    view["parents"], view["dependents"] = api.store.links(job["seq"])
-    dep = api.store.dep_state(job["seq"])
-    view["after_condition"] = dep.condition if dep else None
-    return view
+    return job_detail(api.store, find(api, id), attempts)
 
 
 @method(

@@ -7,13 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import protocol as P
 from queuectl import queues as Q
+from queuectl import ratelimit as R
 from queuectl.daemon.rpc import Param, Send, method
 
 if TYPE_CHECKING:
     from queuectl.daemon.api import Api
 
 QUEUE_RESULT = ('{"name", "concurrency", "weight", "paused", "pending", "running", "assigned", '
-                '"slots_in_use", "slot_indices", "oldest_pending_age_s", "counts", "created_at"}')  # fmt: skip
+                '"slots_in_use", "slot_indices", "oldest_pending_age_s", "counts", "created_at", "rate", '
+                '"rate_limited", "rate_free_at"}')  # fmt: skip
+RATE = ("at most N job starts in any PERIOD: N/PERIOD, e.g. 10/m, 2/s, 5/10s, 100/hour "
+        "(units s, m, h, d or second, minute, hour, day); none: no limit")
 NAME = Param("name", "string", required=True, description="the queue's name")
 
 
@@ -37,20 +41,22 @@ def find_queue(api: Api, name: Any) -> Q.QueueConfig:
     Param("concurrency", "integer", Q.DEFAULT_CONCURRENCY,
           f"slots its running jobs may hold at once, 0 to {Q.MAX_CONCURRENCY:,} (0: none start)"),
     Param("weight", "integer", 1, f"its share of the pool against other busy queues, 1 to {Q.MAX_WEIGHT}"),
+    Param("rate", "string", description=RATE + " (the default)", nullable=True),
     description="Create a queue (saved; it survives restarts). A queue that exists already is an error.",
     result=QUEUE_RESULT,
     errors=(P.INVALID_PARAMS, P.INVALID_STATE),
 )  # fmt: skip
-def add(api: Api, send: Send, name: str, concurrency: int, weight: int) -> dict[str, Any]:
+def add(api: Api, send: Send, name: str, concurrency: int, weight: int, rate: str | None) -> dict[str, Any]:
     _checked(lambda v: Q.validate_name(v, "name"), name)
     _checked(Q.validate_concurrency, concurrency)
     _checked(Q.validate_weight, weight)
+    limit = None if rate is None else _checked(R.parse_rate, rate)
     if api.queues.get(name) is not None:
         raise P.RpcError(P.INVALID_STATE, f"queue {name!r} exists already (queue set changes it)",
                          {"queue": name})  # fmt: skip
-    config = Q.QueueConfig(name, concurrency, weight, False, api.now)
-    api.queues.save(config)
-    api.events.emit("queue.added", queue=name, concurrency=concurrency, weight=weight)
+    config = Q.QueueConfig(name, concurrency, weight, False, api.now, limit)
+    api.queues.save(config, api.now)
+    api.events.emit("queue.added", queue=name, concurrency=concurrency, weight=weight, rate=R.rate_text(limit))
     return api.queues.view(config, api.now)
 
 
@@ -69,22 +75,28 @@ def get(api: Api, send: Send, name: str) -> dict[str, Any]:
     "queue.set", NAME,
     Param("concurrency", "integer", description=f"0 to {Q.MAX_CONCURRENCY:,}", nullable=True),
     Param("weight", "integer", description=f"1 to {Q.MAX_WEIGHT}", nullable=True),
-    description="Change a queue's concurrency or weight, at once. Lowering the concurrency stops nothing "
-    "that runs: no job of the queue starts until its running jobs hold fewer slots than the new limit.",
+    Param("rate", "string", description=RATE, nullable=True),
+    description="Change a queue's concurrency, weight or rate limit, at once. Lowering the concurrency "
+    "stops nothing that runs: no job of the queue starts until its running jobs hold fewer slots than the "
+    "new limit. A new rate counts the starts of the last period already made.",
     result=QUEUE_RESULT,
     errors=(P.INVALID_PARAMS, P.QUEUE_NOT_FOUND),
 )  # fmt: skip
-def set_(api: Api, send: Send, name: str, concurrency: int | None, weight: int | None) -> dict[str, Any]:
+def set_(api: Api, send: Send, name: str, concurrency: int | None, weight: int | None,
+         rate: str | None) -> dict[str, Any]:  # fmt: skip
     config = find_queue(api, name)
-    if concurrency is None and weight is None:
-        raise P.invalid_params("give concurrency or weight", "concurrency")
+    if concurrency is None and weight is None and rate is None:
+        raise P.invalid_params("give concurrency, weight or rate", "concurrency")
     changed = replace(config)
     if concurrency is not None:
         changed.concurrency = _checked(Q.validate_concurrency, concurrency)
     if weight is not None:
         changed.weight = _checked(Q.validate_weight, weight)
-    api.queues.save(changed)
-    api.events.emit("queue.changed", queue=name, concurrency=changed.concurrency, weight=changed.weight)
+    if rate is not None:
+        changed.rate = _checked(R.parse_rate, rate)
+    api.queues.save(changed, api.now)
+    api.events.emit("queue.changed", queue=name, concurrency=changed.concurrency, weight=changed.weight,
+                    rate=R.rate_text(changed.rate))  # fmt: skip
     return api.queues.view(changed, api.now)
 
 

@@ -9,6 +9,7 @@ from queuectl import protocol as P
 
 if TYPE_CHECKING:
     from queuectl.daemon.api import Api
+    from queuectl.daemon.store.interface import Storage
 
 TIME_FIELDS = ("run_at", "created_at", "updated_at", "started_at", "finished_at")
 
@@ -18,6 +19,19 @@ def job_view(job: dict[str, Any]) -> dict[str, Any]:
     view = {k: v for k, v in job.items() if k not in ("seq", "charged")}
     for key in TIME_FIELDS:
         view[key] = J.format_time(job[key])
+    return view
+
+
+def job_detail(store: Storage, job: dict[str, Any], attempts: bool = True) -> dict[str, Any]:
+    """job.get's answer (what `show --json` prints, and what a hook reads on stdin): the job,
+    its attempts, its parents and dependents, and the hook jobs it fired."""
+    view = job_view(job)
+    if attempts:
+        view["attempts_detail"] = [attempt_view(a) for a in store.attempts_of(job["seq"])]
+    view["parents"], view["dependents"] = store.links(job["seq"])
+    dep = store.dep_state(job["seq"])
+    view["after_condition"] = dep.condition if dep else None
+    view["hooks"] = store.hooks_of(job["seq"])
     return view
 
 

@@ -7,22 +7,28 @@ from __future__ import annotations
 import sqlite3
 
 from queuectl.queues import QueueConfig
+from queuectl.ratelimit import Rate
 
 
 class QueueRows:
     db: sqlite3.Connection
 
     def queues_load(self) -> list[QueueConfig]:
-        rows = self.db.execute("SELECT name, concurrency, weight, paused, created_at FROM queues ORDER BY name")
-        return [QueueConfig(name, concurrency, weight, bool(paused), created_at)
-                for name, concurrency, weight, paused, created_at in rows]  # fmt: skip
+        rows = self.db.execute("SELECT name, concurrency, weight, paused, created_at, rate_count, rate_period "
+                               "FROM queues ORDER BY name")  # fmt: skip
+        return [QueueConfig(name, concurrency, weight, bool(paused), created_at,
+                            Rate(count, period) if count and period and count > 0 and period > 0 else None)
+                for name, concurrency, weight, paused, created_at, count, period in rows]  # fmt: skip
 
     def queue_save(self, queue: QueueConfig) -> None:
         self.db.execute(
-            "INSERT INTO queues(name, concurrency, weight, paused, created_at) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO queues(name, concurrency, weight, paused, created_at, rate_count, rate_period) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET concurrency = excluded.concurrency, "
-            "weight = excluded.weight, paused = excluded.paused",
-            (queue.name, queue.concurrency, queue.weight, int(queue.paused), queue.created_at),
+            "weight = excluded.weight, paused = excluded.paused, rate_count = excluded.rate_count, "
+            "rate_period = excluded.rate_period",
+            (queue.name, queue.concurrency, queue.weight, int(queue.paused), queue.created_at,
+             queue.rate.count if queue.rate else None, queue.rate.period if queue.rate else None),
         )
 
     def queue_delete(self, name: str) -> None:

@@ -94,6 +94,29 @@ class StoreReads:
             (limit,),
         ).fetchall()
 
+    def stdin_of(self, seq: int) -> bytes | None:
+        row = self.db.execute("SELECT stdin FROM jobs WHERE seq = ?", (seq,)).fetchone()
+        if not row or row[0] is None:
+            return None
+        data = row[0]
+        return data.encode() if isinstance(data, str) else bytes(data)
+
+    def hooks_of(self, seq: int) -> list[dict[str, Any]]:
+        """The hook jobs a job has fired, oldest first (index jobs_hook_of)."""
+        rows = self.db.execute(
+            "SELECT id, hook, state, exit_code, last_error FROM jobs WHERE hook_of = ? ORDER BY seq", (seq,)
+        )
+        return [{"id": i, "hook": h, "state": s, "exit_code": x, "last_error": e} for i, h, s, x, e in rows]
+
+    def starts_since(self, since: float) -> list[tuple[str, float]]:
+        """(queue, started_at) of attempts started after `since`, hook jobs left out, oldest
+        first. A scan of the attempts (at start-up, or when a limit is set)."""
+        return self.db.execute(
+            "SELECT a.queue, a.started_at FROM attempts a JOIN jobs j ON j.seq = a.job_seq "
+            "WHERE a.started_at > ? AND j.hook IS NULL ORDER BY a.started_at",
+            (since,),
+        ).fetchall()
+
     def segments_in_use(self, segments: set[str]) -> set[str]:
         used = set()
         for seg in segments:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -127,6 +127,20 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN unique_while TEXT;
     ALTER TABLE jobs ADD COLUMN unique_hold TEXT;
     CREATE UNIQUE INDEX jobs_unique_hold ON jobs(unique_hold) WHERE unique_hold IS NOT NULL;
+    """,
+    6: """
+    -- Completion hooks (queuectl/hooks.py): a job's hook commands, and for a hook job its
+    -- kind, the job it reports on, and what its command reads on stdin (that job's JSON).
+    ALTER TABLE jobs ADD COLUMN on_success TEXT;
+    ALTER TABLE jobs ADD COLUMN on_failure TEXT;
+    ALTER TABLE jobs ADD COLUMN on_finish TEXT;
+    ALTER TABLE jobs ADD COLUMN hook TEXT;            -- success, failure, finish; NULL: not a hook
+    ALTER TABLE jobs ADD COLUMN hook_of INTEGER;      -- jobs.seq of that job (NULL once it is deleted)
+    ALTER TABLE jobs ADD COLUMN stdin BLOB;
+    CREATE INDEX jobs_hook_of ON jobs(hook_of) WHERE hook_of IS NOT NULL;
+    -- Rate limits (queuectl/ratelimit.py): at most rate_count starts in any rate_period seconds.
+    ALTER TABLE queues ADD COLUMN rate_count INTEGER;
+    ALTER TABLE queues ADD COLUMN rate_period REAL;
     """,
 }
 

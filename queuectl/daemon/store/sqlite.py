@@ -17,15 +17,10 @@ from queuectl.daemon.store.interface import DuplicateIdError, Runnable, Unusable
 from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
 from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
+from queuectl.daemon.store.rows import INSERT_JOB
 from queuectl.daemon.store.schedules import StoreSchedules
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
-
-INSERT_JOB = (
-    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, run_at_relative, cwd, "
-    "env, created_at, updated_at, queue, slots, tags, unique_key, unique_while, unique_hold) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
 
 
 class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
@@ -242,10 +237,12 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
                 spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
                 spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
                 spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
+                spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
-                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots))  # fmt: skip
+                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
+                                bool(spec.on_success or spec.on_failure or spec.on_finish)))  # fmt: skip
         with self.transaction():
             try:
                 if len(rows) == 1:  # (the common single enqueue: its seq without another query)
@@ -443,6 +440,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
         }
         self.db.execute("DELETE FROM attempts WHERE job_seq = ?", (seq,))
         self.db.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
+        self.db.execute("UPDATE jobs SET hook_of = NULL WHERE hook_of = ?", (seq,))  # (its hooks stay)
         self.counts[state] -= 1
         self._queue_counts(queue)[state] -= 1
         return segments

@@ -5,7 +5,7 @@ import * as queuectl from "./common.js";
 
 const region = document.getElementById("queues-region");
 const FIELDS = { pending: "pending", running: "running", assigned: "assigned", slotsInUse: "slots_in_use",
-  concurrency: "concurrency", weight: "weight" };
+  concurrency: "concurrency", weight: "weight", rateLimited: "rate_limited" };
 let deferred = false;
 
 function editing() {
