@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from queuectl.client.location import Location
+from queuectl.client.metrics_calls import MetricsCalls
 from queuectl.client.models import (
     ConfigChange,
     ConfigEntry,
@@ -63,7 +64,7 @@ T = TypeVar("T")
 
 # --- the client ----------------------------------------------------------------------------
 
-class Client(QueueCalls, ScheduleCalls):
+class Client(QueueCalls, ScheduleCalls, MetricsCalls):
     """A client of the queuectl daemon. Every method is one request (or a few), each with
     the client's timeout; see docs/python.md.
 
@@ -198,7 +199,7 @@ class Client(QueueCalls, ScheduleCalls):
         queue: str | None = None, slots: int | None = None, tags: Mapping[str, str] | None = None,
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
-        after_condition: AfterCondition | None = None,
+        after_condition: AfterCondition | None = None, max_output: int | str | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
@@ -208,11 +209,12 @@ class Client(QueueCalls, ScheduleCalls):
         unique_key: while a job holds this key (unique_while: "pending", "active" (the
         default) or "kept"), enqueueing it again returns that job, `duplicate` True (or with
         on_duplicate="error" raises DuplicateId, its data naming the job). after: ids of jobs it
-        waits for (`blocked` until they are final), after_condition: success, failure or always."""
+        waits for (`blocked` until they are final), after_condition: success, failure or always.
+        max_output: output an attempt keeps (bytes, or "10M"); the rest is dropped."""
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
                             unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
-                            after=after, after_condition=after_condition)  # fmt: skip
+                            after=after, after_condition=after_condition, max_output=max_output)  # fmt: skip
         return Job(self.call("job.enqueue", spec))
 
     def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

@@ -25,6 +25,7 @@ from queuectl.daemon.inflight import InFlightTable
 from queuectl.daemon.journal import Journal
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.methods import REGISTRY
+from queuectl.daemon.metrics import Metrics
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.pool import ChildHandle, Pool
@@ -56,6 +57,7 @@ class Daemon:
         self.out = TurnOutput(self.journal)
         self.events = Events(self.out, self.clock)
         self.throughput = Throughput()
+        self.metrics = Metrics()
         self.registry = REGISTRY
         self.started_at = self.clock.wall()
         self.now = self.started_at  # this turn's wall time (what requests see as "now")
@@ -115,7 +117,7 @@ class Daemon:
         self.inflight = InFlightTable(self.journal)
         self.waits = Waits(self.journal, self.store.get_by_seq)
         self.lifecycle = Lifecycle(self.store, self.out, self.events, self.runnable, self.timers,
-                                   self.inflight, self.waits, self.config, self.throughput)  # fmt: skip
+                                   self.inflight, self.waits, self.config, self.throughput, self.metrics)  # fmt: skip
         self.workers = Workers(self.pool, self.journal, self.out, self.events, self.inflight,
                                self.lifecycle, self.config, watch_child, unwatch_child)  # fmt: skip
         self.queues = QueueSet(self.store, self.journal, self.events, self.out, self.inflight, self.runnable)

@@ -93,6 +93,7 @@ class Loop:
             self.take_signals_and_watches(events)
             self.turn(events)
             mono = d.clock.mono()
+            d.metrics.turn.observe(mono - awake)
             if watchdog and mono >= next_watchdog:
                 d.notifier.watchdog()
                 next_watchdog = mono + watchdog

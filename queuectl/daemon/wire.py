@@ -34,6 +34,7 @@ class Run:
     kill_grace: float
     queue: str = "default"  # QUEUECTL_QUEUE
     slot: str = "0"  # QUEUECTL_SLOT: its slot indices within its queue, "0" or "2,3"
+    max_output: int = 64 << 20  # bytes of output kept (stdout and stderr together); the rest dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class Finished:
     out_len: int | None  # None: unknown (its child died)
     err_len: int | None
     error: str | None  # it could not be started at all (a missing cwd, ...)
+    dropped: int = 0  # bytes of output dropped past max_output (or that the disk refused)
 
 
 @dataclass(frozen=True, slots=True)

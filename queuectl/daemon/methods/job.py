@@ -101,6 +101,9 @@ JOB_PARAMS = (
           f"(at most {U.MAX_KEY_LENGTH} characters, no control characters)", nullable=True),
     Param("unique_while", "string", description="how long the job holds unique_key: pending (until it "
           "starts), active (until it is final; the default), kept (until it is deleted)", nullable=True),
+    Param("max_output", "any", description="output an attempt keeps, stdout and stderr together: bytes "
+          '(integer), or a size such as "10M", "64MiB", "1G"; past it the rest is dropped and the job runs '
+          "on (absent: config max_output_bytes)", nullable=True),
 )
 
 

@@ -10,20 +10,24 @@ from queuectl.daemon.store.interface import Runnable
 JOB_COLUMNS = (
     "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
     "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, queue, slots, tags, "
-    "unique_key, unique_while"
+    "unique_key, unique_while, max_output"
 )
 ATTEMPT_COLUMNS = (
     "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "
-    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot"
+    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot, dropped, max_output"
 )
-RUNNABLE_COLUMNS = "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots"
+RUNNABLE_COLUMNS = (
+    "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots, updated_at, "
+    "max_output"
+)
 
 
 def runnable(row: tuple[Any, ...]) -> Runnable:
-    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots = row
+    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots, ready, limit = row
+    # (a pending job's updated_at is when it became pending: nothing else touches it meanwhile)
     return Runnable(
         seq, id_, command, priority, timeout, cwd, json.loads(env) if env else None,
-        max_retries, attempts, charged, queue=queue, slots=slots,
+        max_retries, attempts, charged, queue=queue, slots=slots, ready_at=ready, max_output=limit,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -127,6 +127,15 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN unique_while TEXT;
     ALTER TABLE jobs ADD COLUMN unique_hold TEXT;
     CREATE UNIQUE INDEX jobs_unique_hold ON jobs(unique_hold) WHERE unique_hold IS NOT NULL;
+    """,
+    6: "",  # placeholder: another branch's migration
+    7: "",  # placeholder: another branch's migration
+    8: """
+    -- Output caps: a job's own limit on the output an attempt keeps (NULL: config
+    -- max_output_bytes at its start), and the bytes each attempt dropped past its limit.
+    ALTER TABLE jobs ADD COLUMN max_output INTEGER;
+    ALTER TABLE attempts ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN max_output INTEGER;
     """,
 }
 

@@ -1,0 +1,76 @@
+"""Output caps: an attempt keeps at most max_output bytes (the job's own, or config
+max_output_bytes); past it the output is dropped, the job runs on, and the attempt and
+`logs` say how much was dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import Daemon
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory: pytest.TempPathFactory) -> Daemon:
+    daemon = Daemon(tmp_path_factory.mktemp("caps") / "home", workers=2)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+def test_a_job_writing_past_its_limit_runs_on_and_says_what_was_dropped(d: Daemon, tmp_path: Path) -> None:
+    marker = tmp_path / "ran-on"
+    run = d.cli("enqueue", "--id", "big", "--max-output", "1M", "--wait", "--",
+                f"head -c 5000000 /dev/zero | tr '\\0' x; echo done > {marker}")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert marker.read_text() == "done\n"  # it went on after the limit, and was not blocked
+    job = json.loads(d.cli("show", "big", "--json").stdout)
+    assert job["state"] == "completed" and job["exit_code"] == 0 and job["max_output"] == 1 << 20
+    attempt = job["attempts_detail"][-1]
+    assert attempt["truncated"] is True and attempt["max_output"] == 1 << 20
+    assert attempt["stdout_bytes"] == 1 << 20 and attempt["dropped_bytes"] == 5_000_000 - (1 << 20)
+    logs = d.cli("logs", "big")
+    out = logs.stdout
+    body, last = out[: 1 << 20], out[1 << 20 :]
+    assert set(body) == {"x"}
+    assert last == "\n[queuectl: output truncated: 3.8 MiB dropped past the 1 MiB limit]\n"
+    human = d.cli("show", "big").stdout
+    assert "DROPPED" in human and "4.0 MB" in human and "max_output   1 MiB" in human
+
+
+def test_output_under_the_limit_is_whole_and_unmarked(d: Daemon) -> None:
+    run = d.cli("enqueue", "--id", "small", "--wait", "--", "seq 1 1000; echo oops >&2")
+    assert run.returncode == 0, run.stderr
+    assert d.cli("logs", "small").stdout == "".join(f"{i}\n" for i in range(1, 1001))
+    assert d.cli("logs", "small", "--stderr").stdout == "oops\n"
+    attempt = d.job("small")["attempts_detail"][-1]
+    assert attempt["truncated"] is False and attempt["dropped_bytes"] == 0
+    assert attempt["max_output"] == 64 << 20  # the default
+
+
+def test_the_config_limit_is_live_and_counts_both_streams(d: Daemon) -> None:
+    assert d.cli("config", "set", "max_output_bytes", "1KiB").returncode == 0
+    try:
+        job = d.enqueue("head -c 800 /dev/zero; head -c 800 /dev/zero >&2")
+        done = d.wait_state(job["id"])
+        attempt = done["attempts_detail"][-1]
+        assert attempt["max_output"] == 1024
+        assert attempt["stdout_bytes"] + attempt["stderr_bytes"] == 1024 and attempt["dropped_bytes"] == 576
+        # The JSON form of enqueue and the RPC take max_output too, bytes or a size.
+        run = d.cli("enqueue", '{"command": "head -c 3000 /dev/zero", "max_output": 2000}', "--wait")
+        assert run.returncode == 0, run.stderr
+        assert d.call("job.enqueue", {"command": "true", "max_output": "2kB"})["max_output"] == 2000
+    finally:
+        d.cli("config", "set", "max_output_bytes", "64MiB")
+
+
+def test_bad_sizes_are_refused(d: Daemon) -> None:
+    for value, words in (("10x", "invalid size '10x'"), ("-5", "from 0 to 1 PiB"), ("2000T", "from 0 to 1 PiB")):
+        run = d.cli("enqueue", "--max-output", value, "--", "true")
+        assert run.returncode == 2 and words in run.stderr and "Traceback" not in run.stderr, (value, run.stderr)
+    run = d.cli("enqueue", '{"command": "true", "max_output": true}')
+    assert run.returncode == 2 and "max_output must be a size" in run.stderr
+    run = d.cli("config", "set", "max_output_bytes", "lots")
+    assert run.returncode == 2 and "invalid size 'lots'" in run.stderr
+    assert d.call("daemon.status")["counts"]["pending"] == 0
