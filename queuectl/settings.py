@@ -47,6 +47,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, MAX_WORKERS),
         Setting("worker_silence_limit", float, 30.0, "seconds a worker child may send nothing (it sends a heartbeat every 2 s) before it is killed as wedged", 5.0, 3600.0),
         Setting("max_output_bytes", int, 64 << 20, "output kept per attempt (stdout and stderr together); past it the rest is dropped and the attempt says how much (jobs may set their own, max_output)", 0, MAX_OUTPUT),
+        Setting("disk_free_min_bytes", int, 1 << 30, "the disk floor: with less free space than the smaller of this and disk_free_min_percent of the disk (on the state directory's filesystem), no new job starts until space returns (0: off)", 0, MAX_OUTPUT),
+        Setting("disk_free_min_percent", float, 5.0, "the disk floor's other half: a percentage of the filesystem's size (see disk_free_min_bytes; 0: off)", 0.0, 100.0),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
     )
 }
@@ -82,7 +84,7 @@ def check(name: str, value: Any) -> Any:
 # Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
 SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit"})
 # Settings that are sizes in bytes: `config set` takes them with units too (`64MiB`).
-BYTES = frozenset({"max_output_bytes"})
+BYTES = frozenset({"max_output_bytes", "disk_free_min_bytes"})
 
 
 def parse(name: str, text: str) -> Any:

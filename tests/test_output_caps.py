@@ -1,14 +1,15 @@
 """Output caps: an attempt keeps at most max_output bytes (the job's own, or config
 max_output_bytes); past it the output is dropped, the job runs on, and the attempt and
-`logs` say how much was dropped."""
+`logs` say how much was dropped. And the disk floor: under it no job starts."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
-from conftest import Daemon
+from conftest import Daemon, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,26 @@ def test_bad_sizes_are_refused(d: Daemon) -> None:
     run = d.cli("config", "set", "max_output_bytes", "lots")
     assert run.returncode == 2 and "invalid size 'lots'" in run.stderr
     assert d.call("daemon.status")["counts"]["pending"] == 0
+
+
+def test_under_the_disk_floor_no_job_starts_until_space_returns(d: Daemon) -> None:
+    # A floor above the free space (the whole disk: 100 %, and more bytes than it has), live.
+    assert d.cli("config", "set", "disk_free_min_percent", "100").returncode == 0
+    assert d.cli("config", "set", "disk_free_min_bytes", "1000T").returncode == 0
+    try:
+        wait_for(lambda: d.call("daemon.status")["daemon"]["disk"]["low"], what="the disk floor")
+        job = d.enqueue("true")
+        time.sleep(0.5)
+        assert d.job(job["id"])["state"] == "pending"
+        status = d.cli("status")
+        assert "under the floor of" in status.stdout and "no new job starts" in status.stdout
+        disk = json.loads(d.cli("status", "--json").stdout)["daemon"]["disk"]
+        assert disk["low"] is True and disk["free_bytes"] < disk["floor_bytes"]
+        assert d.cli("config", "set", "disk_free_min_percent", "5").returncode == 0  # back down: it resumes
+        d.wait_state(job["id"], "completed", timeout=10)
+        assert d.call("daemon.status")["daemon"]["disk"]["low"] is False
+        events = [e["event"] for e in d.log_events() if e.get("event", "").startswith("disk.")]
+        assert events == ["disk.low", "disk.ok"]  # one line entering, one leaving
+    finally:
+        d.cli("config", "set", "disk_free_min_percent", "5")
+        d.cli("config", "set", "disk_free_min_bytes", "1GiB")

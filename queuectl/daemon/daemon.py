@@ -20,6 +20,7 @@ from queuectl import jobs as J
 from queuectl import settings
 from queuectl.daemon import clients, containment, startup
 from queuectl.daemon.clock import Clock, SystemClock
+from queuectl.daemon.diskfloor import DiskFloor
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlightTable
 from queuectl.daemon.journal import Journal
@@ -66,6 +67,7 @@ class Daemon:
         self.shutdown_deadline: float | None = None  # monotonic
         self.kill_deadline: float | None = None  # monotonic: SIGKILL whatever still runs
         self.config: dict[str, Any] = settings.defaults()
+        self.disk = DiskFloor(str(paths.state_dir))
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -144,6 +146,19 @@ class Daemon:
         self.config[key] = value
         if key == "synchronous":
             self.store.set_synchronous(value)
+        if key.startswith("disk_free_"):
+            self.disk.recheck_soon()
+
+    def disk_allows_starts(self, mono: float) -> bool:
+        """False while free space is under the floor (diskfloor.py): no new job starts.
+        One log line on crossing it, either way."""
+        change = self.disk.check(mono, self.config["disk_free_min_bytes"], self.config["disk_free_min_percent"])
+        if change is not None and change.low:
+            log.warning("disk.low", free_bytes=change.free, floor_bytes=change.floor, path=self.disk.path,
+                        action="no new job starts until space returns")  # fmt: skip
+        elif change is not None:
+            log.info("disk.ok", free_bytes=change.free, floor_bytes=change.floor, action="starting jobs again")
+        return not self.disk.low
 
     def begin_shutdown(self, why: str) -> None:
         """Stop dispatching; running jobs get shutdown_grace to finish, then are killed
@@ -196,6 +211,7 @@ class Daemon:
             "containment": self.containment,
             "fd_limit": self.guard.limit,
             "accepting": not self.guard.paused,
+            "disk": self.disk.view(),
         }
 
     # --- the end ----------------------------------------------------------------------------

@@ -137,9 +137,10 @@ def _print_attempt(client: Client, job_id: str, stream: Literal["stdout", "stder
     chunks = list(client.iter_logs(job_id, stream=stream, attempt=attempt))
     if as_json:
         text, encoding = _json_text(b"".join(c.data for c in chunks))
-        out.print_json({"id": job_id, "attempt": chunks[-1].attempt, "stream": stream,
-                        "data": text, "encoding": encoding,
-                        "dropped_bytes": chunks[-1].raw.get("dropped_bytes", 0)})  # fmt: skip
+        doc = {"id": job_id, "attempt": chunks[-1].attempt, "stream": stream, "data": text, "encoding": encoding}
+        if chunks[-1].raw.get("dropped_bytes"):  # (only then: the document is as it always was)
+            doc["dropped_bytes"] = chunks[-1].raw["dropped_bytes"]
+        out.print_json(doc)
     else:
         for chunk in chunks:
             emit(chunk)
