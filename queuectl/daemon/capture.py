@@ -3,8 +3,7 @@ limit on what one attempt keeps (max_output: both streams together).
 
 Past the limit, output is read and dropped: the job keeps running and never blocks on a
 full pipe; the attempt reports how many bytes were dropped. A segment write the disk
-refuses (ENOSPC) drops that data too, counted the same way: a job must not stop because
-its log cannot grow. The worker child drains the pipes in its poll loop, a bounded
+refuses (ENOSPC) closes that stream instead (see keep). The worker child drains the pipes in its poll loop, a bounded
 amount per wake-up so that heartbeats and kills are never held up.
 """
 
@@ -65,14 +64,17 @@ class Capture:
                 return True
             except OSError:
                 data = b""
-            if not data:
+            if not data or not self.keep(target, data):
                 del self.targets[r]
                 os.close(r)
                 return False
-            self.keep(target, data)
         return True
 
-    def keep(self, target: int, data: bytes) -> None:
+    def keep(self, target: int, data: bytes) -> bool:
+        """Append what the limit leaves room for; False if the segment refused it (a full
+        disk): then the stream is closed, so that the job's next write to it fails (EPIPE,
+        or SIGPIPE), as its write to the full disk itself would have, and it is retried
+        like any failed attempt. What was not written is counted as dropped either way."""
         room = self.limit - self.kept
         part = data if room >= len(data) else data[: max(room, 0)]
         written = 0
@@ -80,11 +82,12 @@ class Capture:
             while written < len(part):
                 written += os.write(target, part[written:])
         except OSError:
-            pass  # a full disk: the rest is dropped, and counted
+            self.kept += written
+            self.dropped += len(data) - written
+            return False
         self.kept += written
         self.dropped += len(data) - written
-        if written < len(part):
-            self.limit = self.kept  # (after a failed write, never one short write then a later one)
+        return True
 
     def finish(self) -> None:
         """Everything of the job is gone: take what is left in the pipes and close them.

@@ -80,6 +80,8 @@ async def metrics(request: Request) -> Response:
         data = await site_of(request).link.call("daemon.metrics")
     except DaemonUnreachable as exc:
         return PlainTextResponse(f"daemon unreachable: {exc}\n", status_code=503)
+    except RemoteError as exc:  # e.g. a daemon too old to have daemon.metrics
+        return PlainTextResponse(f"the daemon refused daemon.metrics: {exc}\n", status_code=502)
     return Response(render(data), media_type=CONTENT_TYPE)
 
 
