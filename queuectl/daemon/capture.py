@@ -26,13 +26,17 @@ class Capture:
         self.kept = 0
         self.dropped = 0
         self.write_ends: list[int] = []
-        for target in (out_fd, err_fd):
-            r, w = os.pipe2(os.O_CLOEXEC)
-            os.set_blocking(r, False)
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(r, F_SETPIPE_SZ, PIPE_SIZE)
-            self.targets[r] = target
-            self.write_ends.append(w)
+        try:
+            for target in (out_fd, err_fd):
+                r, w = os.pipe2(os.O_CLOEXEC)
+                self.targets[r] = target
+                self.write_ends.append(w)
+                os.set_blocking(r, False)
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(r, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:  # out of file descriptors, say: the attempt fails to start, nothing leaks
+            self.finish()
+            raise
 
     @property
     def stdout_w(self) -> int:

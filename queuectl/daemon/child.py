@@ -191,11 +191,13 @@ class Child:
             env["QUEUECTL_QUEUE"] = job.queue
             env["QUEUECTL_SLOT"] = job.slot
             now = time.time()
-            capture = Capture(self.logs.out_fd, self.logs.err_fd, job.max_output)
+            capture = None
             try:
+                capture = Capture(self.logs.out_fd, self.logs.err_fd, job.max_output)
                 pid = self.spawn(job, env, capture)
             except OSError as exc:
-                capture.finish()
+                if capture is not None:
+                    capture.finish()
                 # Could not even start (a missing cwd, say): a failed attempt, reported as such.
                 self.send(wire.Started(self.id, job.seq, job.attempt, now, 0, self.logs.name,
                                        out_off, err_off))  # fmt: skip
