@@ -36,6 +36,8 @@ def test_a_job_writing_past_its_limit_runs_on_and_says_what_was_dropped(d: Daemo
     body, last = out[: 1 << 20], out[1 << 20 :]
     assert set(body) == {"x"}
     assert last == "\n[queuectl: output truncated: 3.8 MiB dropped past the 1 MiB limit]\n"
+    followed = d.cli("logs", "--follow", "big").stdout  # following the job ends the same way
+    assert len(followed) == len(out) and followed.endswith(last)
     human = d.cli("show", "big").stdout
     assert "DROPPED" in human and "4.0 MB" in human and "max_output   1 MiB" in human
 
