@@ -4,12 +4,17 @@ max_output_bytes); past it the output is dropped, the job runs on, and the attem
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from conftest import Daemon, wait_for
+from dashboard_helpers import free_port, http
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +97,7 @@ def test_under_the_disk_floor_no_job_starts_until_space_returns(d: Daemon) -> No
         assert "under the floor of" in status.stdout and "no new job starts" in status.stdout
         disk = json.loads(d.cli("status", "--json").stdout)["daemon"]["disk"]
         assert disk["low"] is True and disk["free_bytes"] < disk["floor_bytes"]
+        _dashboard_says_so(d)
         assert d.cli("config", "set", "disk_free_min_percent", "5").returncode == 0  # back down: it resumes
         d.wait_state(job["id"], "completed", timeout=10)
         assert d.call("daemon.status")["daemon"]["disk"]["low"] is False
@@ -100,3 +106,31 @@ def test_under_the_disk_floor_no_job_starts_until_space_returns(d: Daemon) -> No
     finally:
         d.cli("config", "set", "disk_free_min_percent", "5")
         d.cli("config", "set", "disk_free_min_bytes", "1GiB")
+
+
+def _dashboard_says_so(d: Daemon) -> None:
+    """The overview shows the disk warning; a job's page, its attempt's cut output."""
+    if importlib.util.find_spec("starlette") is None:
+        return
+    port, token = free_port(), "caps-dashboard-token-0123"
+    proc = subprocess.Popen([sys.executable, "-m", "queuectl", "--home", str(d.home), "dashboard", "--port",
+                             str(port)], env={**d.env, "QUEUECTL_DASHBOARD_TOKEN": token},
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        auth = {"Authorization": f"Bearer {token}"}
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _up(f"{url}/healthz"), what="the dashboard")
+        overview = http(f"{url}/", headers=auth).text
+        assert re.search(r'id="disk-low" role="alert">', overview), "the disk warning is hidden"
+        page = http(f"{url}/job?id=big", headers=auth).text  # (the first test's job)
+        assert "output cut: 3.8 MiB dropped past the 1 MiB limit" in page or "no job with id" in page.lower()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _up(url: str) -> bool:
+    try:
+        return http(url).status == 401
+    except OSError:
+        return False
