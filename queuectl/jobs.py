@@ -22,6 +22,7 @@ from queuectl.execlimits import LEGACY_ARG_MAX as LEGACY_ARG_MAX
 from queuectl.execlimits import ExecLimits as ExecLimits
 from queuectl.execlimits import exec_bytes as exec_bytes
 from queuectl.execlimits import exec_limits as exec_limits
+from queuectl.sizes import MAX_OUTPUT, SizeError, format_size, parse_size
 from queuectl.uniquekeys import validate_unique
 from queuectl.validation import ValidationError as ValidationError
 
@@ -60,9 +61,7 @@ MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd",
                          "env", "queue", "slots", "tags", "after", "after_condition", "unique_key",
-                         "unique_while", "on_success", "on_failure", "on_finish"})  # fmt: skip
-
-
+                         "unique_while", "on_success", "on_failure", "on_finish", "max_output"})  # fmt: skip
 HOOK_FIELDS = frozenset(H.FIELDS)
 
 
@@ -97,6 +96,7 @@ class JobSpec:
     hook: str | None = None
     hook_of: int | None = None
     stdin: bytes | None = None
+    max_output: int | None = None  # bytes of output kept per attempt; None: config max_output_bytes
 
     def hooks(self) -> dict[str, str | None]:
         """kind -> command (None: no hook of that kind)."""
@@ -258,6 +258,19 @@ def validate_max_retries(value: Any) -> int:
     return int(value)
 
 
+def validate_max_output(value: Any) -> int:
+    """Bytes of output an attempt keeps: an integer, or a size with a unit ("10M", "64MiB")."""
+    if isinstance(value, str):
+        try:
+            value = parse_size(value)
+        except SizeError as exc:
+            raise ValidationError(f"max_output: {exc}", "max_output") from None
+    if not _is_int(value) or not 0 <= value <= MAX_OUTPUT:
+        raise ValidationError(f"max_output must be a size from 0 to {format_size(MAX_OUTPUT)} "
+                              "(bytes, or e.g. 10M, 64MiB, 1G)", "max_output")  # fmt: skip
+    return int(value)
+
+
 def validate_env(value: Any, limits: ExecLimits | None = None) -> dict[str, str]:
     if value is None:
         return {}
@@ -307,6 +320,8 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
         spec.timeout = validate_timeout(raw["timeout"]) or 0.0
     if raw.get("max_retries") is not None:
         spec.max_retries = validate_max_retries(raw["max_retries"])
+    if raw.get("max_output") is not None:
+        spec.max_output = validate_max_output(raw["max_output"])
     if raw.get("run_at") is not None and raw.get("delay") is not None:
         raise ValidationError("give either run_at or delay, not both", "delay")
     if raw.get("run_at") is not None:

@@ -16,6 +16,7 @@ from queuectl import hooks as H
 from queuectl import ratelimit
 from queuectl.durations import DurationError, parse_duration
 from queuectl.jobs import ValidationError
+from queuectl.sizes import MAX_OUTPUT, SizeError, parse_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("shutdown_grace", float, 10.0, "seconds running jobs get to finish on a graceful stop", 0.0, 86400.0),
         Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, MAX_WORKERS),
         Setting("worker_silence_limit", float, 30.0, "seconds a worker child may send nothing (it sends a heartbeat every 2 s) before it is killed as wedged", 5.0, 3600.0),
+        Setting("max_output_bytes", int, 64 << 20, "output kept per attempt (stdout and stderr together); past it the rest is dropped and the attempt says how much (jobs may set their own, max_output)", 0, MAX_OUTPUT),
+        Setting("disk_free_min_bytes", int, 1 << 30, "the disk floor: with less free space than the smaller of this and disk_free_min_percent of the disk (on the state directory's filesystem), no new job starts until space returns (0: off)", 0, MAX_OUTPUT),
+        Setting("disk_free_min_percent", float, 5.0, "the disk floor's other half: a percentage of the filesystem's size (see disk_free_min_bytes; 0: off)", 0.0, 100.0),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
         Setting("rate_limit", str, ratelimit.NONE, "at most N job starts in any PERIOD, over every queue: N/PERIOD (10/m, 2/s, 5/10s) or none", normalize=_rate),
         Setting("on_success", str, "", "hook command run (as a job of its own) when a job completes, for jobs that name none; empty: none", normalize=_hook("on_success")),
@@ -105,6 +109,8 @@ def check(name: str, value: Any) -> Any:
 # Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
 SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit",
                      "hook_timeout"})
+# Settings that are sizes in bytes: `config set` takes them with units too (`64MiB`).
+BYTES = frozenset({"max_output_bytes", "disk_free_min_bytes"})
 
 
 def parse(name: str, text: str) -> Any:
@@ -113,8 +119,11 @@ def parse(name: str, text: str) -> Any:
     if setting is None:
         return check(name, text)  # raises the unknown-key error
     try:
-        value: Any = parse_duration(text) if name in SECONDS else setting.kind(text)
-    except DurationError as exc:
+        if name in BYTES:
+            value: Any = parse_size(text)
+        else:
+            value = parse_duration(text) if name in SECONDS else setting.kind(text)
+    except (DurationError, SizeError) as exc:
         raise ValidationError(f"{name}: {exc}", "value") from None
     except ValueError:
         kind = "an integer" if setting.kind is int else "a number"

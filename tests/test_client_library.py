@@ -114,7 +114,7 @@ METHOD_OF = {"job.enqueue": "enqueue", "job.enqueue_many": "enqueue_many", "job.
              "job.logs": "read_logs", "job.wait": "wait", "dlq.list": "dlq.list", "dlq.retry": "dlq.retry",
              "workers.status": "workers.status", "workers.scale": "workers.scale",
              "workers.stop": "workers.stop", "config.get": "config.get", "config.set": "config.set",
-             "config.list": "config.list", "daemon.status": "status", "daemon.stats": "stats",
+             "config.list": "config.list", "daemon.status": "status", "daemon.stats": "stats", "daemon.metrics": "metrics",
              "daemon.shutdown": "shutdown", "rpc.discover": "discover", "queue.add": "queue_add",
              "queue.list": "queue_list", "queue.get": "queue_get", "queue.set": "queue_set",
              "queue.pause": "queue_pause", "queue.resume": "queue_resume", "queue.remove": "queue_remove",

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from queuectl.client.aio_transport import AsyncEventStream, AsyncRpc
 from queuectl.client.location import Location
+from queuectl.client.metrics_calls import AsyncMetricsCalls
 from queuectl.client.models import (
     ConfigChange,
     ConfigEntry,
@@ -59,7 +60,7 @@ from queuectl.client.schedule_calls import AsyncScheduleCalls
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls):
+class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls, AsyncMetricsCalls):
     """Client's methods as coroutines; see Client and docs/python.md. Safe for many tasks
     of one event loop at once; not for several threads."""
 
@@ -171,13 +172,13 @@ class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls):
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
         after_condition: AfterCondition | None = None, on_success: str | None = None,
-        on_failure: str | None = None, on_finish: str | None = None,
+        on_failure: str | None = None, on_finish: str | None = None, max_output: int | str | None = None,
     ) -> Job:  # fmt: skip
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
                             unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
                             after=after, after_condition=after_condition, on_success=on_success,
-                            on_failure=on_failure, on_finish=on_finish)  # fmt: skip
+                            on_failure=on_failure, on_finish=on_finish, max_output=max_output)  # fmt: skip
         return Job(await self.call("job.enqueue", spec))
 
     async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from queuectl.client.location import Location
+from queuectl.client.metrics_calls import MetricsCalls
 from queuectl.client.models import (
     ConfigChange,
     ConfigEntry,
@@ -63,7 +64,7 @@ T = TypeVar("T")
 
 # --- the client ----------------------------------------------------------------------------
 
-class Client(QueueCalls, ScheduleCalls):
+class Client(QueueCalls, ScheduleCalls, MetricsCalls):
     """A client of the queuectl daemon. Every method is one request (or a few), each with
     the client's timeout; see docs/python.md.
 
@@ -199,24 +200,20 @@ class Client(QueueCalls, ScheduleCalls):
         unique_key: str | None = None, unique_while: UniqueWhile | None = None,
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
         after_condition: AfterCondition | None = None, on_success: str | None = None,
-        on_failure: str | None = None, on_finish: str | None = None,
+        on_failure: str | None = None, on_finish: str | None = None, max_output: int | str | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
         (docs/rpc.md, job.enqueue). run_at: an aware datetime or an ISO 8601 string.
-        queue: one that exists (queue_add); slots: of its concurrency it holds while it runs;
-        tags: KEY: VALUE strings to find it by (list(tags=...)).
-        unique_key: while a job holds this key (unique_while: "pending", "active" (the
-        default) or "kept"), enqueueing it again returns that job, `duplicate` True (or with
-        on_duplicate="error" raises DuplicateId, its data naming the job). after: ids of jobs it
-        waits for (`blocked` until they are final), after_condition: success, failure or always.
-        on_success/on_failure/on_finish: hook commands, run as jobs when it completes/dies/either."""
-        spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
-                            run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
-                            unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
-                            after=after, after_condition=after_condition, on_success=on_success,
-                            on_failure=on_failure, on_finish=on_finish)  # fmt: skip
-        return Job(self.call("job.enqueue", spec))
+        queue: one that exists (queue_add); slots: of its concurrency it holds while it runs; tags:
+        KEY: VALUE strings to find it by (list(tags=...)). unique_key: while a job holds this key
+        (unique_while: "pending", "active" (the default) or "kept"), enqueueing it again returns that
+        job, `duplicate` True (or with on_duplicate="error" raises DuplicateId, its data naming the
+        job). after: ids of jobs it waits for (`blocked` until they are final), after_condition:
+        success, failure or always. on_success/on_failure/on_finish: hook commands, run as jobs when
+        it completes/dies/either. max_output: output an attempt keeps (bytes, or "10M")."""
+        options = {k: v for k, v in locals().items() if k not in ("self", "command")}  # (the keywords above)
+        return Job(self.call("job.enqueue", enqueue_spec(command, **options)))
 
     def enqueue_spec(self, spec: Mapping[str, object]) -> Job:
         """Add a job given as a JSON object (job.enqueue's params), e.g. read from a file.

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast, get_args
 from queuectl.client.records import ConfigChange as ConfigChange
 from queuectl.client.records import ConfigEntry as ConfigEntry
 from queuectl.client.records import DaemonInfo as DaemonInfo
+from queuectl.client.records import DaemonMetrics as DaemonMetrics
 from queuectl.client.records import DaemonStats as DaemonStats
 from queuectl.client.records import DaemonStatus as DaemonStatus
 from queuectl.client.records import Deleted as Deleted
@@ -125,6 +126,11 @@ class Attempt(_View):
     @property
     def error(self) -> str | None:
         return self.raw.get("error")
+
+    @property
+    def dropped_bytes(self) -> int:
+        """Output dropped past the attempt's max_output (0: nothing; `truncated` says the same)."""
+        return int(self.raw.get("dropped_bytes") or 0)
 
     @property
     def timed_out(self) -> bool:

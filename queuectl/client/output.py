@@ -142,4 +142,11 @@ def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bo
     head = f"daemon:  pid {d['pid']}, up {human.span(d['uptime_s'])}, home "
     room = None if width is None else max(width - len(head), 1)
     lines.append(term.clip(head + term.clip(term.one_line(d["home"]), room, front=True), width))
+    disk = d.get("disk") or {}
+    if disk.get("low"):
+        from queuectl.sizes import format_size
+
+        lines.append(term.clip(f"disk:    {format_size(disk['free_bytes'])} free, under the floor of "
+                               f"{format_size(disk['floor_bytes'])}: no new job starts until space returns",
+                               width))  # fmt: skip
     return lines

@@ -63,6 +63,7 @@ def enqueue_spec(
     unique_while: UniqueWhile | None = None, on_duplicate: OnDuplicate | None = None,
     after: str | Iterable[str] | None = None, after_condition: AfterCondition | None = None,
     on_success: str | None = None, on_failure: str | None = None, on_finish: str | None = None,
+    max_output: int | str | None = None,
 ) -> dict[str, object]:  # fmt: skip
     spec: dict[str, object] = {"command": command}
     given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
@@ -73,7 +74,8 @@ def enqueue_spec(
                                 "unique_while": unique_while, "on_duplicate": on_duplicate,
                                 "after": after if after is None or isinstance(after, str) else list(after),
                                 "after_condition": after_condition, "on_success": on_success,
-                                "on_failure": on_failure, "on_finish": on_finish}  # fmt: skip
+                                "on_failure": on_failure, "on_finish": on_finish,
+                                "max_output": max_output}  # fmt: skip
     spec.update({k: v for k, v in given.items() if v is not None})
     return with_cwd(spec)
 
@@ -120,4 +122,4 @@ def dlq_retry_params(job_id: str | None, all: bool) -> dict[str, object]:
 
 
 # Autostart applies to every method but these (as for the CLI: status never starts a daemon).
-NO_AUTOSTART = frozenset({"daemon.status", "daemon.shutdown", "workers.stop", "workers.status"})
+NO_AUTOSTART = frozenset({"daemon.status", "daemon.metrics", "daemon.shutdown", "workers.stop", "workers.status"})

@@ -54,7 +54,8 @@ Plan = Generator[Any, Any, T]
 def attempt_plan(job_id: str, stream: str, attempt: int | None, follow: bool, last: bool = True) -> Plan[int]:
     """One attempt's output (the latest when attempt is None), to what is there now, or
     with follow until the attempt has finished. Yields each chunk with data, and with last
-    the chunk that ended it even when empty (it says which attempt, and whether eof).
+    (or when output was dropped) the chunk that ended it even when empty (it says which
+    attempt, whether eof, and dropped_bytes).
     Returns the attempt number (0: the job never ran)."""
     offset = 0
     params: dict[str, Any] = {"id": job_id, "stream": stream, "attempt": attempt}
@@ -63,7 +64,8 @@ def attempt_plan(job_id: str, stream: str, attempt: int | None, follow: bool, la
         params["attempt"] = chunk.attempt  # stay on one attempt while following
         offset = chunk.next_offset
         ended = chunk.eof or not chunk.data and (not follow or not chunk.running and chunk.attempt == 0)
-        if chunk.data or (ended and last):
+        # (the ending chunk of an attempt whose output was cut, too: it says how much was dropped)
+        if chunk.data or (ended and (last or chunk.raw.get("dropped_bytes"))):
             yield chunk
         if ended:
             return chunk.attempt

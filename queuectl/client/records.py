@@ -176,6 +176,46 @@ class DaemonStats(TypedDict):
     totals: FinishedTotals
 
 
+class Histogram(TypedDict):
+    """Buckets as daemon.metrics sends them: upper bounds (seconds), the count of each
+    bucket (not cumulative; one more than bounds: above the highest), their sum and count."""
+
+    bounds: list[float]
+    counts: list[int]
+    sum: float
+    count: int
+
+
+class QueueMetrics(TypedDict):
+    counts: dict[str, int]  # enqueued, started, completed, failed, dead, cancelled: since the daemon started
+    states: dict[str, int]  # jobs per state now
+    oldest_pending_age_seconds: float | None
+    duration_seconds: Histogram
+    pickup_seconds: Histogram
+
+
+class WorkerMetrics(TypedDict):
+    target: int
+    running: int
+    busy: int
+    idle: int
+
+
+class DaemonFacts(TypedDict):
+    uptime_seconds: float
+    rss_bytes: int | None
+    started_at: float  # Unix time
+    loop_turn_seconds: Histogram
+
+
+class DaemonMetrics(TypedDict):
+    """daemon.metrics: the raw numbers `queuectl metrics` renders for Prometheus."""
+
+    queues: dict[str, QueueMetrics]
+    workers: WorkerMetrics
+    daemon: DaemonFacts
+
+
 class ShutdownResult(TypedDict):
     stopping: bool
     pid: int

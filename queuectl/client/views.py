@@ -81,6 +81,8 @@ def attempt_lines(attempts: list[dict[str, Any]], width: int | None) -> list[str
         Col("duration_ms", "TOOK", took), Col("exit_code", "EXIT"), Col("signal", "SIGNAL", _signal_name),
         Col("charged", "COUNTED", lambda v: "yes" if v else "no"),
         Col("stdout_bytes", "STDOUT", human.size), Col("stderr_bytes", "STDERR", human.size),
+        # output dropped past the attempt's max_output ("-": none)
+        Col("dropped_bytes", "DROPPED", lambda v: human.size(v) if v else "-"),
         Col("error", "ERROR", shrink=1, min_width=10),
     ], width)  # fmt: skip
 
@@ -94,6 +96,10 @@ def _show_value(job: dict[str, Any], key: str) -> str:
         return human.long_time(value)
     if key == "timeout":
         return "none" if not value else human.setting(value)
+    if key == "max_output":
+        from queuectl.sizes import format_size
+
+        return "default (config max_output_bytes)" if value is None else format_size(value)
     if key == "env":
         return " ".join(f"{k}={v}" for k, v in (value or {}).items()) or "-"
     return "-" if value is None else str(value)
@@ -102,7 +108,7 @@ def _show_value(job: dict[str, Any], key: str) -> str:
 def show_lines(job: dict[str, Any], width: int | None, colour: bool) -> list[str]:
     """`show`: a field a line (a value's own lines, and lines too long for the terminal,
     go on under the value), then a row per attempt."""
-    keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "run_at",
+    keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "max_output", "run_at",
             "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
             "cwd", "env"]  # fmt: skip
     keys += [k for k in ("on_success", "on_failure", "on_finish", "hook", "hook_of") if job.get(k) is not None]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from queuectl.daemon.events import Events
 from queuectl.daemon.lifecycle import Lifecycle
+from queuectl.daemon.metrics import Metrics
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.rpc import Registry
@@ -36,6 +37,8 @@ class Api(Protocol):
     events: Events
     out: TurnOutput
     throughput: Throughput
+    metrics: Metrics
+    started_at: float  # wall-clock time the daemon started
     registry: Registry
     now: float  # this turn's wall-clock time
     mono: float  # and its monotonic time

@@ -2,8 +2,9 @@
 
 Started by the daemon as a fresh interpreter (`python -m queuectl.daemon.child`).
 It receives assignments on its own PULL socket, runs each with `sh -c` in a new
-session (so the whole process group can be killed), sends its stdout/stderr
-straight into this child's append-only log segments, and reports
+session (so the whole process group can be killed), takes its stdout/stderr
+through pipes into this child's append-only log segments, up to the attempt's
+output limit (capture.py), and reports
 started/finished/heartbeat on a PUSH socket. It holds at most one job waiting
 behind the running one (the daemon hands it out ahead while every worker is busy,
 and takes it back with Revoke if that would keep it waiting).
@@ -31,6 +32,7 @@ import zmq
 
 from queuectl import fsguard
 from queuectl.daemon import wire
+from queuectl.daemon.capture import Capture
 from queuectl.daemon.containment import JobProcesses
 
 START_HOLD = 0.002  # seconds a lone start report may wait for its job's end (hold_start)
@@ -48,6 +50,7 @@ class Running:
     deadline: float | None  # monotonic time the timeout expires
     out_off: int
     err_off: int
+    capture: Capture
     timed_out: bool = False
     aborted: str | None = None
     kill_at: float | None = None  # monotonic time to escalate to SIGKILL
@@ -206,26 +209,33 @@ class Child:
             env["QUEUECTL_QUEUE"] = job.queue
             env["QUEUECTL_SLOT"] = job.slot
             now = time.time()
+            capture = None
             try:
-                pid = self.spawn(job, env)
+                capture = Capture(self.logs.out_fd, self.logs.err_fd, job.max_output)
+                pid = self.spawn(job, env, capture)
             except OSError as exc:
+                if capture is not None:
+                    capture.finish()
                 # Could not even start (a missing cwd, say): a failed attempt, reported as such.
                 self.send(wire.Started(self.id, job.seq, job.attempt, now, 0, self.logs.name,
                                        out_off, err_off))  # fmt: skip
                 self.send(wire.Finished(self.id, job.seq, job.attempt, time.time(), None, None, False,
                                         None, 0, 0, f"could not start: {exc.strerror or exc}"))  # fmt: skip
                 continue
+            capture.spawned()
             pidfd = os.pidfd_open(pid)
             deadline = time.monotonic() + job.timeout if job.timeout else None
-            self.running = Running(job, pid, pidfd, now, deadline, out_off, err_off)
+            self.running = Running(job, pid, pidfd, now, deadline, out_off, err_off, capture)
             self.poller.register(pidfd, zmq.POLLIN)
+            for r in capture.readers():
+                self.poller.register(r, zmq.POLLIN)
             self.send(wire.Started(self.id, job.seq, job.attempt, now, pid, self.logs.name,
                                    out_off, err_off))  # fmt: skip
             started = True
         return started
 
-    def spawn(self, job: wire.Run, env: dict[str, str]) -> int:
-        """`sh -c COMMAND` in a new session, stdout/stderr straight into our segments.
+    def spawn(self, job: wire.Run, env: dict[str, str], capture: Capture) -> int:
+        """`sh -c COMMAND` in a new session, stdout/stderr into the capture's pipes.
 
         posix_spawn (vfork + exec) costs less than subprocess.Popen; the working
         directory is set by changing ours first, which nothing else here depends on.
@@ -237,8 +247,8 @@ class Child:
                 "/bin/sh", ["/bin/sh", "-c", job.command], env,
                 file_actions=[
                     (os.POSIX_SPAWN_DUP2, stdin, 0),
-                    (os.POSIX_SPAWN_DUP2, self.logs.out_fd, 1),
-                    (os.POSIX_SPAWN_DUP2, self.logs.err_fd, 2),
+                    (os.POSIX_SPAWN_DUP2, capture.stdout_w, 1),
+                    (os.POSIX_SPAWN_DUP2, capture.stderr_w, 2),
                 ],
                 setsid=True,
                 # Python ignores SIGPIPE (and we SIGHUP); a job must start with the defaults.
@@ -262,13 +272,24 @@ class Child:
         # Then whatever left the group (setsid, double forks): nothing of this job may
         # run on, or write into the next job's range of our segments.
         self.procs.clear()
+        for r in run.capture.readers():
+            self.poller.unregister(r)
+        run.capture.finish()  # what is still in the pipes, then EOF or EPIPE for any straggler
         out_size, err_size = self.logs.sizes()
         exit_code, sig = (code, None) if code >= 0 else (None, -code)
         msg = wire.Finished(
             self.id, run.job.seq, run.job.attempt, time.time(), exit_code, sig, run.timed_out,
-            run.aborted, out_size - run.out_off, err_size - run.err_off, None,
+            run.aborted, out_size - run.out_off, err_size - run.err_off, None, run.capture.dropped,
         )  # fmt: skip
         self.send(msg)
+
+    def take_output(self, events: dict[Any, int]) -> None:
+        """Drain the job's pipes that have something (or are at EOF)."""
+        assert self.running is not None
+        capture = self.running.capture
+        for r in capture.readers():
+            if r in events and not capture.drain(r):
+                self.poller.unregister(r)  # (drain closed it: EOF)
 
     def kill_running(self, reason: str | None, timed_out: bool = False) -> None:
         run = self.running
@@ -365,6 +386,8 @@ class Child:
                         self.handle(wire.decode(raw))
                     except wire.WireError:
                         continue  # only the daemon can write this socket; never from it
+            if self.running is not None:
+                self.take_output(events)
             if self.running is not None and self.running.pidfd in events:
                 self.reap()
                 self.flush()  # (with the start report, if held: one message)

@@ -20,11 +20,13 @@ from queuectl import jobs as J
 from queuectl import settings
 from queuectl.daemon import clients, containment, startup
 from queuectl.daemon.clock import Clock, SystemClock
+from queuectl.daemon.diskfloor import DiskFloor
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlightTable
 from queuectl.daemon.journal import Journal
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.methods import REGISTRY
+from queuectl.daemon.metrics import Metrics
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.pool import ChildHandle, Pool
@@ -58,6 +60,7 @@ class Daemon:
         self.out = TurnOutput(self.journal)
         self.events = Events(self.out, self.clock)
         self.throughput = Throughput()
+        self.metrics = Metrics()
         self.registry = REGISTRY
         self.started_at = self.clock.wall()
         self.now = self.started_at  # this turn's wall time (what requests see as "now")
@@ -66,6 +69,7 @@ class Daemon:
         self.shutdown_deadline: float | None = None  # monotonic
         self.kill_deadline: float | None = None  # monotonic: SIGKILL whatever still runs
         self.config: dict[str, Any] = settings.defaults()
+        self.disk = DiskFloor(str(paths.state_dir))
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -118,7 +122,7 @@ class Daemon:
         self.waits = Waits(self.journal, self.store.get_by_seq)
         self.rates = RateLimits(self.journal)
         self.lifecycle = Lifecycle(self.store, self.out, self.events, self.runnable, self.timers,
-                                   self.inflight, self.waits, self.config, self.throughput,
+                                   self.inflight, self.waits, self.config, self.throughput, self.metrics,
                                    self.rates)  # fmt: skip
         self.workers = Workers(self.pool, self.journal, self.out, self.events, self.inflight,
                                self.lifecycle, self.config, watch_child, unwatch_child)  # fmt: skip
@@ -150,6 +154,19 @@ class Daemon:
             self.store.set_synchronous(value)
         elif key == "rate_limit" and hasattr(self, "rates"):
             self.rates.set_pool(parse_rate(value), self.store, self.clock.wall())
+        if key.startswith("disk_free_"):
+            self.disk.recheck_soon()
+
+    def disk_allows_starts(self, mono: float) -> bool:
+        """False while free space is under the floor (diskfloor.py): no new job starts.
+        One log line on crossing it, either way."""
+        change = self.disk.check(mono, self.config["disk_free_min_bytes"], self.config["disk_free_min_percent"])
+        if change is not None and change.low:
+            log.warning("disk.low", free_bytes=change.free, floor_bytes=change.floor, path=self.disk.path,
+                        action="no new job starts until space returns")  # fmt: skip
+        elif change is not None:
+            log.info("disk.ok", free_bytes=change.free, floor_bytes=change.floor, action="starting jobs again")
+        return not self.disk.low
 
     def begin_shutdown(self, why: str) -> None:
         """Stop dispatching; running jobs get shutdown_grace to finish, then are killed
@@ -202,6 +219,7 @@ class Daemon:
             "containment": self.containment,
             "fd_limit": self.guard.limit,
             "accepting": not self.guard.paused,
+            "disk": self.disk.view(),
         }
 
     # --- the end ----------------------------------------------------------------------------

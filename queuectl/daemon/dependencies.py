@@ -104,7 +104,8 @@ class Dependencies:
         condition = dep.condition or A.SUCCESS
         if not A.holds(condition, p_state):
             error = A.why_not(condition, p_id, p_state)
-            self.store.cancel_dependent(seq, now, error, p_seq if p_state != "deleted" else None)
+            queue = self.store.cancel_dependent(seq, now, error, p_seq if p_state != "deleted" else None)
+            self.lc.count("cancelled", now, queue)
             self.lc.later_log("info", "job.cancelled", job_id=dep.id, previous_state=J.BLOCKED, error=error)
             self.lc.settled(seq, dep.id, J.CANCELLED, now, error=error)  # (its dependents: queued)
             return

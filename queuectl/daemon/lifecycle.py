@@ -22,6 +22,7 @@ from queuectl.daemon import wire
 from queuectl.daemon.dependencies import Dependencies
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlight, InFlightTable
+from queuectl.daemon.metrics import Metrics
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.rates import RateLimits
 from queuectl.daemon.store.interface import Runnable, Storage
@@ -36,7 +37,7 @@ log = structlog.get_logger("queuectl")
 class Lifecycle:
     def __init__(self, store: Storage, out: TurnOutput, events: Events, runnable: Runnables,
                  timers: TimerWindow, inflight: InFlightTable, waits: Waits,
-                 config: Mapping[str, Any], throughput: Throughput,
+                 config: Mapping[str, Any], throughput: Throughput, metrics: Metrics,
                  rates: RateLimits | None = None):  # fmt: skip
         self.store = store
         self.out = out
@@ -47,6 +48,7 @@ class Lifecycle:
         self.waits = waits
         self.config = config
         self.throughput = throughput
+        self.metrics = metrics
         self.deps = Dependencies(store, self)
         self.rates = rates
 
@@ -73,6 +75,7 @@ class Lifecycle:
                 self.runnable.add(job)
             self.events.emit("job.enqueued", job_id=job.id, state=job.state)
         self.deps.link(specs, jobs, stored, now)
+        self.count_enqueued(jobs)
         if len(jobs) == 1:
             self.later_log("info", "job.enqueued", job_id=jobs[0].id,
                            state=J.BLOCKED if specs[0].after else jobs[0].state,
@@ -81,6 +84,16 @@ class Lifecycle:
             self.later_log("info", "job.enqueued_many", count=len(jobs), first_id=jobs[0].id,
                            last_id=jobs[-1].id)  # fmt: skip
         return jobs
+
+    def count_enqueued(self, jobs: list[Runnable]) -> None:
+        """One callback per batch, whatever its size."""
+        queues = [job.queue for job in jobs]
+
+        def record() -> None:
+            for queue in queues:
+                self.metrics.count("enqueued", queue)
+
+        self.out.later(record)
 
     def fire_timers(self, now: float) -> None:
         """Scheduled and backed-off jobs whose time has come become pending."""
@@ -96,13 +109,14 @@ class Lifecycle:
         """pending -> assigned to `child` (the assignment is sent after commit); `queued`:
         behind the job it runs; `slot`: its slot indices within its queue."""
         slot_text = Q.format_slots(slot)
-        attempt = self.store.claim(job, child, now, slot_text)
+        limit = job.max_output if job.max_output is not None else self.config["max_output_bytes"]
+        attempt = self.store.claim(job, child, now, slot_text, limit)
         flight = InFlight(job, attempt, child, queued=queued, slot=slot)
         self.inflight.add(flight)
         stdin = self.store.stdin_of(job.seq) if job.hook is not None else None
         self.out.send(child, wire.Run(job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
                                       job.env, self.config["kill_grace"], job.queue, slot_text,
-                                      stdin, job.hook))  # fmt: skip
+                                      stdin, job.hook, limit))  # fmt: skip
         self.events.emit("job.assigned", job_id=job.id, attempt=attempt, child=child)
         return flight
 
@@ -122,6 +136,8 @@ class Lifecycle:
         self.inflight.mark_started(flight, msg.at, msg.pid or None)
         if self.rates is not None and flight.job.hook is None:
             self.rates.started(flight.job.queue, msg.at)
+        queue, pickup = flight.job.queue, msg.at - flight.job.ready_at
+        self.out.later(lambda: self.metrics.started(queue, pickup))
         self.store.mark_started(msg.seq, msg.attempt, msg.at, msg.pid, msg.segment, msg.out_off,
                                 msg.err_off, queue=flight.job.queue)  # fmt: skip
         self.later_log("info", "job.started", job_id=flight.job.id, attempt=msg.attempt,
@@ -167,7 +183,7 @@ class Lifecycle:
         job, seq = flight.job, flight.job.seq
         duration_ms = round((fin.ended_at - flight.started_at) * 1000, 3) if flight.started_at else None
         common: dict[str, Any] = dict(exit_code=fin.exit_code, signal=fin.signal, timed_out=fin.timed_out,
-                                      out_len=fin.out_len, err_len=fin.err_len)  # fmt: skip
+                                      out_len=fin.out_len, err_len=fin.err_len, dropped=fin.dropped)  # fmt: skip
         common["queue"] = job.queue
         ident = dict(job_id=job.id, attempt=flight.attempt, child=flight.child)
         if flight.abort == "cancel" or fin.aborted == "cancel":
@@ -175,6 +191,7 @@ class Lifecycle:
                                       charged=False, new_state=J.CANCELLED, run_at=None,
                                       last_error="cancelled", started=flight.started)  # fmt: skip
             self.later_log("info", "job.cancelled", **ident)
+            self.count("cancelled", now, job.queue, self.ran_for(flight, fin))
             self.settled(seq, job.id, J.CANCELLED, now)
             return
         if fin.aborted in ("shutdown", "pause"):
@@ -193,7 +210,7 @@ class Lifecycle:
             self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=None, charged=True,
                                       new_state=J.COMPLETED, run_at=None, last_error=None,
                                       started=flight.started)  # fmt: skip
-            self.count("completed", now)
+            self.count("completed", now, job.queue, self.ran_for(flight, fin))
             self.later_log("info", "job.completed", **ident, exit_code=0, duration_ms=duration_ms)
             self.settled(seq, job.id, J.COMPLETED, now, exit_code=0)
             self.fire_hooks(job, J.COMPLETED, now)
@@ -214,20 +231,32 @@ class Lifecycle:
                       exit_code=fin.exit_code, signal=fin.signal, error=error,
                       duration_ms=duration_ms)  # fmt: skip
         if outcome.state == J.DEAD:
-            self.count("dead", now)
+            self.count("dead", now, job.queue, self.ran_for(flight, fin))
             self.later_log("warning", "job.dead", **fields)
             self.settled(seq, job.id, J.DEAD, now, exit_code=fin.exit_code, error=error)
             self.fire_hooks(job, J.DEAD, now)
             return
         assert outcome.run_at is not None
-        self.count("failed", now)
+        self.count("failed", now, job.queue, self.ran_for(flight, fin))
         self.later_log("warning", "job.failed", retry_in_s=round(outcome.run_at - now, 3), **fields)
         self.events.emit("job.failed", job_id=job.id, attempt=flight.attempt, error=error,
                          retry_at=J.format_time(outcome.run_at))  # fmt: skip
         self.timers.add(seq, outcome.run_at)
 
-    def count(self, kind: str, now: float) -> None:
-        self.out.later(lambda: self.throughput.record(kind, now))
+    @staticmethod
+    def ran_for(flight: InFlight, fin: wire.Finished) -> float | None:
+        return fin.ended_at - flight.started_at if flight.started_at is not None else None
+
+    def count(self, kind: str, now: float, queue: str, duration: float | None = None) -> None:
+        """A settled attempt, counted once the turn commits (`cancelled` is not a
+        throughput kind: only metrics count it)."""
+
+        def record() -> None:
+            if kind != "cancelled":
+                self.throughput.record(kind, now)
+            self.metrics.finished(kind, queue, duration)
+
+        self.out.later(record)
 
     def settled(self, seq: int, job_id: str, state: str, now: float, **fields: Any) -> None:
         """A job reached a final state: tell whoever waits for it (after commit), and its
@@ -283,6 +312,7 @@ class Lifecycle:
             if cancel:
                 self.store.cancel(seq, J.PENDING, now, flight.job.queue)
         if cancel:
+            self.count("cancelled", now, flight.job.queue)
             self.settled(seq, flight.job.id, J.CANCELLED, now)
             return
         self.events.emit("job.returned", job_id=flight.job.id, attempt=flight.attempt)
@@ -307,6 +337,7 @@ class Lifecycle:
         self.timers.drop(seq)
         self.store.cancel(seq, state, now, job["queue"])
         self.later_log("info", "job.cancelled", job_id=job["id"], previous_state=state)
+        self.count("cancelled", now, job["queue"])
         self.settled(seq, job["id"], J.CANCELLED, now)
         return None
 

@@ -93,6 +93,7 @@ class Loop:
             self.take_signals_and_watches(events)
             self.turn(events)
             mono = d.clock.mono()
+            d.metrics.turn.observe(mono - awake)
             if watchdog and mono >= next_watchdog:
                 d.notifier.watchdog()
                 next_watchdog = mono + watchdog
@@ -114,6 +115,8 @@ class Loop:
             wakes.append(d.shutdown_deadline)
         if self.replay_reports or self.check_orphans:
             wakes.append(mono + STORAGE_RETRY_SECONDS)
+        if not d.shutting_down and (d.disk.low or not d.disk.next_check):  # under the floor: look again
+            wakes.append(d.disk.next_check)
         wait = min(w for w in wakes if w is not None) - mono
         if not d.shutting_down:
             for due in (d.timers.next_due(), d.scheduler.next_due(), d.rates.wake_at):
@@ -197,7 +200,8 @@ class Loop:
                 if not d.shutting_down:
                     d.scheduler.fire(d.now)
                     d.lifecycle.fire_timers(d.now)
-                    dispatch(d.store, d.runnable, d.queues, d.workers, d.lifecycle, d.now)
+                    if d.disk_allows_starts(d.mono):
+                        dispatch(d.store, d.runnable, d.queues, d.workers, d.lifecycle, d.now)
             d.journal.commit()
             self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
         except d.store.errors as exc:

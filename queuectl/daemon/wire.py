@@ -37,6 +37,7 @@ class Run:
     stdin: bytes | None = None  # what the command reads on stdin (None: /dev/null)
     hook: str | None = None  # a hook job's kind: its own id is QUEUECTL_HOOK_ID, and
     # QUEUECTL_JOB_ID (from its env) names the job it reports on
+    max_output: int = 64 << 20  # bytes of output kept (stdout and stderr together); the rest dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class Finished:
     out_len: int | None  # None: unknown (its child died)
     err_len: int | None
     error: str | None  # it could not be started at all (a missing cwd, ...)
+    dropped: int = 0  # bytes of output dropped past max_output (or that the disk refused)
 
 
 @dataclass(frozen=True, slots=True)

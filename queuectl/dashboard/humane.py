@@ -86,5 +86,12 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def limit_size(n: int | None) -> str:
+    """A size limit as it is set: binary units (64 MiB), as `logs` says it."""
+    from queuectl.sizes import format_size
+
+    return "" if n is None else format_size(n)
+
+
 FILTERS = {"span": span, "duration": duration, "setting_seconds": setting_seconds, "size": size,
-           "signal_name": signal_name, "error_text": error_text}  # fmt: skip
+           "limit_size": limit_size, "signal_name": signal_name, "error_text": error_text}  # fmt: skip

@@ -17,7 +17,7 @@ COMMAND_MODULES: dict[str, str] = {
     "enqueue": "enqueue", "list": "job", "show": "job", "logs": "logs", "wait": "wait",
     "cancel": "job", "retry": "job", "delete": "job",
     "status": "daemon", "queue": "queue", "worker": "workers", "dlq": "dlq", "schedule": "schedule",
-    "config": "config",
+    "config": "config", "metrics": "metrics",
     "daemon": "daemon", "init": "daemon", "shutdown": "daemon", "call": "daemon", "events": "daemon",
     "install-service": "service", "dashboard": "dashboard", "web": "dashboard",
 }  # fmt: skip

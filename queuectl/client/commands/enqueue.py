@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 @click.option("--timeout", metavar="DURATION", callback=duration,
               help="Kill the job after this long: seconds, or 90s, 10m, 1h30m... (0: never).")
 @click.option("--max-retries", type=int, help="Retries after the first attempt (default: config max_retries).")
+@click.option("--max-output", metavar="SIZE",
+              help="Output each attempt keeps, stdout and stderr together: bytes, or 10M, 64MiB, 1G... "
+              "Past it the rest is dropped (the job runs on) and the attempt says how much "
+              "(default: config max_output_bytes, 64 MiB).")
 @click.option("--delay", metavar="DURATION", callback=duration, help="Run this long from now (seconds, or 10m, 2h...).")
 @click.option("--run-at", metavar="TIME", help="Run at this ISO 8601 time (no zone = UTC).")
 @click.option("--cwd", metavar="DIR", help="Working directory (default: the current one).")
@@ -74,7 +78,7 @@ if TYPE_CHECKING:
 @handle_errors
 def enqueue(
     ctx: Context, args: tuple[str, ...], job_id: str | None, priority: int | None,
-    timeout: float | None, max_retries: int | None, delay: float | None, run_at: str | None,
+    timeout: float | None, max_retries: int | None, max_output: str | None, delay: float | None, run_at: str | None,
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
     tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, unique_key: str | None,
     unique_while: str | None, on_duplicate: str, on_success: str | None, on_failure: str | None,
@@ -113,7 +117,7 @@ def enqueue(
     check_seconds(delay=delay, timeout=timeout)
     job = job_from_args(args)
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
-             "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
+             "max_output": max_output, "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
              "after_condition": after_condition, "unique_key": unique_key, "unique_while": unique_while,
              **hooks}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})

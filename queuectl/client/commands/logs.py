@@ -75,6 +75,14 @@ def logs(ctx: Context, job_id: str, stream: Literal["stdout", "stderr"], attempt
         _frame(ctx, job_id, attempt, stream, header=True)
 
     def emit(chunk: LogChunk) -> None:
+        if not as_json and chunk.raw.get("eof") and chunk.raw.get("dropped_bytes"):
+            # The attempt's end: say that its output was cut, on a line of its own.
+            if chunk.data:
+                _write(chunk.data)
+                last[0] = chunk.data[-1:]
+            _write((b"" if last[0] == b"\n" else b"\n") + truncation_marker(chunk.raw).encode() + b"\n")
+            last[0] = b"\n"
+            return
         if not chunk.data:
             return
         if not as_json:
@@ -94,6 +102,15 @@ def logs(ctx: Context, job_id: str, stream: Literal["stdout", "stderr"], attempt
         if last[0] != b"\n":
             click.echo("", err=True)
         _frame(ctx, job_id, shown, stream, header=False)
+
+
+def truncation_marker(raw: dict[str, Any]) -> str:
+    """The line `logs` ends an attempt's output with when some of it was dropped."""
+    from queuectl.sizes import format_size
+
+    limit = raw.get("max_output")
+    past = f" past the {format_size(limit)} limit" if limit is not None else ""
+    return f"[queuectl: output truncated: {format_size(raw['dropped_bytes'])} dropped{past}]"
 
 
 def _follow_job(client: Client, job_id: str, stream: Literal["stdout", "stderr"], emit: Any) -> None:
@@ -120,8 +137,10 @@ def _print_attempt(client: Client, job_id: str, stream: Literal["stdout", "stder
     chunks = list(client.iter_logs(job_id, stream=stream, attempt=attempt))
     if as_json:
         text, encoding = _json_text(b"".join(c.data for c in chunks))
-        out.print_json({"id": job_id, "attempt": chunks[-1].attempt, "stream": stream,
-                        "data": text, "encoding": encoding})  # fmt: skip
+        doc = {"id": job_id, "attempt": chunks[-1].attempt, "stream": stream, "data": text, "encoding": encoding}
+        if chunks[-1].raw.get("dropped_bytes"):  # (only then: the document is as it always was)
+            doc["dropped_bytes"] = chunks[-1].raw["dropped_bytes"]
+        out.print_json(doc)
     else:
         for chunk in chunks:
             emit(chunk)

@@ -11,6 +11,6 @@ REGISTRY = Registry([
     schedule.remove, schedule.run,
     workers.scale, workers.stop, workers.status,
     config.get, config.set_, config.list_,
-    daemon.status, daemon.stats, daemon.shutdown, daemon.discover,
+    daemon.status, daemon.stats, daemon.metrics, daemon.shutdown, daemon.discover,
     queue.add, queue.list_, queue.get, queue.set_, queue.pause, queue.resume, queue.remove,
 ])  # fmt: skip

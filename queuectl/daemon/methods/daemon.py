@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from queuectl import jobs as J
 from queuectl import protocol as P
 from queuectl.daemon.methods.queue import find_queue
+from queuectl.daemon.metrics import DURATION_BUCKETS, KINDS, PICKUP_BUCKETS, Histogram
 from queuectl.daemon.rpc import Param, Send, method
 
 if TYPE_CHECKING:
@@ -51,6 +52,50 @@ def stats(api: Api, send: Send) -> dict[str, Any]:
         "per_minute": [{"minute": J.format_time(m * 60), **counts} for m, counts in series],
         "totals": dict(api.throughput.totals),
     }
+
+
+@method(
+    "daemon.metrics",
+    description="The raw numbers behind `queuectl metrics` (Prometheus): per queue, counters since "
+    "the daemon started (enqueued, started, completed, failed attempts, dead, cancelled), histograms "
+    "of job duration and pickup latency (buckets: upper bounds in seconds and the count of each, not "
+    "cumulative; the last count is above the highest bound), jobs per state and the oldest pending "
+    "job's age; the workers; the daemon's uptime, RSS and loop turn time histogram.",
+    result='{"queues": {name: {"counts": {...}, "states": {...}, "oldest_pending_age_seconds": x, '
+    '"duration_seconds": hist, "pickup_seconds": hist}}, "workers": {...}, "daemon": {...}}',
+)
+def metrics(api: Api, send: Send) -> dict[str, Any]:
+    recorded = api.metrics.view()
+    empty = {"counts": dict.fromkeys(KINDS, 0), "duration_seconds": Histogram(DURATION_BUCKETS).view(),
+             "pickup_seconds": Histogram(PICKUP_BUCKETS).view()}  # fmt: skip
+    queues: dict[str, Any] = {}
+    names = sorted(set(api.store.queue_counts) | set(recorded["queues"]) | set(api.queues.configs))
+    for name in names:
+        states = api.store.queue_counts.get(name) or dict.fromkeys(J.STATES, 0)
+        oldest = api.store.oldest_pending(name) if states[J.PENDING] else None
+        queues[name] = {
+            **(recorded["queues"].get(name) or empty),
+            "states": {state: states[state] for state in J.STATES},
+            "oldest_pending_age_seconds": None if oldest is None else max(api.now - oldest, 0.0),
+        }
+    workers = api.workers.view(api.now)
+    running = workers["running"]
+    return {
+        "queues": queues,
+        "workers": {"target": workers["target"], "running": running, "busy": workers["busy"],
+                    "idle": max(running - workers["busy"], 0)},  # fmt: skip
+        "daemon": {"uptime_seconds": max(api.now - api.started_at, 0.0), "rss_bytes": rss_bytes(),
+                   "started_at": api.started_at, "loop_turn_seconds": recorded["loop_turn_seconds"]},  # fmt: skip
+    }
+
+
+def rss_bytes() -> int | None:
+    """The daemon's resident memory now (Linux: /proc), None where that cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @method(

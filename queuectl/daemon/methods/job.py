@@ -107,6 +107,9 @@ JOB_PARAMS = (
           "absent: config on_failure", nullable=True),
     Param("on_finish", "string", description="hook: run when this job completes or goes dead; absent: "
           "config on_finish", nullable=True),
+    Param("max_output", "any", description="output an attempt keeps, stdout and stderr together: bytes "
+          '(integer), or a size such as "10M", "64MiB", "1G"; past it the rest is dropped and the job runs '
+          "on (absent: config max_output_bytes)", nullable=True),
 )
 
 

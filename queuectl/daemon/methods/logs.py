@@ -23,7 +23,8 @@ MAX_LOG_CHUNK = 4 * 1024 * 1024
     Param("offset", "integer", 0, "byte offset into this attempt's output"),
     Param("max_bytes", "integer", 1024 * 1024, f"chunk size (max {MAX_LOG_CHUNK})"),
     description="A chunk of one attempt's stdout or stderr. Read on from next_offset until eof.",
-    result='{"data", "encoding": "utf-8"|"base64", "offset", "next_offset", "eof", "running", "attempt"}',
+    result='{"data", "encoding": "utf-8"|"base64", "offset", "next_offset", "eof", "running", "attempt", '
+    '"dropped_bytes", "max_output"}',
     errors=(P.JOB_NOT_FOUND, P.INVALID_PARAMS),
 )
 def logs(api: Api, send: Send, id: str, attempt: int | None, stream: str, offset: int,
@@ -37,13 +38,15 @@ def logs(api: Api, send: Send, id: str, attempt: int | None, stream: str, offset
         raise P.invalid_params(f"max_bytes must be from 1 to {MAX_LOG_CHUNK}", "max_bytes")
     n = attempt if attempt is not None else job["attempts"]
     empty = {"data": "", "encoding": "utf-8", "offset": offset, "next_offset": offset,
-             "attempt": n, "running": False, "eof": True}  # fmt: skip
+             "attempt": n, "running": False, "eof": True, "dropped_bytes": 0, "max_output": None}  # fmt: skip
     if n == 0 and attempt is None:
         return empty  # never ran yet
     row = api.store.attempt(job["seq"], n)
     if row is None:
         raise P.RpcError(P.JOB_NOT_FOUND, f"job {id!r} has no attempt {n}", {"id": id, "attempt": n})
     running = row["finished_at"] is None
+    # what the attempt dropped past its output limit (the attempt, both streams together)
+    empty.update(dropped_bytes=row["dropped"], max_output=row["max_output"])
     if row["segment"] is None:  # not started yet (more may come), could not start, or no output
         return {**empty, "running": running, "eof": not running}
     ext, start, length = (
@@ -68,4 +71,5 @@ def logs(api: Api, send: Send, id: str, attempt: int | None, stream: str, offset
     return {
         "data": text, "encoding": encoding, "offset": offset, "next_offset": next_offset,
         "attempt": n, "running": running, "eof": not running and start + next_offset >= end,
+        "dropped_bytes": row["dropped"], "max_output": row["max_output"],
     }  # fmt: skip

@@ -51,6 +51,10 @@ def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
         view["duration_ms"] = None
     view["stdout_bytes"] = attempt["out_len"]
     view["stderr_bytes"] = attempt["err_len"]
+    # Output past the attempt's limit was dropped (the job ran on): how much, and the limit.
+    view["truncated"] = bool(attempt["dropped"])
+    view["dropped_bytes"] = attempt["dropped"]
+    view["max_output"] = attempt["max_output"]
     return view
 
 

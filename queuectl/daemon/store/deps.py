@@ -82,14 +82,15 @@ class StoreDeps:
         self._move(J.BLOCKED, state, queue)
         return state
 
-    def cancel_dependent(self, seq: int, now: float, error: str, by: int | None) -> None:
-        """blocked -> cancelled because parent `by` ended the wrong way."""
+    def cancel_dependent(self, seq: int, now: float, error: str, by: int | None) -> str:
+        """blocked -> cancelled because parent `by` ended the wrong way; returns its queue."""
         (queue,) = self.db.execute(
             "UPDATE jobs SET state = 'cancelled', last_error = ?, cancelled_by = ?, finished_at = ?, "
             "updated_at = ? WHERE seq = ? RETURNING queue",
             (error, by, now, now, seq),
         ).fetchone()
         self._move(J.BLOCKED, J.CANCELLED, queue)
+        return str(queue)
 
     def reblock(self, seq: int, waiting_on: int, now: float) -> None:
         """cancelled (by a parent) -> blocked again: that parent runs again."""

@@ -10,30 +10,34 @@ from queuectl.daemon.store.interface import Runnable
 _JOB_NAMES = (
     "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
     "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, queue, slots, tags, "
-    "unique_key, unique_while, on_success, on_failure, on_finish, hook"
+    "unique_key, unique_while, on_success, on_failure, on_finish, hook, max_output"
 )
 # hook_of: the id of the job a hook job reports on (its seq is what is stored).
 JOB_COLUMNS = _JOB_NAMES + ", (SELECT p.id FROM jobs AS p WHERE p.seq = jobs.hook_of)"
 ATTEMPT_COLUMNS = (
     "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "
-    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot"
+    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot, dropped, max_output"
 )
 INSERT_JOB = (
     "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, run_at_relative, cwd, "
     "env, created_at, updated_at, queue, slots, tags, unique_key, unique_while, unique_hold, on_success, "
-    "on_failure, on_finish, hook, hook_of, stdin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "on_failure, on_finish, hook, hook_of, stdin, max_output) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 RUNNABLE_COLUMNS = (
     "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots, hook, "
-    "(on_success IS NOT NULL OR on_failure IS NOT NULL OR on_finish IS NOT NULL)"
+    "(on_success IS NOT NULL OR on_failure IS NOT NULL OR on_finish IS NOT NULL), updated_at, max_output"
 )
 
 
 def runnable(row: tuple[Any, ...]) -> Runnable:
-    seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots, hook, hooks = row
+    (seq, id_, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots, hook, hooks,
+     ready, limit) = row  # fmt: skip
+    # (a pending job's updated_at is when it became pending: nothing else touches it meanwhile)
     return Runnable(
         seq, id_, command, priority, timeout, cwd, json.loads(env) if env else None,
         max_retries, attempts, charged, queue=queue, slots=slots, hook=hook, hooks=bool(hooks),
+        ready_at=ready, max_output=limit,
     )  # fmt: skip
 
 

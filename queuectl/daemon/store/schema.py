@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -141,6 +141,14 @@ MIGRATIONS: dict[int, str] = {
     -- Rate limits (queuectl/ratelimit.py): at most rate_count starts in any rate_period seconds.
     ALTER TABLE queues ADD COLUMN rate_count INTEGER;
     ALTER TABLE queues ADD COLUMN rate_period REAL;
+    """,
+    7: "",  # placeholder: another branch's migration
+    8: """
+    -- Output caps: a job's own limit on the output an attempt keeps (NULL: config
+    -- max_output_bytes at its start), and the bytes each attempt dropped past its limit.
+    ALTER TABLE jobs ADD COLUMN max_output INTEGER;
+    ALTER TABLE attempts ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN max_output INTEGER;
     """,
 }
 

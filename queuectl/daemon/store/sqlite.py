@@ -238,11 +238,13 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
                 spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
                 spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
                 spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
+                spec.max_output,
             ))  # fmt: skip
             assert spec.id is not None  # (given one above)
             out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
                                 spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
-                                bool(spec.on_success or spec.on_failure or spec.on_finish)))  # fmt: skip
+                                bool(spec.on_success or spec.on_failure or spec.on_finish), now,
+                                spec.max_output))  # fmt: skip
         with self.transaction():
             try:
                 if len(rows) == 1:  # (the common single enqueue: its seq without another query)
@@ -277,18 +279,18 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
         self._move(row[0], J.PENDING, row[1])
         return True
 
-    def claim(self, job: Runnable, child: int, now: float, slot: str = "0") -> int:
+    def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None) -> int:
         """pending -> assigned to `child`; records a new attempt row (with the queue, the
-        slots and the slot indices it holds) and returns its number."""
+        slots and the slot indices it holds, its output limit) and returns its number."""
         attempt = job.attempts + 1
         self.db.execute(
             "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ?",
             (attempt, now, job.seq),
         )
         self.db.execute(
-            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (job.seq, attempt, child, now, job.queue, job.slots, slot),
+            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot, max_output) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (job.seq, attempt, child, now, job.queue, job.slots, slot, max_output),
         )
         self._move(J.PENDING, J.ASSIGNED, job.queue)
         job.attempts = attempt
@@ -347,6 +349,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
         last_error: str | None,
         started: bool = True,
         queue: str = "default",
+        dropped: int = 0,
     ) -> None:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy);
         `started`: it ran (processing), or never confirmed its start (assigned)."""
@@ -359,12 +362,12 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
         # (Its start, when reported in this same turn, is written here too.)
         self.db.execute(
             "UPDATE attempts SET finished_at = ?, exit_code = ?, signal = ?, timed_out = ?, "
-            "charged = ?, error = ?, out_len = ?, err_len = ?, "
+            "charged = ?, error = ?, out_len = ?, err_len = ?, dropped = ?, "
             "started_at = coalesce(?, started_at), pid = coalesce(?, pid), "
             "out_off = coalesce(?, out_off), err_off = coalesce(?, err_off), "
             "segment = CASE WHEN ? = 0 AND ? = 0 THEN NULL ELSE coalesce(?, segment) END "
             "WHERE job_seq = ? AND n = ?",
-            (now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len,
+            (now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len, dropped,
              started_at, pid, out_off, err_off, out_len, err_len, segment, seq, attempt),
         )  # fmt: skip
         final = new_state in J.FINAL_STATES or new_state == J.FAILED

@@ -1,5 +1,5 @@
 """Data for scripts: a job's output (a tail to follow, or whole as a download), the event
-stream (Server-Sent Events), health. Behind the same token as everything else."""
+stream (Server-Sent Events), health, Prometheus metrics. Behind the same token as everything else."""
 
 from __future__ import annotations
 
@@ -72,6 +72,19 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"ok": True, "daemon_up": site_of(request).feed.up})
 
 
+async def metrics(request: Request) -> Response:
+    """One Prometheus scrape (docs/operations.md, "Metrics"), rendered as `queuectl metrics` does."""
+    from queuectl.client.prometheus import CONTENT_TYPE, render
+
+    try:
+        data = await site_of(request).link.call("daemon.metrics")
+    except DaemonUnreachable as exc:
+        return PlainTextResponse(f"daemon unreachable: {exc}\n", status_code=503)
+    except RemoteError as exc:  # e.g. a daemon too old to have daemon.metrics
+        return PlainTextResponse(f"the daemon refused daemon.metrics: {exc}\n", status_code=502)
+    return Response(render(data), media_type=CONTENT_TYPE)
+
+
 def sse(name: str, data: Any) -> str:
     # json.dumps never emits a raw newline, so one data: line holds the whole message.
     return f"event: {name}\ndata: {json.dumps(data)}\n\n"
@@ -101,5 +114,5 @@ async def events(request: Request) -> Response:
 
 ROUTES = [
     Route("/api/logs", log_tail), Route("/api/logs/download", log_download),
-    Route("/events", events), Route("/healthz", healthz),
+    Route("/events", events), Route("/healthz", healthz), Route("/metrics", metrics),
 ]  # fmt: skip

@@ -1,4 +1,4 @@
-// Overview: workers and the no-worker warning from the pushed status; the queue latency,
+// Overview: workers, the no-worker and disk warnings from the pushed status; the queue latency,
 // chart and schedule re-fetched when events touch them.
 import * as queuectl from "./common.js";
 import { span } from "./human.js";
@@ -63,6 +63,9 @@ function listedInUpcoming(id) {
 function renderWarning(status) {
   const warning = document.getElementById("no-workers");
   if (warning) warning.hidden = !(status.counts.pending > 0 && status.workers.running === 0);
+  // The disk under its floor (no new job starts), or back above it: the region says so.
+  const disk = document.getElementById("disk-low");
+  if (disk && disk.hidden === Boolean(status.daemon?.disk?.low)) refreshLatency();
 }
 
 function oldestPending() {
