@@ -29,6 +29,10 @@ class Setting:
 MAX_WORKERS = 256  # the one home of this limit: config `workers`, workers.scale, --workers
 
 
+DAY = 86400.0
+MAX_RETAIN = 100 * 365 * DAY  # longer is a typo, not a policy
+
+
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -45,6 +49,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("shutdown_grace", float, 10.0, "seconds running jobs get to finish on a graceful stop", 0.0, 86400.0),
         Setting("workers", int, _default_workers(), "number of worker children the daemon runs", 0, MAX_WORKERS),
         Setting("worker_silence_limit", float, 30.0, "seconds a worker child may send nothing (it sends a heartbeat every 2 s) before it is killed as wedged", 5.0, 3600.0),
+        Setting("retain_completed", float, 7 * DAY, "seconds a completed job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
+        Setting("retain_dead", float, 30 * DAY, "seconds a dead job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
+        Setting("retain_cancelled", float, 7 * DAY, "seconds a cancelled job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
+        Setting("retain_max_jobs", int, 0, "most finished jobs kept: past it the oldest finished are pruned first; 0 or none: no cap", 0, 1_000_000_000),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
     )
 }
@@ -78,7 +86,10 @@ def check(name: str, value: Any) -> Any:
 
 
 # Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
-SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit"})
+SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit",
+                     "retain_completed", "retain_dead", "retain_cancelled"})
+# Settings where 0 means "no limit": `config set` takes `none` for it too.
+NONE_IS_ZERO = frozenset({"retain_completed", "retain_dead", "retain_cancelled", "retain_max_jobs"})
 
 
 def parse(name: str, text: str) -> Any:
@@ -86,6 +97,8 @@ def parse(name: str, text: str) -> Any:
     setting = SETTINGS.get(name)
     if setting is None:
         return check(name, text)  # raises the unknown-key error
+    if name in NONE_IS_ZERO and text.strip().lower() == "none":
+        text = "0"
     try:
         value: Any = parse_duration(text) if name in SECONDS else setting.kind(text)
     except DurationError as exc:

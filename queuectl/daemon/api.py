@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from queuectl.daemon.events import Events
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.pruner import Pruner
 from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.rpc import Registry
 from queuectl.daemon.scheduler import Scheduler
@@ -32,6 +33,7 @@ class Api(Protocol):
     scheduler: Scheduler
     workers: Workers
     queues: QueueSet
+    pruner: Pruner
     waits: Waits
     events: Events
     out: TurnOutput
@@ -43,5 +45,5 @@ class Api(Protocol):
 
     def set_config(self, key: str, value: Any) -> None: ...
     def begin_shutdown(self, why: str) -> None: ...
-    def collect_segments(self, segments: set[str]) -> None: ...
+    def collect_segments(self, segments: set[str]) -> tuple[int, int]: ...
     def facts(self) -> dict[str, Any]: ...

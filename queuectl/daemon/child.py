@@ -54,7 +54,9 @@ class Running:
 
 
 class LogSegments:
-    """This child's append-only stdout/stderr files, rotated at a size limit.
+    """This child's append-only stdout/stderr files, rotated at a size limit, or once
+    written to and older than the job's `rotate_after` (so that the jobs of one segment
+    finish, and are pruned, close together: see docs/operations.md, "Retention").
 
     Segment names are made of numbers only (epoch-child-n), never of a job id.
     """
@@ -72,6 +74,7 @@ class LogSegments:
             self.close()
         self.n += 1
         self.name = f"{self.prefix}-{self.n}"
+        self.opened_at = time.monotonic()
         # Never through a link, never into a file that is not our own (fsguard).
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         self.out_fd = fsguard.open_nofollow(os.path.join(self.logs_dir, self.name + ".out"), flags)
@@ -80,17 +83,18 @@ class LogSegments:
     def sizes(self) -> tuple[int, int]:
         return os.fstat(self.out_fd).st_size, os.fstat(self.err_fd).st_size
 
-    def rotate_if_full(self) -> tuple[int, int]:
+    def rotate_if_full(self, max_age: float) -> tuple[int, int]:
         out, err = self.sizes()
-        if out >= self.limit or err >= self.limit:
-            old = (self.name, self.out_fd, self.err_fd, self.n)
+        old = (out or err) and time.monotonic() - self.opened_at >= max_age
+        if out >= self.limit or err >= self.limit or old:
+            was = (self.name, self.out_fd, self.err_fd, self.n, self.opened_at)
             try:
                 self._open_next(close_old=False)
             except (OSError, fsguard.UnsafePath):
                 # Disk full or the like: keep appending to the current segment.
-                self.name, self.out_fd, self.err_fd, self.n = old
+                self.name, self.out_fd, self.err_fd, self.n, self.opened_at = was
                 return out, err
-            for fd in old[1:3]:
+            for fd in was[1:3]:
                 os.close(fd)
             return 0, 0
         return out, err
@@ -179,7 +183,7 @@ class Child:
         started = False
         while self.queue and self.running is None and not self.terminated:
             job = self.queue.popleft()
-            out_off, err_off = self.logs.rotate_if_full()
+            out_off, err_off = self.logs.rotate_if_full(job.rotate_after)
             env = self.base_env.copy()
             if job.env:
                 env.update(job.env)

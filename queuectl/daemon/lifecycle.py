@@ -27,6 +27,7 @@ from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
 from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.jobs import JobSpec
+from queuectl.retention import segment_age
 
 log = structlog.get_logger("queuectl")
 
@@ -95,7 +96,8 @@ class Lifecycle:
         flight = InFlight(job, attempt, child, queued=queued, slot=slot)
         self.inflight.add(flight)
         self.out.send(child, wire.Run(job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
-                                      job.env, self.config["kill_grace"], job.queue, slot_text))  # fmt: skip
+                                      job.env, self.config["kill_grace"], job.queue, slot_text,
+                                      segment_age(self.config)))  # fmt: skip
         self.events.emit("job.assigned", job_id=job.id, attempt=attempt, child=child)
         return flight
 

@@ -34,6 +34,7 @@ class Run:
     kill_grace: float
     queue: str = "default"  # QUEUECTL_QUEUE
     slot: str = "0"  # QUEUECTL_SLOT: its slot indices within its queue, "0" or "2,3"
+    rotate_after: float = 3600.0  # a written log segment this old is closed before it starts
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -127,6 +127,13 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN unique_while TEXT;
     ALTER TABLE jobs ADD COLUMN unique_hold TEXT;
     CREATE UNIQUE INDEX jobs_unique_hold ON jobs(unique_hold) WHERE unique_hold IS NOT NULL;
+    """,
+    6: "",  # placeholder: another branch's migration
+    7: """
+    -- Retention (queuectl/retention.py): each final state's finished jobs, oldest finished
+    -- first, that hold no unique key (those are kept until deleted).
+    CREATE INDEX jobs_finished ON jobs(state, finished_at, seq)
+        WHERE state IN ('completed', 'dead', 'cancelled') AND unique_hold IS NULL;
     """,
 }
 
