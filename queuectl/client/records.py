@@ -89,6 +89,7 @@ class Storage(TypedDict):
     """What the daemon keeps on disk, in bytes (logs: as measured at most a minute ago)."""
 
     db_bytes: int
+    db_free_bytes: int  # free pages inside the file, reused before it grows
     wal_bytes: int
     logs_bytes: int
 

@@ -285,6 +285,8 @@ class Loop:
             d.out.discard()
             d.pruner.failed(d.mono)
         self.flush()
+        if d.held_segments:
+            d.collect_held()
 
     # --- after a failed commit ------------------------------------------------------------------
 

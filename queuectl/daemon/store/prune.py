@@ -85,16 +85,13 @@ class StorePrune:
         return removed, segments
 
     def file_sizes(self) -> dict[str, int]:
-        """Bytes of the database file and of its WAL (a stat each)."""
-        sizes = {}
+        """Bytes of the database file and of its WAL (a stat each), and of the file's free
+        pages (reused by the next writes before the file grows; read from its header)."""
+        free, page = (self.db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("freelist_count", "page_size"))
+        sizes = {"db_free_bytes": free * page}
         for key, path in (("db_bytes", str(self.path)), ("wal_bytes", f"{self.path}-wal")):
             try:
                 sizes[key] = os.stat(path).st_size
             except OSError:
                 sizes[key] = 0
         return sizes
-
-    def free_pages(self) -> int:
-        """Pages on the freelist: reused by the next inserts before the file grows."""
-        n: int = self.db.execute("PRAGMA freelist_count").fetchone()[0]
-        return n
