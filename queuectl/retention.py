@@ -21,7 +21,7 @@ from queuectl.jobs import ValidationError
 FINAL = ("completed", "dead", "cancelled")
 RETAIN_KEYS = {"completed": "retain_completed", "dead": "retain_dead", "cancelled": "retain_cancelled"}
 BATCH = 500  # jobs one background step removes at most
-CHUNK = 100  # deleted between two looks at the sockets (a request waiting stops the step)
+CHUNK = 50  # deleted between two looks at the sockets (a request waiting stops the step)
 FAST_REARM = 0.02  # seconds to the next step while there is more to prune
 SLOW_REARM = 60.0  # and when there was nothing (or half the shortest retention, if less;
 # a setting change re-arms at once)

@@ -119,4 +119,8 @@ def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bo
     head = f"daemon:  pid {d['pid']}, up {human.span(d['uptime_s'])}, home "
     room = None if width is None else max(width - len(head), 1)
     lines.append(term.clip(head + term.clip(term.one_line(d["home"]), room, front=True), width))
+    disk = d.get("storage")  # (an older daemon says nothing of it)
+    if disk:
+        lines.append(term.clip(f"disk:    database {human.size(disk['db_bytes'])} (WAL {human.size(disk['wal_bytes'])}"
+                               f"), logs {human.size(disk['logs_bytes'])}", width))  # fmt: skip
     return lines

@@ -8,16 +8,9 @@ import click
 
 from queuectl.client import output as out
 from queuectl.client.cli import Context, duration, handle_errors, json_option
+from queuectl.client.human import size
 
 FINAL = ("completed", "dead", "cancelled")
-
-
-def size(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def summary(result: dict[str, Any]) -> list[str]:
