@@ -22,10 +22,10 @@ FINAL = ("completed", "dead", "cancelled")
 RETAIN_KEYS = {"completed": "retain_completed", "dead": "retain_dead", "cancelled": "retain_cancelled"}
 BATCH = 500  # jobs one background step removes at most
 CHUNK = 50  # deleted between two looks at the sockets (a request waiting stops the step)
-FAST_REARM = 0.02  # seconds to the next step while there is more to prune
+FAST_REARM = 0.05  # seconds to the next step while there is more to prune (about 10,000 jobs/s)
 SLOW_REARM = 60.0  # and when there was nothing (or half the shortest retention, if less;
 # a setting change re-arms at once)
-MAX_DEFER = 1.0  # a busy loop lets a due step wait this long at most
+MAX_DEFER = 0.25  # a busy loop lets a due step wait this long at most, then runs it whole
 READ_GRACE = 60.0  # a job whose output was read this recently is kept
 MAX_AGE = 100 * 365 * 86400.0
 SEGMENT_AGE_MAX = 3600.0  # a written segment is closed after this long, or ...

@@ -2,9 +2,10 @@
 queuectl/retention.py's; the SQL store/prune.py's).
 
 The loop calls `step` in a transaction of its own, when the pruner is due and the
-loop has nothing else to do (or has put it off for MAX_DEFER): one step removes
-at most BATCH jobs, CHUNK at a time, and stops early as soon as a request or a
-report is waiting. It comes back after FAST_REARM while there is more to remove,
+loop has nothing else to do: one step removes at most BATCH jobs, CHUNK at a
+time, and stops early as soon as a request or a report is waiting. A loop that
+is never idle puts a step off for MAX_DEFER at most, and then runs it whole
+(a few milliseconds), so pruning keeps up with a daemon busy all the time. It comes back after FAST_REARM while there is more to remove,
 else after SLOW_REARM. A `job.prune` request is worked off the same way, ahead
 of the settings' pass, and answered when done, so even a million jobs never hold
 the loop for longer than one chunk.
@@ -55,6 +56,7 @@ class Pruner:
         self.storage = storage  # db, wal and logs bytes (status)
         self.next_at = mono + R.FAST_REARM  # monotonic
         self.put_off_since: float | None = None
+        self.forced = False  # the step due now was put off long enough: it runs whole
         self.requests: deque[Request] = deque()
         self.readers: dict[int, float] = {}  # job seq -> when its output was last read (mono)
         self.totals: dict[str, int] = {"jobs": 0, "segments": 0, "bytes": 0}
@@ -66,7 +68,8 @@ class Pruner:
         if mono < self.next_at:
             self.put_off_since = None
             return False
-        if idle or (self.put_off_since is not None and mono - self.put_off_since >= R.MAX_DEFER):
+        self.forced = not idle and self.put_off_since is not None and mono - self.put_off_since >= R.MAX_DEFER
+        if idle or self.forced:
             self.put_off_since = None
             return True
         if self.put_off_since is None:
@@ -96,7 +99,7 @@ class Pruner:
         removed: dict[str, int] = {}
         segments: set[str] = set()
         for i in range(0, len(chosen), R.CHUNK):
-            if i and busy():
+            if not self.forced and busy():  # (before the first chunk too: choosing took ms)
                 more = True
                 break
             jobs, segs = self.store.prune_jobs([c.seq for c in chosen[i : i + R.CHUNK]])

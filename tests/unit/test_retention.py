@@ -205,3 +205,12 @@ def test_job_prune_refuses_bad_params(core: Core, params: dict[str, object], fie
     core.turn(core.request("job.prune", params))
     (reply,) = core.replies()
     assert reply["error"]["code"] == -32602 and reply["error"]["data"]["field"] == field
+
+
+def test_a_due_step_waits_for_an_idle_loop_but_not_for_ever(core: Core) -> None:
+    pruner = core.daemon.pruner
+    pruner.next_at = 10.0
+    assert not pruner.due(9.0, idle=True)  # not due yet
+    assert pruner.due(10.0, idle=True) and not pruner.forced
+    assert not pruner.due(10.0, idle=False) and not pruner.due(10.0 + R.MAX_DEFER / 2, idle=False)
+    assert pruner.due(10.0 + R.MAX_DEFER, idle=False) and pruner.forced  # then it runs whole
