@@ -13,10 +13,11 @@
 - pickup while pruning: `--prunable` completed jobs are written straight into a
   stopped daemon's database (the fast setup: rows as the daemon writes them, finished
   an hour ago; going through a daemon costs about a millisecond a job), then
-  enqueue -> start of single jobs onto an idle worker (parts.pickup) is measured with
-  retention off (nothing to prune), then again right after `retain_completed` is set to
-  60 s, while the background pruner works the backlog off. It prints both p50/p99 and
-  the ratio; the pruner must still have work left when the second measurement ends.
+  enqueue -> start of single jobs onto an idle worker (parts.pickup, its p99) is
+  measured with retention off (nothing to prune), then again right after
+  `retain_completed` is set to 60 s, while the background pruner works the backlog off;
+  `--rounds` such pairs, alternating (the machine's load drifts). It prints each p99 and
+  the median of the pairs' ratios; the pruner must still have work left at the end.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -112,32 +114,36 @@ def fill(d: BenchDaemon, n: int) -> None:
         db.close()
 
 
-def pickup_while_pruning(home: Path, prunable: int, pickups: int) -> dict[str, float]:
+def pickup_while_pruning(home: Path, prunable: int, pickups: int, rounds: int) -> dict[str, Any]:
     d = BenchDaemon(home / "prune")
     d.start()
     d.call("config.set", {"key": "retain_completed", "value": 0})  # nothing pruned yet
     d.stop()
     t0 = time.perf_counter()
     fill(d, prunable)
-    out: dict[str, float] = {"prunable": prunable, "fill_s": round(time.perf_counter() - t0, 1)}
+    out: dict[str, Any] = {"prunable": prunable, "fill_s": round(time.perf_counter() - t0, 1)}
+    idle: list[float] = []
+    busy: list[float] = []
     with d.start(timeout=300):
-        idle = pickup(d, pickups)
-        before = d.counts()["completed"]
-        d.call("config.set", {"key": "retain_completed", "value": 60})
-        time.sleep(0.5)  # the pruner is under way
         t1 = time.perf_counter()
-        busy = pickup(d, pickups)
+        for _ in range(rounds):  # idle, pruning, idle, pruning, ...: the machine's load drifts
+            d.call("config.set", {"key": "retain_completed", "value": 0})  # the pruner stops
+            time.sleep(0.2)
+            idle.append(pickup(d, pickups)["pickup.start_p99_ms"])
+            d.call("config.set", {"key": "retain_completed", "value": 60})  # and starts again
+            time.sleep(0.2)
+            busy.append(pickup(d, pickups)["pickup.start_p99_ms"])
         left = d.counts()["completed"]
         out.update({
-            "idle.p50_ms": idle["pickup.start_p50_ms"], "idle.p99_ms": idle["pickup.start_p99_ms"],
-            "pruning.p50_ms": busy["pickup.start_p50_ms"], "pruning.p99_ms": busy["pickup.start_p99_ms"],
-            "p99_ratio": busy["pickup.start_p99_ms"] / idle["pickup.start_p99_ms"],
-            "pruned_during": before - left, "left_after": left,
-            "prune_rate_per_s": (before - left) / (time.perf_counter() - t1 + 0.5),
+            "idle.p99_ms": [round(x, 2) for x in idle], "pruning.p99_ms": [round(x, 2) for x in busy],
+            "p99_ratio_median": statistics.median(b / a for a, b in zip(idle, busy, strict=True)),
+            "left_after": left,
         })  # fmt: skip
-        while d.counts()["completed"] > 2 * (pickups + 1):  # the rest (not the pickups' own jobs)
+        if left < 2 * rounds * (pickups + 1) + 1:
+            out["warning"] = "the pruner ran out of work during the measurement: use more --prunable"
+        while d.counts()["completed"] > 2 * rounds * (pickups + 1):  # the rest (not the pickups' jobs)
             time.sleep(0.5)
-        out["prune_all_s"] = round(time.perf_counter() - t1 + 0.5, 1)
+        out["prune_rate_per_s"] = round(prunable / (time.perf_counter() - t1), 0)
         out.update({f"after.{k}": round(v, 2) for k, v in sizes(d).items()})
     return out
 
@@ -148,12 +154,13 @@ def main() -> None:
     parser.add_argument("--retain", default="5s", help="retain_completed during the soak (5s)")
     parser.add_argument("--output", type=int, default=100, help="bytes each soak job prints (100)")
     parser.add_argument("--prunable", type=int, default=1_000_000, help="jobs to prune behind the pickups (0: skip)")
-    parser.add_argument("--pickups", type=int, default=300)
+    parser.add_argument("--pickups", type=int, default=100, help="single jobs per measurement (100)")
+    parser.add_argument("--rounds", type=int, default=3, help="idle/pruning measurement pairs (3)")
     args = parser.parse_args()
     jobs = args.jobs
     with tempfile.TemporaryDirectory(prefix="qsoak-") as tmp:
         if args.prunable:
-            result = pickup_while_pruning(Path(tmp), args.prunable, args.pickups)
+            result = pickup_while_pruning(Path(tmp), args.prunable, args.pickups, args.rounds)
             print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}), flush=True)
         if jobs:
             retain = parse_duration(args.retain)

@@ -20,9 +20,9 @@ from queuectl.jobs import ValidationError
 
 FINAL = ("completed", "dead", "cancelled")
 RETAIN_KEYS = {"completed": "retain_completed", "dead": "retain_dead", "cancelled": "retain_cancelled"}
-BATCH = 500  # jobs one background step removes at most
-CHUNK = 50  # deleted between two looks at the sockets (a request waiting stops the step)
-FAST_REARM = 0.05  # seconds to the next step while there is more to prune (about 10,000 jobs/s)
+BATCH = 250  # jobs one background step removes at most
+CHUNK = 25  # deleted between two looks at the sockets (a request waiting stops the step)
+FAST_REARM = 0.025  # seconds to the next step while there is more to prune (about 10,000 jobs/s)
 SLOW_REARM = 60.0  # and when there was nothing (or half the shortest retention, if less;
 # a setting change re-arms at once)
 MAX_DEFER = 0.25  # a busy loop lets a due step wait this long at most, then runs it whole
