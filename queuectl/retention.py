@@ -25,7 +25,8 @@ CHUNK = 25  # deleted between two looks at the sockets (a request waiting stops 
 FAST_REARM = 0.025  # seconds to the next step while there is more to prune (about 10,000 jobs/s)
 SLOW_REARM = 60.0  # and when there was nothing (or half the shortest retention, if less;
 # a setting change re-arms at once)
-MAX_DEFER = 0.25  # a busy loop lets a due step wait this long at most, then runs it whole
+MAX_DEFER = 0.1  # a busy loop lets a due step wait this long at most, then runs it whole,
+FORCED_BATCHES = 4  # and that many batches: a daemon that is never idle still prunes faster than it runs jobs
 READ_GRACE = 60.0  # a job whose output was read this recently is kept
 MAX_AGE = 100 * 365 * 86400.0
 SEGMENT_AGE_MAX = 3600.0  # a written segment is closed after this long, or ...

@@ -213,4 +213,17 @@ def test_a_due_step_waits_for_an_idle_loop_but_not_for_ever(core: Core) -> None:
     assert not pruner.due(9.0, idle=True)  # not due yet
     assert pruner.due(10.0, idle=True) and not pruner.forced
     assert not pruner.due(10.0, idle=False) and not pruner.due(10.0 + R.MAX_DEFER / 2, idle=False)
-    assert pruner.due(10.0 + R.MAX_DEFER, idle=False) and pruner.forced  # then it runs whole
+    assert pruner.due(10.0 + R.MAX_DEFER * 1.01, idle=False) and pruner.forced  # then it runs whole, and bigger
+
+
+def test_a_forced_step_removes_several_batches(core: Core) -> None:
+    core.daemon.config["retain_cancelled"] = 1.0
+    n = R.BATCH * R.FORCED_BATCHES + 10
+    core.turn(core.request("job.enqueue_many", {"jobs": [{"command": "x", "id": f"j{i}", "delay": 60}
+                                                         for i in range(n)]}))  # fmt: skip
+    for i in range(n):
+        core.daemon.lifecycle.cancel(core.job(f"j{i}"), core.clock.wall())
+    core.clock.advance(2)
+    core.daemon.pruner.forced = True
+    prune(core)
+    assert core.daemon.store.counts["cancelled"] == 10
