@@ -35,6 +35,10 @@ class Setting:
 MAX_WORKERS = 256  # the one home of this limit: config `workers`, workers.scale, --workers
 
 
+DAY = 86400.0
+MAX_RETAIN = 100 * 365 * DAY  # longer is a typo, not a policy
+
+
 def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
@@ -63,6 +67,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("max_output_bytes", int, 64 << 20, "output kept per attempt (stdout and stderr together); past it the rest is dropped and the attempt says how much (jobs may set their own, max_output)", 0, MAX_OUTPUT),
         Setting("disk_free_min_bytes", int, 1 << 30, "the disk floor: with less free space than the smaller of this and disk_free_min_percent of the disk (on the state directory's filesystem), no new job starts until space returns (0: off)", 0, MAX_OUTPUT),
         Setting("disk_free_min_percent", float, 5.0, "the disk floor's other half: a percentage of the filesystem's size (see disk_free_min_bytes; 0: off)", 0.0, 100.0),
+        Setting("retain_completed", float, 7 * DAY, "seconds a completed job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
+        Setting("retain_dead", float, 30 * DAY, "seconds a dead job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
+        Setting("retain_cancelled", float, 7 * DAY, "seconds a cancelled job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
+        Setting("retain_max_jobs", int, 0, "most finished jobs kept: past it the oldest finished are pruned first; 0 or none: no cap", 0, 1_000_000_000),
         Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
         Setting("rate_limit", str, ratelimit.NONE, "at most N job starts in any PERIOD, over every queue: N/PERIOD (10/m, 2/s, 5/10s) or none", normalize=_rate),
         Setting("on_success", str, "", "hook command run (as a job of its own) when a job completes, for jobs that name none; empty: none", normalize=_hook("on_success")),
@@ -108,9 +116,11 @@ def check(name: str, value: Any) -> Any:
 
 # Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
 SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit",
-                     "hook_timeout"})
+                     "hook_timeout", "retain_completed", "retain_dead", "retain_cancelled"})
 # Settings that are sizes in bytes: `config set` takes them with units too (`64MiB`).
 BYTES = frozenset({"max_output_bytes", "disk_free_min_bytes"})
+# Settings where 0 means "no limit": `config set` takes `none` for it too.
+NONE_IS_ZERO = frozenset({"retain_completed", "retain_dead", "retain_cancelled", "retain_max_jobs"})
 
 
 def parse(name: str, text: str) -> Any:
@@ -118,6 +128,8 @@ def parse(name: str, text: str) -> Any:
     setting = SETTINGS.get(name)
     if setting is None:
         return check(name, text)  # raises the unknown-key error
+    if name in NONE_IS_ZERO and text.strip().lower() == "none":
+        text = "0"
     try:
         if name in BYTES:
             value: Any = parse_size(text)

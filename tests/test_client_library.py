@@ -110,7 +110,7 @@ def test_every_error_the_daemon_names_has_its_class(client: Client) -> None:
 
 # The Client method (or namespace and method) for each RPC method the daemon advertises.
 METHOD_OF = {"job.enqueue": "enqueue", "job.enqueue_many": "enqueue_many", "job.get": "get",
-             "job.list": "list", "job.cancel": "cancel", "job.retry": "retry", "job.delete": "delete",
+             "job.list": "list", "job.cancel": "cancel", "job.retry": "retry", "job.delete": "delete", "job.prune": "prune",
              "job.logs": "read_logs", "job.wait": "wait", "dlq.list": "dlq.list", "dlq.retry": "dlq.retry",
              "workers.status": "workers.status", "workers.scale": "workers.scale",
              "workers.stop": "workers.stop", "config.get": "config.get", "config.set": "config.set",

@@ -144,7 +144,7 @@ def test_a_database_from_before_unique_keys_is_migrated(tmp_path: Any, version: 
     _database_at(path, version)
     store = Store(path)
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 5
         tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"job_deps", "schedules", "queues"} <= tables
         assert store.key_holders(["x"]) == {}

@@ -53,6 +53,7 @@ from queuectl.client.params import (
     with_cwd,
 )
 from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
+from queuectl.client.prune_calls import AsyncPruneCalls
 from queuectl.client.queue_calls import AsyncQueueCalls
 from queuectl.client.rpc import DEFAULT_TIMEOUT, probe
 from queuectl.client.schedule_calls import AsyncScheduleCalls
@@ -60,7 +61,7 @@ from queuectl.client.schedule_calls import AsyncScheduleCalls
 T = TypeVar("T")
 
 
-class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls, AsyncMetricsCalls):
+class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls, AsyncMetricsCalls, AsyncPruneCalls):
     """Client's methods as coroutines; see Client and docs/python.md. Safe for many tasks
     of one event loop at once; not for several threads."""
 

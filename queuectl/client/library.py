@@ -52,6 +52,7 @@ from queuectl.client.params import (
     with_cwd,
 )
 from queuectl.client.plans import Plan, _AwaitEvent, _Call, _Sleep, attempt_plan, follow_plan, wait_plan
+from queuectl.client.prune_calls import PruneCalls
 from queuectl.client.queue_calls import QueueCalls
 from queuectl.client.rpc import DEFAULT_TIMEOUT, RpcClient, probe
 from queuectl.client.schedule_calls import ScheduleCalls
@@ -64,7 +65,7 @@ T = TypeVar("T")
 
 # --- the client ----------------------------------------------------------------------------
 
-class Client(QueueCalls, ScheduleCalls, MetricsCalls):
+class Client(QueueCalls, ScheduleCalls, MetricsCalls, PruneCalls):
     """A client of the queuectl daemon. Every method is one request (or a few), each with
     the client's timeout; see docs/python.md.
 

@@ -30,6 +30,7 @@ from queuectl.client.records import FinishedTotals as FinishedTotals
 from queuectl.client.records import JobHook as JobHook
 from queuectl.client.records import JobLink as JobLink
 from queuectl.client.records import MinuteCounts as MinuteCounts
+from queuectl.client.records import PruneResult as PruneResult
 from queuectl.client.records import QueueChange as QueueChange
 from queuectl.client.records import QueueInfo as QueueInfo
 from queuectl.client.records import QueueRemoved as QueueRemoved

@@ -110,6 +110,21 @@ def status_params(queue: str | None) -> dict[str, object] | None:
     return {"queue": queue} if queue is not None else None
 
 
+PRUNE_CALL = 3600.0  # job.prune answers once done: a million jobs take minutes
+
+
+def prune_params(older_than: float | None, states: Iterable[str] | None, queue: str | None,
+                 dry_run: bool) -> dict[str, object]:  # fmt: skip
+    params: dict[str, object] = {"dry_run": dry_run}
+    if older_than is not None:
+        params["older_than"] = older_than
+    if states is not None:
+        params["states"] = list(states)
+    if queue is not None:
+        params["queue"] = queue
+    return params
+
+
 def queue_params(name: str, **given: object) -> dict[str, object]:
     """queue.*'s params: the name, and the others given (None: left out, the default)."""
     return {"name": name, **{k: v for k, v in given.items() if v is not None}}

@@ -85,6 +85,28 @@ class WorkersStatus(TypedDict):
     children: list[WorkerChild]
 
 
+class Storage(TypedDict):
+    """What the daemon keeps on disk, in bytes (logs: as measured at most a minute ago)."""
+
+    db_bytes: int
+    db_free_bytes: int  # free pages inside the file, reused before it grows
+    wal_bytes: int
+    logs_bytes: int
+
+
+class PruneResult(TypedDict):
+    """job.prune: jobs removed per final state (dry_run: that would be, with over_cap more
+    by retain_max_jobs), whole log segments deleted and their bytes, the sizes after."""
+
+    dry_run: bool
+    jobs: dict[str, int]
+    over_cap: int
+    total: int
+    segments_deleted: int
+    bytes_reclaimed: int
+    storage: Storage
+
+
 class DaemonInfo(TypedDict):
     pid: int
     version: str
@@ -96,6 +118,8 @@ class DaemonInfo(TypedDict):
     waiting_clients: int
     fd_limit: int
     accepting: bool  # False while it refuses new clients (too few file descriptors free)
+    storage: Storage
+    pruned: dict[str, int]  # since it started: jobs, segments, bytes
 
 
 class QueueInfo(TypedDict):

@@ -15,6 +15,7 @@ from queuectl.daemon.events import Events
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.metrics import Metrics
 from queuectl.daemon.output import TurnOutput
+from queuectl.daemon.pruner import Pruner
 from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.rpc import Registry
 from queuectl.daemon.scheduler import Scheduler
@@ -33,6 +34,7 @@ class Api(Protocol):
     scheduler: Scheduler
     workers: Workers
     queues: QueueSet
+    pruner: Pruner
     waits: Waits
     events: Events
     out: TurnOutput
@@ -46,5 +48,5 @@ class Api(Protocol):
 
     def set_config(self, key: str, value: Any) -> None: ...
     def begin_shutdown(self, why: str) -> None: ...
-    def collect_segments(self, segments: set[str]) -> None: ...
+    def collect_segments(self, segments: set[str]) -> tuple[int, int]: ...
     def facts(self) -> dict[str, Any]: ...

@@ -1,5 +1,6 @@
-"""A running job's stdout and stderr, through pipes into the child's log segments, with a
-limit on what one attempt keeps (max_output: both streams together).
+"""A running job's stdio: a hook job's stdin from memory (stdin_fd); stdout and stderr
+through pipes into the child's log segments, with a limit on what one attempt keeps
+(max_output: both streams together).
 
 Past the limit, output is read and dropped: the job keeps running and never blocks on a
 full pipe; the attempt reports how many bytes were dropped. A segment write the disk
@@ -105,3 +106,18 @@ class Capture:
         for w in self.write_ends:  # (a spawn that failed)
             os.close(w)
         self.write_ends = []
+
+
+def stdin_fd(data: bytes) -> int:
+    """A file descriptor that reads `data` from its start (an anonymous file in memory: the
+    job may read it at its own pace, or not at all, and no pipe can fill up)."""
+    fd = os.memfd_create("queuectl-stdin", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

@@ -32,7 +32,7 @@ import zmq
 
 from queuectl import fsguard
 from queuectl.daemon import wire
-from queuectl.daemon.capture import Capture
+from queuectl.daemon.capture import Capture, stdin_fd
 from queuectl.daemon.containment import JobProcesses
 
 START_HOLD = 0.002  # seconds a lone start report may wait for its job's end (hold_start)
@@ -57,7 +57,9 @@ class Running:
 
 
 class LogSegments:
-    """This child's append-only stdout/stderr files, rotated at a size limit.
+    """This child's append-only stdout/stderr files, rotated at a size limit, or once
+    written to and older than the job's `rotate_after` (so that the jobs of one segment
+    finish, and are pruned, close together: see docs/operations.md, "Retention").
 
     Segment names are made of numbers only (epoch-child-n), never of a job id.
     """
@@ -75,6 +77,7 @@ class LogSegments:
             self.close()
         self.n += 1
         self.name = f"{self.prefix}-{self.n}"
+        self.opened_at = time.monotonic()
         # Never through a link, never into a file that is not our own (fsguard).
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         self.out_fd = fsguard.open_nofollow(os.path.join(self.logs_dir, self.name + ".out"), flags)
@@ -83,17 +86,18 @@ class LogSegments:
     def sizes(self) -> tuple[int, int]:
         return os.fstat(self.out_fd).st_size, os.fstat(self.err_fd).st_size
 
-    def rotate_if_full(self) -> tuple[int, int]:
+    def rotate_if_full(self, max_age: float) -> tuple[int, int]:
         out, err = self.sizes()
-        if out >= self.limit or err >= self.limit:
-            old = (self.name, self.out_fd, self.err_fd, self.n)
+        old = (out or err) and time.monotonic() - self.opened_at >= max_age
+        if out >= self.limit or err >= self.limit or old:
+            was = (self.name, self.out_fd, self.err_fd, self.n, self.opened_at)
             try:
                 self._open_next(close_old=False)
             except (OSError, fsguard.UnsafePath):
                 # Disk full or the like: keep appending to the current segment.
-                self.name, self.out_fd, self.err_fd, self.n = old
+                self.name, self.out_fd, self.err_fd, self.n, self.opened_at = was
                 return out, err
-            for fd in old[1:3]:
+            for fd in was[1:3]:
                 os.close(fd)
             return 0, 0
         return out, err
@@ -103,21 +107,6 @@ class LogSegments:
             if fd >= 0:
                 os.close(fd)
         self.out_fd = self.err_fd = -1
-
-
-def _data_fd(data: bytes) -> int:
-    """A file descriptor that reads `data` from its start (an anonymous file in memory: the
-    job may read it at its own pace, or not at all, and no pipe can fill up)."""
-    fd = os.memfd_create("queuectl-stdin", os.MFD_CLOEXEC)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.lseek(fd, 0, os.SEEK_SET)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _set_parent_death_signal() -> None:
@@ -197,7 +186,7 @@ class Child:
         started = False
         while self.queue and self.running is None and not self.terminated:
             job = self.queue.popleft()
-            out_off, err_off = self.logs.rotate_if_full()
+            out_off, err_off = self.logs.rotate_if_full(job.rotate_after)
             env = self.base_env.copy()
             if job.env:
                 env.update(job.env)
@@ -241,7 +230,7 @@ class Child:
         directory is set by changing ours first, which nothing else here depends on.
         """
         os.chdir(job.cwd or self.home_dir)
-        stdin = self.devnull if job.stdin is None else _data_fd(job.stdin)
+        stdin = self.devnull if job.stdin is None else stdin_fd(job.stdin)
         try:
             return os.posix_spawn(
                 "/bin/sh", ["/bin/sh", "-c", job.command], env,

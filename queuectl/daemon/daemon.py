@@ -18,7 +18,7 @@ import structlog
 
 from queuectl import jobs as J
 from queuectl import settings
-from queuectl.daemon import clients, containment, startup
+from queuectl.daemon import clients, containment, segments, startup
 from queuectl.daemon.clock import Clock, SystemClock
 from queuectl.daemon.diskfloor import DiskFloor
 from queuectl.daemon.events import Events
@@ -30,6 +30,7 @@ from queuectl.daemon.metrics import Metrics
 from queuectl.daemon.notify import Notifier, scrub_environ
 from queuectl.daemon.output import TurnOutput
 from queuectl.daemon.pool import ChildHandle, Pool
+from queuectl.daemon.pruner import Pruner
 from queuectl.daemon.queueset import QueueSet
 from queuectl.daemon.rates import RateLimits
 from queuectl.daemon.requests import Requests
@@ -70,6 +71,7 @@ class Daemon:
         self.kill_deadline: float | None = None  # monotonic: SIGKILL whatever still runs
         self.config: dict[str, Any] = settings.defaults()
         self.disk = DiskFloor(str(paths.state_dir))
+        self.epoch = 0  # this run's number (names its log segments), from the database at start
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -133,6 +135,10 @@ class Daemon:
         self.requests = Requests(self.registry, self, self.store, self.journal, self.queue_reply)
         self.scheduler = Scheduler(self.store, self.lifecycle, self.journal)
         self.scheduler.load(self.clock.wall())
+        self.logs_bytes = 0
+        self.held_segments: set[str] = set()
+        self.pruner = Pruner(self.store, self.journal, self.out, self.events, self.config,
+                             self.collect_segments, self.storage, self.clock.mono())  # fmt: skip
 
     def queue_reply(self, routing: list[bytes], doc: Any) -> None:
         from queuectl import protocol as P
@@ -156,6 +162,8 @@ class Daemon:
             self.rates.set_pool(parse_rate(value), self.store, self.clock.wall())
         if key.startswith("disk_free_"):
             self.disk.recheck_soon()
+        if key.startswith("retain_"):
+            self.pruner.rearm()
 
     def disk_allows_starts(self, mono: float) -> bool:
         """False while free space is under the floor (diskfloor.py): no new job starts.
@@ -187,14 +195,40 @@ class Daemon:
         for child in list(self.pool.children.values()):
             self.workers.retire(child)
 
-    def collect_segments(self, segments: set[str]) -> None:
-        """Remove log segments no attempt points into any more (and no child writes)."""
-        active = {c.segment for c in self.pool.children.values()}
-        candidates = segments - active
-        for seg in candidates - self.store.segments_in_use(candidates):
-            for ext in ("out", "err"):
-                with contextlib.suppress(FileNotFoundError):
-                    (self.paths.logs_dir / f"{seg}.{ext}").unlink()
+    def live_writers(self) -> dict[str, int | None]:
+        """epoch-child of each living child -> the number of the segment it writes."""
+        live: dict[str, int | None] = {}
+        for c in self.pool.children.values():
+            parsed = segments.parse(c.segment) if c.segment else None
+            live[f"{self.epoch}-{c.id}"] = parsed[1] if parsed else None
+        return live
+
+    def collect_segments(self, names: set[str]) -> tuple[int, int]:
+        """Remove log segments no attempt points into any more (and no child writes);
+        returns how many, and the bytes freed."""
+        live = self.live_writers()
+        self.held_segments |= {n for n in names if segments.writable(n, live)}
+        return segments.remove(self.paths.logs_dir, names, self.store.segments_in_use, live)
+
+    def collect_held(self) -> None:
+        """Segments that were still being written when their last job went: once their
+        child has moved on (or died), they go too (every housekeeping)."""
+        held, self.held_segments = self.held_segments, set()
+        removed, freed = self.collect_segments(held)
+        self.pruner.totals["segments"] += removed
+        self.pruner.totals["bytes"] += freed
+
+    def sweep_logs(self) -> None:
+        """Remove every segment nothing needs (a dead child's, one emptied without a
+        delete), and measure the logs directory (status)."""
+        names, _ = segments.scan(self.paths.logs_dir)
+        self.collect_segments(names)
+        self.logs_bytes = segments.scan(self.paths.logs_dir)[1]
+
+    def storage(self) -> dict[str, int]:
+        """What the daemon keeps on disk, in bytes (a stat of each database file; the logs
+        directory as last measured, at most a minute ago)."""
+        return {**self.store.file_sizes(), "logs_bytes": self.logs_bytes}
 
     @functools.cached_property
     def fixed_facts(self) -> dict[str, Any]:
@@ -220,6 +254,8 @@ class Daemon:
             "fd_limit": self.guard.limit,
             "accepting": not self.guard.paused,
             "disk": self.disk.view(),
+            "storage": self.storage(),
+            "pruned": dict(self.pruner.totals),
         }
 
     # --- the end ----------------------------------------------------------------------------

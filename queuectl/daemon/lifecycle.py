@@ -30,6 +30,7 @@ from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
 from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.jobs import JobSpec
+from queuectl.retention import segment_age
 
 log = structlog.get_logger("queuectl")
 
@@ -116,7 +117,7 @@ class Lifecycle:
         stdin = self.store.stdin_of(job.seq) if job.hook is not None else None
         self.out.send(child, wire.Run(job.seq, attempt, job.id, job.command, job.timeout, job.cwd,
                                       job.env, self.config["kill_grace"], job.queue, slot_text,
-                                      stdin, job.hook, limit))  # fmt: skip
+                                      stdin, job.hook, limit, segment_age(self.config)))  # fmt: skip
         self.events.emit("job.assigned", job_id=job.id, attempt=attempt, child=child)
         return flight
 

@@ -32,6 +32,7 @@ from queuectl.jobs import ValidationError
 log = structlog.get_logger("queuectl")
 
 HOUSEKEEPING_SECONDS = 5.0
+SWEEP_SECONDS = 60.0  # unneeded log segments removed, the logs directory measured
 STORAGE_RETRY_SECONDS = 1.0  # after a failed commit (disk full), try again this often
 STALL_SLACK = 1.0  # the loop ran this much later than it asked to: the daemon itself stalled
 CLOCK_STEP = 1.0  # seconds the wall clock must jump (against the boot clock) to count as a step
@@ -58,6 +59,7 @@ class Loop:
         self.storage_retry_at = 0.0
         self.check_orphans = False  # after a failed commit: settle jobs of dead children
         self.abort_sent = False
+        self.next_sweep = 0.0  # monotonic
 
     def watch_child(self, child: ChildHandle) -> None:
         self.poller.register(child.pidfd, zmq.POLLIN)
@@ -82,6 +84,7 @@ class Loop:
         watchdog = d.notifier.watchdog_interval()
         mono = d.clock.mono()
         next_watchdog, next_housekeeping = mono, mono + HOUSEKEEPING_SECONDS
+        self.next_sweep = mono
         awake = mono  # the last moment we know we were running
         while True:
             timeout = self.poll_timeout(next_housekeeping, next_watchdog if watchdog else None)
@@ -94,6 +97,8 @@ class Loop:
             self.turn(events)
             mono = d.clock.mono()
             d.metrics.turn.observe(mono - awake)
+            if not d.shutting_down and d.pruner.due(mono, idle=not events):
+                self.prune()
             if watchdog and mono >= next_watchdog:
                 d.notifier.watchdog()
                 next_watchdog = mono + watchdog
@@ -113,6 +118,8 @@ class Loop:
         wakes = [next_housekeeping, next_watchdog, d.waits.next_deadline(), d.workers.wants_respawn_at(mono)]
         if d.shutting_down and not self.abort_sent:
             wakes.append(d.shutdown_deadline)
+        if not d.shutting_down:
+            wakes.append(d.pruner.next_at)
         if self.replay_reports or self.check_orphans:
             wakes.append(mono + STORAGE_RETRY_SECONDS)
         if not d.shutting_down and (d.disk.low or not d.disk.next_check):  # under the floor: look again
@@ -266,6 +273,25 @@ class Loop:
         d.timers.reload()
         return offset
 
+    def prune(self) -> None:
+        """One step of pruning in a transaction of its own; it stops early as soon as
+        anything waits on a socket (pruner.py)."""
+        d = self.d
+        d.now, d.mono = d.clock.wall(), d.clock.mono()
+        d.journal.begin()
+        try:
+            with d.store.transaction():
+                d.pruner.step(d.now, d.mono, lambda: bool(self.poller.poll(0)))
+            d.journal.commit()
+        except d.store.errors as exc:
+            log.error("store.error", error=str(exc), during="prune")
+            d.journal.abort()
+            d.out.discard()
+            d.pruner.failed(d.mono)
+        self.flush()
+        if d.held_segments:
+            d.collect_held()
+
     # --- after a failed commit ------------------------------------------------------------------
 
     def recover_turn(self) -> None:
@@ -376,12 +402,17 @@ class Loop:
         if d.kill_deadline is not None and mono > d.kill_deadline:
             d.workers.kill_all()
         d.notifier.status(d.status_line())
+        d.collect_held()
+        if mono >= self.next_sweep:
+            self.next_sweep = mono + SWEEP_SECONDS
+            d.sweep_logs()
 
     def finish(self) -> None:
         d = self.d
         # Every open wait gets its answer before the socket goes (a client must not be
         # left to find out by its own timeout).
         d.waits.abandon_all()
+        d.pruner.abandon_all()
         last_replies = bool(d.out.replies)
         d.out.flush(d.channels)
         if last_replies:

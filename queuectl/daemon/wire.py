@@ -38,6 +38,7 @@ class Run:
     hook: str | None = None  # a hook job's kind: its own id is QUEUECTL_HOOK_ID, and
     # QUEUECTL_JOB_ID (from its env) names the job it reports on
     max_output: int = 64 << 20  # bytes of output kept (stdout and stderr together); the rest dropped
+    rotate_after: float = 3600.0  # a written log segment this old is closed before it starts
 
 
 @dataclass(frozen=True, slots=True)

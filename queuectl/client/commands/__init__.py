@@ -15,7 +15,7 @@ import click
 # command name -> module under queuectl.client.commands, in the order `--help` lists them
 COMMAND_MODULES: dict[str, str] = {
     "enqueue": "enqueue", "list": "job", "show": "job", "logs": "logs", "wait": "wait",
-    "cancel": "job", "retry": "job", "delete": "job",
+    "cancel": "job", "retry": "job", "delete": "job", "prune": "prune",
     "status": "daemon", "queue": "queue", "worker": "workers", "dlq": "dlq", "schedule": "schedule",
     "config": "config", "metrics": "metrics",
     "daemon": "daemon", "init": "daemon", "shutdown": "daemon", "call": "daemon", "events": "daemon",

@@ -1,11 +1,11 @@
 """The RPC methods the daemon serves, one module per namespace, all listed here."""
 
-from queuectl.daemon.methods import config, daemon, dlq, job, logs, queue, schedule, workers
+from queuectl.daemon.methods import config, daemon, dlq, job, logs, prune, queue, schedule, workers
 from queuectl.daemon.rpc import Registry
 
 REGISTRY = Registry([
     job.enqueue, job.enqueue_many, job.get, job.list_jobs, job.cancel, job.retry, job.delete,
-    job.wait, logs.logs,
+    job.wait, logs.logs, prune.prune,
     dlq.dlq_list, dlq.dlq_retry,
     schedule.add, schedule.set_, schedule.list_, schedule.get, schedule.pause, schedule.resume,
     schedule.remove, schedule.run,

@@ -352,7 +352,11 @@ def delete(api: Api, send: Send, id: str) -> dict[str, Any]:
         raise P.RpcError(P.INVALID_STATE, f"job {id!r} is {doing}; cancel it first",
                          {"id": id, "state": job["state"]})  # fmt: skip
     segments = api.lifecycle.delete(job, api.now)
-    api.out.later(lambda: api.collect_segments(segments))
+
+    def collect() -> None:
+        api.collect_segments(segments)
+
+    api.out.later(collect)
     return {"deleted": id}
 
 

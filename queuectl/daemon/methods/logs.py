@@ -36,6 +36,7 @@ def logs(api: Api, send: Send, id: str, attempt: int | None, stream: str, offset
         raise P.invalid_params("offset must be >= 0", "offset")
     if not 1 <= max_bytes <= MAX_LOG_CHUNK:
         raise P.invalid_params(f"max_bytes must be from 1 to {MAX_LOG_CHUNK}", "max_bytes")
+    api.pruner.note_read(job["seq"], api.mono)  # (a client following it: not pruned meanwhile)
     n = attempt if attempt is not None else job["attempts"]
     empty = {"data": "", "encoding": "utf-8", "offset": offset, "next_offset": offset,
              "attempt": n, "running": False, "eof": True, "dropped_bytes": 0, "max_output": None}  # fmt: skip

@@ -142,7 +142,12 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE queues ADD COLUMN rate_count INTEGER;
     ALTER TABLE queues ADD COLUMN rate_period REAL;
     """,
-    7: "",  # placeholder: another branch's migration
+    7: """
+    -- Retention (queuectl/retention.py): each final state's finished jobs, oldest finished
+    -- first, that hold no unique key (those are kept until deleted).
+    CREATE INDEX jobs_finished ON jobs(state, finished_at, seq)
+        WHERE state IN ('completed', 'dead', 'cancelled') AND unique_hold IS NULL;
+    """,
     8: """
     -- Output caps: a job's own limit on the output an attempt keeps (NULL: config
     -- max_output_bytes at its start), and the bytes each attempt dropped past its limit.

@@ -15,6 +15,7 @@ from queuectl.daemon.store.checkpoint import Checkpointer
 from queuectl.daemon.store.deps import StoreDeps
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
 from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
+from queuectl.daemon.store.prune import StorePrune
 from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
 from queuectl.daemon.store.rows import INSERT_JOB
@@ -23,7 +24,7 @@ from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
 
-class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows):
+class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrune):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
