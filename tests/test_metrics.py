@@ -111,8 +111,8 @@ def test_metrics_listen_wants_the_token_on_loopback_too(workload: Daemon, tmp_pa
         assert m[q("queuectl_jobs_dead_total", queue="default")] == d.call("daemon.status")["counts"]["dead"]
         assert http(url.replace("/metrics", "/other"),
                     headers={"Authorization": "Bearer s3cret-token-for-metrics"}).status == 404  # fmt: skip
-        # The port is taken now: a second server says so and exits.
-        again = d.cli("metrics", "--listen", f"127.0.0.1:{port}", "--token-file", str(token_file))
+        # The port is taken now: a second server (a port alone: loopback) says so and exits.
+        again = d.cli("metrics", "--listen", str(port), "--token-file", str(token_file))
         assert again.returncode == 2 and "cannot listen on 127.0.0.1" in again.stderr
         assert "Traceback" not in again.stderr
     finally:

@@ -15,8 +15,9 @@ Without --listen: the metrics in the Prometheus text format on stdout (--json:
 the raw numbers of daemon.metrics instead). Counters count since the daemon
 started; see docs/operations.md, "Metrics", for every name.
 
-With --listen HOST:PORT (e.g. 127.0.0.1:9464): serve them at /metrics over HTTP
-for a host that runs no dashboard (the dashboard serves /metrics itself). Every
+With --listen HOST:PORT (e.g. 127.0.0.1:9464; a port alone means loopback):
+serve them at /metrics over HTTP for a host that runs no dashboard (the
+dashboard serves /metrics itself). Every
 request needs `Authorization: Bearer TOKEN`, on every address, loopback
 included: other local users can reach loopback too. Give the token with
 --token-file FILE (mode 600; Prometheus reads the same file as its
@@ -28,7 +29,8 @@ answers 503).
 
 @click.command(help=HELP)
 @click.option("--listen", "listen_on", metavar="HOST:PORT",
-              help="Serve /metrics over HTTP here instead of printing once (e.g. 127.0.0.1:9464).")
+              help="Serve /metrics over HTTP here instead of printing once (e.g. 127.0.0.1:9464; "
+              "a port alone: 127.0.0.1).")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE",
               help="With --listen: the token scrapers must send (its first line; mode 600).")
 @json_option
@@ -56,6 +58,8 @@ def serve(scrape: Callable[[], bytes], listen_on: str, token_file: str | None) -
     from queuectl.client.metrics_server import MetricsServer
     from queuectl.dashboard.listen import BindError, parse_bind
 
+    if listen_on.isdigit() or (listen_on.startswith(":") and listen_on[1:].isdigit()):
+        listen_on = "127.0.0.1:" + listen_on.lstrip(":")  # a port alone: loopback
     try:
         bind = parse_bind(listen_on, Path("/"))
     except BindError as exc:
