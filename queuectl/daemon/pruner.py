@@ -57,8 +57,10 @@ class Pruner:
         self.collect = collect
         self.storage = storage  # db, wal and logs bytes (status)
         self.next_at = mono + R.FAST_REARM  # monotonic
-        self.put_off_since: float | None = None
-        self.forced = False  # the step due now was put off long enough: it runs whole
+        # Since when a due step has been put off, or stopped by a waiting request, without
+        # a whole step in between (None: not behind); past MAX_DEFER the next one is forced.
+        self.behind_since: float | None = None
+        self.forced = False  # the step due now runs whole, and bigger
         self.requests: deque[Request] = deque()
         self.readers: dict[int, float] = {}  # job seq -> when its output was last read (mono)
         self.totals: dict[str, int] = {"jobs": 0, "segments": 0, "bytes": 0}
@@ -68,14 +70,12 @@ class Pruner:
     def due(self, mono: float, idle: bool) -> bool:
         """Whether to run a step now: due, and the loop idle (or busy for too long)."""
         if mono < self.next_at:
-            self.put_off_since = None
             return False
-        self.forced = not idle and self.put_off_since is not None and mono - self.put_off_since >= R.MAX_DEFER
+        self.forced = self.behind_since is not None and mono - self.behind_since >= R.MAX_DEFER
         if idle or self.forced:
-            self.put_off_since = None
             return True
-        if self.put_off_since is None:
-            self.put_off_since = mono
+        if self.behind_since is None:
+            self.behind_since = mono
         return False
 
     def rearm(self) -> None:
@@ -104,11 +104,14 @@ class Pruner:
         for i in range(0, len(chosen), R.CHUNK):
             if not self.forced and busy():  # (before the first chunk too: choosing took ms)
                 more = True
+                self.behind_since = mono if self.behind_since is None else self.behind_since
                 break
             jobs, segs = self.store.prune_jobs([c.seq for c in chosen[i : i + R.CHUNK]])
             segments |= segs
             for state, n in jobs.items():
                 removed[state] = removed.get(state, 0) + n
+        else:
+            self.behind_since = None  # a whole step
         if removed:
             self.events.emit("jobs.pruned", jobs=removed)
             self.out.log(lambda: log.info("jobs.pruned", jobs=removed, by="request" if request else "retention"))

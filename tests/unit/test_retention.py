@@ -214,6 +214,14 @@ def test_a_due_step_waits_for_an_idle_loop_but_not_for_ever(core: Core) -> None:
     assert pruner.due(10.0, idle=True) and not pruner.forced
     assert not pruner.due(10.0, idle=False) and not pruner.due(10.0 + R.MAX_DEFER / 2, idle=False)
     assert pruner.due(10.0 + R.MAX_DEFER * 1.01, idle=False) and pruner.forced  # then it runs whole, and bigger
+    core.daemon.config["retain_cancelled"] = 1.0
+    cancelled(core, "a")
+    core.clock.advance(2)
+    pruner.behind_since, pruner.forced = None, False
+    pruner.step(core.clock.wall(), 20.0, lambda: True)  # an idle step that a waiting request stops ...
+    assert pruner.behind_since == 20.0
+    pruner.next_at = 0.0
+    assert pruner.due(20.0 + R.MAX_DEFER * 1.01, idle=True) and pruner.forced  # ... does not starve it
 
 
 def test_a_forced_step_removes_several_batches(core: Core) -> None:
