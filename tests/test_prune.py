@@ -119,4 +119,6 @@ def test_a_short_soak_stays_flat(make_daemon) -> None:
     db, wal, logs = (list(column) for column in zip(*sizes, strict=True))
     assert db[-1] <= 1.5 * max(db[2], 256 * 1024), sizes  # flat: free pages are reused
     assert max(wal) < 80 * 1024 * 1024, sizes  # the checkpointer restarts it past 32 MiB
-    assert max(logs) < 1_500_000, sizes  # of 3 MB written: whole segments went meanwhile
+    # Of 3 MB written, what is held is the last seconds' jobs (retention 1 s, segments cut
+    # after 1 s, the pruner's steps): a few batches' worth at most, however the run is timed.
+    assert max(logs) < 2_000_000 and logs[-1] < 3_000_000 - 1_000_000, sizes
