@@ -136,9 +136,11 @@ class Daemon:
         self.scheduler = Scheduler(self.store, self.lifecycle, self.journal)
         self.scheduler.load(self.clock.wall())
         self.logs_bytes = 0
+        self._file_sizes: tuple[float, dict[str, int]] | None = None  # (when, sizes): storage()
         self.held_segments: set[str] = set()
         self.pruner = Pruner(self.store, self.journal, self.out, self.events, self.config,
-                             self.collect_segments, self.storage, self.clock.mono())  # fmt: skip
+                             self.collect_segments, lambda: self.storage(fresh=True),
+                             self.clock.mono())  # fmt: skip
 
     def queue_reply(self, routing: list[bytes], doc: Any) -> None:
         from queuectl import protocol as P
@@ -225,10 +227,14 @@ class Daemon:
         self.collect_segments(names)
         self.logs_bytes = segments.scan(self.paths.logs_dir)[1]
 
-    def storage(self) -> dict[str, int]:
-        """What the daemon keeps on disk, in bytes (a stat of each database file; the logs
-        directory as last measured, at most a minute ago)."""
-        return {**self.store.file_sizes(), "logs_bytes": self.logs_bytes}
+    def storage(self, fresh: bool = False) -> dict[str, int]:
+        """What the daemon keeps on disk, in bytes (a stat of each database file, at most a
+        second old unless `fresh`: status is polled; the logs directory as last measured, at
+        most a minute ago)."""
+        mono = self.clock.mono()
+        if fresh or self._file_sizes is None or mono - self._file_sizes[0] >= 1.0:
+            self._file_sizes = (mono, self.store.file_sizes())
+        return {**self._file_sizes[1], "logs_bytes": self.logs_bytes}
 
     @functools.cached_property
     def fixed_facts(self) -> dict[str, Any]:
