@@ -75,10 +75,13 @@ def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable, rates:
 
 def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Workers,
              lifecycle: Lifecycle, now: float) -> None:  # fmt: skip
-    if not store.counts[J.PENDING] and not waiting_behind(lifecycle.inflight):
+    # Most turns of an idle or busy daemon: nothing to start, nothing to take back. With
+    # no worker ready (scaled to 0, all starting) a backlog just grows; a child's hello
+    # brings the next turn.
+    if not waiting_behind(lifecycle.inflight) and (not store.counts[J.PENDING] or not workers.pool.ready()):
         if lifecycle.rates is not None:
-            lifecycle.rates.wake_at = None  # (nothing pending: nothing waits on a rate limit)
-        return  # nothing to start, nothing to take back (most turns of an idle or busy daemon)
+            lifecycle.rates.wake_at = None  # (nothing may start: nothing waits on a rate limit)
+        return
     cap = capacity(queues, workers, lifecycle.inflight, lifecycle.rates, now)
     saved = queues.fair.snapshot()
     lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
