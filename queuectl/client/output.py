@@ -142,11 +142,17 @@ def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bo
     head = f"daemon:  pid {d['pid']}, up {human.span(d['uptime_s'])}, home "
     room = None if width is None else max(width - len(head), 1)
     lines.append(term.clip(head + term.clip(term.one_line(d["home"]), room, front=True), width))
+    database = d.get("database") or {}
+    if database.get("kind", "sqlite") != "sqlite":
+        lines.append(term.clip(f"database: {term.one_line(database.get('url', ''))}", width))
     storage = d.get("storage")  # (an older daemon says nothing of it)
-    if storage:
+    if storage and database.get("kind", "sqlite") == "sqlite":
         lines.append(term.clip(f"disk:    database {human.size(storage['db_bytes'])} (WAL "
                                f"{human.size(storage['wal_bytes'])}), logs {human.size(storage['logs_bytes'])}",
                                width))  # fmt: skip
+    elif storage:
+        lines.append(term.clip(f"disk:    database {human.size(storage['db_bytes'])}, "
+                               f"logs {human.size(storage['logs_bytes'])}", width))  # fmt: skip
     disk = d.get("disk") or {}
     if disk.get("low"):
         from queuectl.sizes import format_size

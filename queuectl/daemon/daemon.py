@@ -37,12 +37,13 @@ from queuectl.daemon.requests import Requests
 from queuectl.daemon.reserve import SpaceReserve
 from queuectl.daemon.scheduler import Scheduler
 from queuectl.daemon.sockets import Channels, Sockets
-from queuectl.daemon.store import Store
+from queuectl.daemon.store import open_store
 from queuectl.daemon.store.interface import Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
 from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.daemon.workers import Workers
+from queuectl.database import DatabaseChoice, choose
 from queuectl.paths import Paths
 from queuectl.ratelimit import parse_rate
 
@@ -52,8 +53,11 @@ SEGMENT_SIZE = 64 * 1024 * 1024
 
 
 class Daemon:
-    def __init__(self, paths: Paths, workers: int | None = None, clock: Clock | None = None):
+    def __init__(self, paths: Paths, workers: int | None = None, clock: Clock | None = None,
+                 database: str | None = None):  # fmt: skip
         self.paths = paths
+        self.database_flag = database  # --database; chosen at start (queuectl/database.py)
+        self.database = DatabaseChoice(None, "default")
         self.workers_override = workers
         self.clock: Clock = clock or SystemClock()
         self.notifier = Notifier()
@@ -84,7 +88,8 @@ class Daemon:
         self.job_umask = os.umask(0o077)
         socket_group = startup.prepare_dirs(self.paths)
         self.lock_fd = startup.take_lock(self.paths)
-        self.store: Storage = Store(self.paths.db)
+        self.database = choose(self.database_flag, os.environ, self.paths.state_dir)
+        self.store: Storage = open_store(self.database.url, self.paths.db)
         self.config.update({k: v for k, v in self.store.config_load().items() if k in settings.SETTINGS})
         self.store.set_synchronous(self.config["synchronous"])
         self.store.start_checkpointer()
@@ -110,7 +115,8 @@ class Daemon:
         target = self.workers_override if self.workers_override is not None else self.config["workers"]
         self.workers.scale(target)
         log.info("daemon.started", pid=os.getpid(), home=str(self.paths.state_dir),
-                 socket=str(self.paths.socket), workers=target, containment=self.containment,
+                 socket=str(self.paths.socket), database=self.database.describe(), workers=target,
+                 containment=self.containment,
                  recovered=len(recovered), counts=self.store.counts)  # fmt: skip
         from queuectl import fsguard
 
@@ -245,6 +251,7 @@ class Daemon:
             "pid": os.getpid(),
             "version": __version__,
             "home": str(self.paths.state_dir),
+            "database": {"kind": self.database.kind, "url": self.database.describe(), "source": self.database.source},
             "socket": str(self.paths.socket),
             "started_at": J.format_time(self.started_at),
         }

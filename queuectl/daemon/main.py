@@ -9,7 +9,9 @@ from queuectl.fsguard import UnsafePath
 from queuectl.paths import PathError, Paths
 
 
-def run(paths: Paths, workers: int | None, log_level: str, log_format: str | None) -> int:
+def run(paths: Paths, workers: int | None, log_level: str, log_format: str | None,
+        database: str | None = None) -> int:  # fmt: skip
+    """`database`: the --database flag (queuectl/database.py chooses, by precedence)."""
     from queuectl.daemon.logsetup import configure_logging
 
     configure_logging(log_level, log_format, buffered=True)
@@ -19,11 +21,14 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
     from queuectl.daemon.loop import Loop
     from queuectl.daemon.startup import AlreadyRunning, StartupError
     from queuectl.daemon.store import UnusableDatabase
+    from queuectl.database import DatabaseChoiceError
 
     log = structlog.get_logger("queuectl")
     error: Exception
     try:
-        return Loop(Daemon(paths, workers)).run()
+        return Loop(Daemon(paths, workers, database=database)).run()
+    except DatabaseChoiceError as exc:
+        code, error = out.USAGE, exc
     except AlreadyRunning as exc:
         code, error = out.ALREADY_RUNNING, exc
     except UnusableDatabase as exc:

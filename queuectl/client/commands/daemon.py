@@ -18,19 +18,35 @@ from queuectl.client.cli import Context, handle_errors, json_option
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", type=click.Choice(["json", "console"]),
               help="Default: console on a terminal, JSON lines otherwise.")
+@click.option("--database", metavar="URL",
+              help="postgresql://... to keep the queue in PostgreSQL, or `sqlite` (the default: queue.db in the "
+                   "state directory). Also QUEUECTL_DATABASE, or `database` in the state directory's "
+                   "queuectl.toml; this flag wins, then the variable, then the file (docs/postgres.md).")
 @click.pass_obj
 @handle_errors
-def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_format: str | None) -> None:
+def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_format: str | None,
+           database: str | None) -> None:  # fmt: skip
     """Run the daemon in the foreground (what systemd runs).
 
     It owns the database and the worker children, and serves the control
     socket. SIGTERM or Ctrl+C stops it gracefully: running jobs get
     `shutdown_grace` seconds to finish, then are killed and re-queued.
     """
+    import os
+
+    from queuectl.database import ENV_VAR, DatabaseChoiceError, parse
     from queuectl.settings import MAX_WORKERS
 
     if workers is not None and not 0 <= workers <= MAX_WORKERS:
         out.fail(f"--workers must be from 0 to {MAX_WORKERS}", out.USAGE)
+    if database is not None:
+        try:
+            parse(database, "--database")
+        except DatabaseChoiceError as exc:
+            out.fail(str(exc), out.USAGE)
+        if detach:  # (to the detached daemon by its environment: argv shows in `ps`)
+            os.environ[ENV_VAR] = database
+            database = None
     if detach:
         from queuectl.client.autostart import daemon_answers
         from queuectl.client.autostart import detach as run_detached
@@ -44,7 +60,7 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
         sys.exit(run_detached(ctx.paths, ctx.home, extra))
     from queuectl.daemon.main import run
 
-    sys.exit(run(ctx.paths, workers, log_level, log_format))
+    sys.exit(run(ctx.paths, workers, log_level, log_format, database))
 
 
 @click.command()
