@@ -40,7 +40,8 @@ class Daemon:
         self.home = home
         self.workers = workers
         self.paths = qpaths.for_home(home)
-        self.env = {**os.environ, "QUEUECTL_NO_AUTOSTART": "1", **(env or {})}
+        outer = {k: v for k, v in os.environ.items() if k != "QUEUECTL_DATABASE"}  # (the test's store only)
+        self.env = {**outer, "QUEUECTL_NO_AUTOSTART": "1", **(env or {})}
         self.env.pop("QUEUECTL_HOME", None)
         self.env.pop("NOTIFY_SOCKET", None)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -151,12 +152,41 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One real PostgreSQL server for the whole run (tests/pgserver.py), started on first use."""
+    from tests.pgserver import PgServer
+
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_daemon(home: Path) -> Iterator[Callable[..., Daemon]]:
+def database() -> str | None:
+    """The database of the daemons a test starts: None is SQLite in their home. A module
+    whose behaviour must hold on both stores overrides this fixture with `both_stores`."""
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both_stores(request: pytest.FixtureRequest) -> str | None:
+    """Use as `database = both_stores` in a test module: each test runs on SQLite and on a
+    fresh PostgreSQL database of the session's server."""
+    if request.param == "sqlite":
+        return None
+    server = request.getfixturevalue("pg_server")
+    return str(server.fresh_url())
+
+
+@pytest.fixture
+def make_daemon(home: Path, database: str | None) -> Iterator[Callable[..., Daemon]]:
     started: list[Daemon] = []
 
     def make(workers: int = 2, start: bool = True, env: dict[str, str] | None = None,
              extra: tuple[str, ...] = (), home_dir: Path | None = None) -> Daemon:  # fmt: skip
+        if database is not None:
+            env = {"QUEUECTL_DATABASE": database, **(env or {})}
         d = Daemon(home_dir or home, workers, env)
         started.append(d)
         if start:

@@ -18,7 +18,7 @@ COMMAND_MODULES: dict[str, str] = {
     "cancel": "job", "retry": "job", "delete": "job", "prune": "prune",
     "status": "daemon", "queue": "queue", "worker": "workers", "dlq": "dlq", "schedule": "schedule",
     "config": "config", "metrics": "metrics",
-    "daemon": "daemon", "init": "daemon", "shutdown": "daemon", "call": "daemon", "events": "daemon",
+    "daemon": "daemon", "init": "daemon", "migrate": "migrate", "shutdown": "daemon", "call": "daemon", "events": "daemon",
     "install-service": "service", "dashboard": "dashboard", "web": "dashboard",
 }  # fmt: skip
 
