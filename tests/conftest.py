@@ -165,18 +165,23 @@ def pg_server() -> Iterator[Any]:
 @pytest.fixture
 def database() -> str | None:
     """The database of the daemons a test starts: None is SQLite in their home. A module
-    whose behaviour must hold on both stores overrides this fixture with `both_stores`."""
+    whose behaviour must hold on both stores overrides this fixture (see database_for)."""
     return None
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def both_stores(request: pytest.FixtureRequest) -> str | None:
-    """Use as `database = both_stores` in a test module: each test runs on SQLite and on a
-    fresh PostgreSQL database of the session's server."""
+STORES = ("sqlite", "postgres")
+
+
+def database_for(request: pytest.FixtureRequest) -> str | None:
+    """For a module's override, to run each of its tests on both stores:
+
+        @pytest.fixture(params=STORES)
+        def database(request): return database_for(request)
+
+    "postgres" is a fresh database on the session's server."""
     if request.param == "sqlite":
         return None
-    server = request.getfixturevalue("pg_server")
-    return str(server.fresh_url())
+    return str(request.getfixturevalue("pg_server").fresh_url())
 
 
 @pytest.fixture

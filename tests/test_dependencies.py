@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import Daemon
+import pytest
+
+from tests.conftest import STORES, Daemon, database_for
+
+
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL (docs/postgres.md)."""
+    return database_for(request)
 
 
 def test_after_runs_in_order_through_the_cli(daemon: Daemon, tmp_path: Path) -> None:

@@ -13,7 +13,13 @@ import pytest
 
 from queuectl import jobs as J
 from queuectl.client.rpc import RemoteError
-from tests.conftest import Daemon, pids_with_marker, wait_for
+from tests.conftest import STORES, Daemon, database_for, pids_with_marker, wait_for
+
+
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL (docs/postgres.md)."""
+    return database_for(request)
 
 
 def ts(iso: str) -> float:

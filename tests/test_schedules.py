@@ -8,7 +8,15 @@ import json
 import time
 from datetime import datetime
 
-from tests.conftest import Daemon, wait_for
+import pytest
+
+from tests.conftest import STORES, Daemon, database_for, wait_for
+
+
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest) -> str | None:
+    """Every test here runs on SQLite and on PostgreSQL (docs/postgres.md)."""
+    return database_for(request)
 
 
 def slot_of(job_id: str) -> float:

@@ -1,0 +1,185 @@
+"""A real daemon on a real PostgreSQL server (tests/pgserver.py): choosing the database,
+one daemon per database, `migrate --to`, and the store surviving a restart.
+
+The behaviour suites that run on both stores say so with `database = both_stores`
+(tests/test_lifecycle.py, tests/test_schedules.py, tests/test_dependencies.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import FINAL, Daemon, wait_for
+
+
+def queuectl(home: Path, *args: str, env: dict[str, str] | None = None,
+             timeout: float = 60) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    full = {k: v for k, v in os.environ.items() if k != "QUEUECTL_DATABASE"}
+    full.update({"QUEUECTL_NO_AUTOSTART": "1", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "queuectl", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout, env=full)  # fmt: skip
+
+
+def pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_daemon_on_postgresql_runs_jobs_and_keeps_them_there(tmp_path: Path, pg_server: Any) -> None:
+    url = pg_server.fresh_url()
+    d = Daemon(tmp_path / "home", workers=2, env={"QUEUECTL_DATABASE": url}).start()
+    try:
+        d.enqueue("echo out; echo err >&2", id="ok")
+        d.enqueue("exit 3", id="bad", max_retries=0)
+        assert d.wait_state("ok")["state"] == "completed"
+        assert d.wait_state("bad")["state"] == "dead"
+        logs = d.cli("logs", "ok")
+        assert logs.returncode == 0 and "out" in logs.stdout
+        status = json.loads(d.cli("status", "--json").stdout)
+        assert status["daemon"]["database"] == {"kind": "postgresql", "url": url, "source": "QUEUECTL_DATABASE"}
+        assert "database: postgresql://" in d.cli("status").stdout
+        assert not d.paths.db.exists()  # nothing went to SQLite
+    finally:
+        d.stop()
+    assert dict(pg_rows(url, "SELECT id, state FROM jobs")) == {"ok": "completed", "bad": "dead"}
+    # a restart finds them, and numbers new jobs after them
+    d = Daemon(tmp_path / "home", workers=1, env={"QUEUECTL_DATABASE": url}).start()
+    try:
+        assert d.job("ok")["state"] == "completed"
+        d.enqueue("true", id="after-restart")
+        assert d.wait_state("after-restart")["state"] == "completed"
+        seqs = dict(pg_rows(url, "SELECT id, seq FROM jobs"))
+        assert seqs["after-restart"] > max(seqs["ok"], seqs["bad"])
+    finally:
+        d.stop()
+
+
+def test_a_second_daemon_on_the_same_database_is_refused(tmp_path: Path, pg_server: Any) -> None:
+    url = pg_server.fresh_url()
+    first = Daemon(tmp_path / "a", workers=0, env={"QUEUECTL_DATABASE": url}).start()
+    try:
+        second = queuectl(tmp_path / "b", "daemon", "--workers", "0", "--database", url, timeout=30)
+        assert second.returncode == 8, second.stderr
+        assert "another queuectl daemon" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.call("daemon.status")["counts"] is not None  # the first serves on
+    finally:
+        first.stop()
+
+
+def test_bad_database_settings_exit_2_and_start_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    r = queuectl(home, "daemon", "--database", "mysql://root:hunter2@db/q", timeout=30)
+    assert r.returncode == 2 and "unsupported database" in r.stderr and "hunter2" not in r.stderr
+    r = queuectl(home, "daemon", env={"QUEUECTL_DATABASE": "nonsense"}, timeout=30)
+    assert r.returncode == 2 and "QUEUECTL_DATABASE" in r.stderr
+    home.mkdir(exist_ok=True)
+    config = home / "queuectl.toml"
+    config.write_text('database = "postgresql://queue:hunter2@db/q"\n')
+    config.chmod(0o644)
+    r = queuectl(home, "daemon", timeout=30)
+    assert r.returncode == 2 and "chmod 600" in r.stderr and "hunter2" not in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_an_unreachable_database_is_a_clear_refusal(tmp_path: Path, pg_server: Any) -> None:
+    url = f"postgresql://postgres@/nosuchdb?host={pg_server.sockdir}"
+    r = queuectl(tmp_path / "home", "daemon", "--database", url, timeout=60)
+    assert r.returncode == 8, r.stderr
+    assert "nosuchdb" in r.stderr and "Traceback" not in r.stderr
+
+
+def fill_home(home: Path) -> dict[str, str]:
+    """A SQLite home with finished, dead, waiting, blocked and scheduled jobs, a queue,
+    a schedule and settings; returns the jobs' states."""
+    d = Daemon(home, workers=2).start()
+    try:
+        d.call("config.set", {"key": "max_retries", "value": 5})
+        assert d.cli("queue", "add", "slow", "--concurrency", "1").returncode == 0
+        d.enqueue("echo hello", id="done")
+        d.enqueue("exit 1", id="dead", max_retries=0)
+        d.enqueue("true", id="later", delay=3600)
+        d.enqueue("true", id="child", after=["later"])
+        d.enqueue("true", id="queued", queue="slow", delay=7200)
+        assert d.cli("schedule", "add", "nightly", "--cron", "0 3 * * *", "--", "true").returncode == 0
+        d.wait_state("done")
+        d.wait_state("dead")
+        states = {j["id"]: j["state"] for j in d.call("job.list", {"limit": 100})["jobs"]}
+    finally:
+        d.stop()
+    return states
+
+
+def test_migrate_copies_a_home_into_postgresql_and_the_daemon_carries_on(tmp_path: Path, pg_server: Any) -> None:
+    home = tmp_path / "home"
+    states = fill_home(home)
+    url = pg_server.fresh_url()
+    r = queuectl(home, "migrate", "--to", url, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["rows"]["jobs"] == len(states) and report["rows"]["schedules"] == 1
+    assert report["rows"]["attempts"] >= 2 and report["rows"]["job_deps"] == 1
+    assert sum(report["jobs_by_state"].values()) == len(states)
+    d = Daemon(home, workers=1, env={"QUEUECTL_DATABASE": url}).start()
+    try:
+        assert {j["id"]: j["state"] for j in d.call("job.list", {"limit": 100})["jobs"]} == states
+        logs = d.cli("logs", "done")
+        assert logs.returncode == 0 and "hello" in logs.stdout  # output read from the same home
+        assert d.call("config.get", {"key": "max_retries"})["value"] == 5
+        assert sorted(q["name"] for q in d.call("queue.list")) == ["default", "slow"]
+        assert d.call("schedule.get", {"name": "nightly"})["cron"] == "0 3 * * *"
+        assert d.job("child")["parents"][0]["id"] == "later"
+        d.enqueue("true", id="new")
+        assert d.wait_state("new")["state"] == "completed"
+        wait_for(lambda: d.call("daemon.status")["counts"]["completed"] == 2, what="counts")
+        assert d.job("new")["attempts_detail"][0]["segment"]  # a new segment, not an old name
+    finally:
+        d.stop()
+    # the source is untouched: a second copy into the same database is refused
+    r = queuectl(home, "migrate", "--to", url)
+    assert r.returncode == 6 and "not empty" in r.stderr
+
+
+def test_migrate_refusals_change_nothing(tmp_path: Path, pg_server: Any) -> None:
+    home = tmp_path / "home"
+    url = pg_server.fresh_url()
+    r = queuectl(home, "migrate", "--to", url)
+    assert r.returncode == 4 and "no database" in r.stderr
+    r = queuectl(home, "migrate", "--to", "sqlite")
+    assert r.returncode == 2
+    d = Daemon(home, workers=0).start()
+    try:
+        d.enqueue("true", id="j")
+        r = queuectl(home, "migrate", "--to", url)
+        assert r.returncode == 7 and "stop it first" in r.stderr
+    finally:
+        d.stop()
+    assert pg_rows(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'jobs'")[0][0] in (0, 1)
+    if pg_rows(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'jobs'")[0][0]:
+        assert pg_rows(url, "SELECT count(*) FROM jobs")[0][0] == 0
+
+
+@pytest.mark.parametrize("final", FINAL)
+def test_final_states_survive_a_migration(tmp_path: Path, pg_server: Any, final: str) -> None:
+    home = tmp_path / "home"
+    d = Daemon(home, workers=1).start()
+    try:
+        command = {"completed": "true", "dead": "exit 1", "cancelled": "sleep 30"}[final]
+        d.enqueue(command, id="j", max_retries=0)
+        if final == "cancelled":
+            d.wait_state("j", "processing")
+            d.call("job.cancel", {"id": "j"})
+        assert d.wait_state("j")["state"] == final
+    finally:
+        d.stop()
+    url = pg_server.fresh_url()
+    assert queuectl(home, "migrate", "--to", url).returncode == 0
+    assert pg_rows(url, "SELECT state FROM jobs WHERE id = 'j'") == [(final,)]
