@@ -139,7 +139,8 @@ def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bo
         else:
             lines.append(term.clip(head + child["state"], width))
     d = result["daemon"]
-    head = f"daemon:  pid {d['pid']}, up {human.span(d['uptime_s'])}, home "
+    name = f"{term.one_line(d['name'])}, " if d.get("name") else ""
+    head = f"daemon:  {name}pid {d['pid']}, up {human.span(d['uptime_s'])}, home "
     room = None if width is None else max(width - len(head), 1)
     lines.append(term.clip(head + term.clip(term.one_line(d["home"]), room, front=True), width))
     database = d.get("database") or {}

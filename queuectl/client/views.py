@@ -77,7 +77,7 @@ def attempt_lines(attempts: list[dict[str, Any]], width: int | None) -> list[str
         return "-" if ms is None else human.span(ms / 1000)
 
     return render(attempts, [
-        Col("n", "#"), Col("child", "CHILD"), Col("started_at", "STARTED", human.short_time),
+        Col("n", "#"), Col("daemon", "DAEMON", lambda v: v or "-", shrink=2, min_width=6), Col("child", "CHILD"), Col("started_at", "STARTED", human.short_time),
         Col("duration_ms", "TOOK", took), Col("exit_code", "EXIT"), Col("signal", "SIGNAL", _signal_name),
         Col("charged", "COUNTED", lambda v: "yes" if v else "no"),
         Col("stdout_bytes", "STDOUT", human.size), Col("stderr_bytes", "STDERR", human.size),

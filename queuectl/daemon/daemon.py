@@ -44,6 +44,7 @@ from queuectl.daemon.waits import Waits
 from queuectl.daemon.windows import Runnables, TimerWindow
 from queuectl.daemon.workers import Workers
 from queuectl.database import DatabaseChoice, choose
+from queuectl.identity import default_name
 from queuectl.paths import Paths
 from queuectl.ratelimit import parse_rate
 
@@ -54,8 +55,9 @@ SEGMENT_SIZE = 64 * 1024 * 1024
 
 class Daemon:
     def __init__(self, paths: Paths, workers: int | None = None, clock: Clock | None = None,
-                 database: str | None = None):  # fmt: skip
+                 database: str | None = None, name: str | None = None):  # fmt: skip
         self.paths = paths
+        self.name = name or default_name()  # recorded on each attempt this daemon runs
         self.database_flag = database  # --database; chosen at start (queuectl/database.py)
         self.database = DatabaseChoice(None, "default")
         self.workers_override = workers
@@ -90,6 +92,7 @@ class Daemon:
         self.lock_fd = startup.take_lock(self.paths)
         self.database = choose(self.database_flag, os.environ, self.paths.state_dir)
         self.store: Storage = open_store(self.database.url, self.paths.db)
+        self.store.daemon_name = self.name
         self.config.update({k: v for k, v in self.store.config_load().items() if k in settings.SETTINGS})
         self.store.set_synchronous(self.config["synchronous"])
         self.store.start_checkpointer()
@@ -114,7 +117,7 @@ class Daemon:
         self.timers.reload()
         target = self.workers_override if self.workers_override is not None else self.config["workers"]
         self.workers.scale(target)
-        log.info("daemon.started", pid=os.getpid(), home=str(self.paths.state_dir),
+        log.info("daemon.started", name=self.name, pid=os.getpid(), home=str(self.paths.state_dir),
                  socket=str(self.paths.socket), database=self.database.describe(), workers=target,
                  containment=self.containment,
                  recovered=len(recovered), counts=self.store.counts)  # fmt: skip
@@ -248,6 +251,7 @@ class Daemon:
         from queuectl import __version__
 
         return {
+            "name": self.name,
             "pid": os.getpid(),
             "version": __version__,
             "home": str(self.paths.state_dir),

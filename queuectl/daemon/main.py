@@ -10,8 +10,9 @@ from queuectl.paths import PathError, Paths
 
 
 def run(paths: Paths, workers: int | None, log_level: str, log_format: str | None,
-        database: str | None = None) -> int:  # fmt: skip
-    """`database`: the --database flag (queuectl/database.py chooses, by precedence)."""
+        database: str | None = None, name: str | None = None) -> int:  # fmt: skip
+    """`database`: the --database flag (queuectl/database.py chooses, by precedence);
+    `name`: --name (default: the host name)."""
     from queuectl.daemon.logsetup import configure_logging
 
     configure_logging(log_level, log_format, buffered=True)
@@ -26,7 +27,7 @@ def run(paths: Paths, workers: int | None, log_level: str, log_format: str | Non
     log = structlog.get_logger("queuectl")
     error: Exception
     try:
-        return Loop(Daemon(paths, workers, database=database)).run()
+        return Loop(Daemon(paths, workers, database=database, name=name)).run()
     except DatabaseChoiceError as exc:
         code, error = out.USAGE, exc
     except AlreadyRunning as exc:

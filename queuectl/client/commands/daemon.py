@@ -18,6 +18,8 @@ from queuectl.client.cli import Context, handle_errors, json_option
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--log-format", type=click.Choice(["json", "console"]),
               help="Default: console on a terminal, JSON lines otherwise.")
+@click.option("--name", metavar="NAME",
+              help="This daemon's name, recorded on each attempt it runs (default: the host name).")
 @click.option("--database", metavar="URL",
               help="postgresql://... to keep the queue in PostgreSQL, or `sqlite` (the default: queue.db in the "
                    "state directory). Also QUEUECTL_DATABASE, or `database` in the state directory's "
@@ -25,7 +27,7 @@ from queuectl.client.cli import Context, handle_errors, json_option
 @click.pass_obj
 @handle_errors
 def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_format: str | None,
-           database: str | None) -> None:  # fmt: skip
+           name: str | None, database: str | None) -> None:  # fmt: skip
     """Run the daemon in the foreground (what systemd runs).
 
     It owns the database and the worker children, and serves the control
@@ -39,6 +41,14 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
 
     if workers is not None and not 0 <= workers <= MAX_WORKERS:
         out.fail(f"--workers must be from 0 to {MAX_WORKERS}", out.USAGE)
+    if name is not None:
+        from queuectl.identity import check_name
+        from queuectl.validation import ValidationError
+
+        try:
+            check_name(name)
+        except ValidationError as exc:
+            out.fail(f"--name: {exc}", out.USAGE)
     if database is not None:
         try:
             parse(database, "--database")
@@ -57,10 +67,12 @@ def daemon(ctx: Context, workers: int | None, detach: bool, log_level: str, log_
         extra = ["--log-level", log_level]
         if workers is not None:
             extra += ["--workers", str(workers)]
+        if name is not None:
+            extra += ["--name", name]
         sys.exit(run_detached(ctx.paths, ctx.home, extra))
     from queuectl.daemon.main import run
 
-    sys.exit(run(ctx.paths, workers, log_level, log_format, database))
+    sys.exit(run(ctx.paths, workers, log_level, log_format, database, name))
 
 
 @click.command()

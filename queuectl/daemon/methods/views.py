@@ -39,7 +39,7 @@ def attempt_view(attempt: dict[str, Any]) -> dict[str, Any]:
     view = {
         k: attempt[k]
         for k in ("n", "child", "pid", "exit_code", "signal", "error", "timed_out", "charged", "queue",
-                  "slots", "slot")
+                  "slots", "slot", "daemon")
     }
     view["timed_out"] = bool(view["timed_out"])
     view["charged"] = bool(view["charged"])

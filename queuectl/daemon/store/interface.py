@@ -103,6 +103,8 @@ class Storage(Protocol):
     # (every queue that holds a job or exists, each with every state).
     counts: dict[str, int]
     queue_counts: dict[str, dict[str, int]]
+    # This daemon's name (queuectl/identity.py), recorded on each attempt claim() makes.
+    daemon_name: str
 
     # --- life and transactions
     def transaction(self) -> AbstractContextManager[None]: ...

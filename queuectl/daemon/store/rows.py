@@ -16,7 +16,8 @@ _JOB_NAMES = (
 JOB_COLUMNS = _JOB_NAMES + ", (SELECT p.id FROM jobs AS p WHERE p.seq = jobs.hook_of)"
 ATTEMPT_COLUMNS = (
     "n, child, pid, assigned_at, started_at, finished_at, exit_code, signal, timed_out, "
-    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot, dropped, max_output"
+    "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot, dropped, max_output, "
+    "daemon"
 )
 INSERT_JOB = (
     "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, run_at_relative, cwd, "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -154,6 +154,10 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN max_output INTEGER;
     ALTER TABLE attempts ADD COLUMN dropped INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE attempts ADD COLUMN max_output INTEGER;
+    """,
+    9: """
+    -- The name of the daemon that ran each attempt (queuectl/identity.py).
+    ALTER TABLE attempts ADD COLUMN daemon TEXT;
     """,
 }
 

@@ -37,7 +37,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrun
         (`PRAGMA quick_check` finds a fault, or SQLite says it is corrupt or not a
         database), has a newer schema, or cannot be opened.
         """
-        self.path = path
+        self.path, self.daemon_name = path, ""  # (daemon_name: set by the daemon, see interface)
         self._in_tx = False
         self.checkpointer: Checkpointer | None = None
         self.counts: dict[str, int] = {}
@@ -289,9 +289,9 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrun
             (attempt, now, job.seq),
         )
         self.db.execute(
-            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot, max_output) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.seq, attempt, child, now, job.queue, job.slots, slot, max_output),
+            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot, max_output, daemon) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job.seq, attempt, child, now, job.queue, job.slots, slot, max_output, self.daemon_name),
         )
         self._move(J.PENDING, J.ASSIGNED, job.queue)
         job.attempts = attempt
