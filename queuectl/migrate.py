@@ -72,7 +72,7 @@ def migrate_home(paths: Paths, url: str) -> MigrateReport:
 
 
 def _copy(sqlite_db: Any, target: Any, url: str) -> MigrateReport:
-    conn = target.conn  # the store's own connection: its lock keeps daemons off meanwhile
+    conn = target.db  # the store's own connection: its lock keeps daemons off meanwhile
     _check_empty(conn)
     report = MigrateReport(redact(url))
     conn.execute("BEGIN")

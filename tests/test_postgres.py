@@ -183,3 +183,26 @@ def test_final_states_survive_a_migration(tmp_path: Path, pg_server: Any, final:
     url = pg_server.fresh_url()
     assert queuectl(home, "migrate", "--to", url).returncode == 0
     assert pg_rows(url, "SELECT state FROM jobs WHERE id = 'j'") == [(final,)]
+
+
+def test_a_killed_daemon_on_postgresql_loses_nothing(tmp_path: Path, pg_server: Any) -> None:
+    """SIGKILL: the children kill their jobs, PostgreSQL ends the dead daemon's session
+    (and its lock), and the restarted daemon re-runs what was not recorded as finished."""
+    url = pg_server.fresh_url()
+    d = Daemon(tmp_path / "home", workers=4, env={"QUEUECTL_DATABASE": url}).start()
+    ledger = tmp_path / "ledger"
+    for i in range(4):
+        d.enqueue(f"echo start >> {ledger}; sleep 2; echo end >> {ledger}", id=f"j{i}", max_retries=0)
+    wait_for(lambda: d.call("daemon.status")["counts"]["processing"] == 4, timeout=30, what="4 running")
+    d.kill9()
+    d.start()
+    try:
+        counts = d.wait_all_final(60)
+        assert counts["completed"] == 4
+        for i in range(4):
+            interrupted, final = d.job(f"j{i}")["attempts_detail"]
+            assert interrupted["charged"] is False and "interrupted" in interrupted["error"]
+            assert final["exit_code"] == 0
+        assert ledger.read_text().count("end") == 4
+    finally:
+        d.stop()
