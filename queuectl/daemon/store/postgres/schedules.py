@@ -39,6 +39,6 @@ class PgSchedules(PgBase):
 
     def schedule_jobs(self, name: str, limit: int) -> list[dict[str, Any]]:
         """The jobs whose id is NAME@..., newest slot first ('@' + 1 is 'A'; ids sort as bytes)."""
-        rows = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id > %s AND id < %s ORDER BY id DESC "
+        rows = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id > %s AND id < %s ORDER BY jobs.id DESC "
                                "LIMIT %s", (name + "@", name + "A", limit))  # fmt: skip
         return [job_dict(r) for r in rows]
