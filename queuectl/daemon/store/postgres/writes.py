@@ -18,13 +18,21 @@ from queuectl.daemon.store.postgres.keys import PgKeys
 from queuectl.daemon.store.postgres.reads import PgReads
 from queuectl.jobs import JobSpec
 
-_INSERT_COLUMNS = (
-    "id, command, state, priority, max_retries, timeout, run_at, run_at_relative, cwd, env, created_at, "
-    "updated_at, queue, slots, tags, unique_key, unique_while, unique_hold, on_success, on_failure, on_finish, "
-    "hook, hook_of, stdin, max_output"
-)
-_ROW_MARKS = "(" + ",".join(["%s"] * len(_INSERT_COLUMNS.split(","))) + ")"
-_INSERT_CHUNK = 500  # rows per INSERT: 12,500 parameters, within PostgreSQL's 65,535
+# The columns a new job is given, and their types (a batch goes as one array per column).
+_INSERTED = (
+    ("id", "text"), ("command", "text"), ("state", "text"), ("priority", "bigint"), ("max_retries", "bigint"),
+    ("timeout", "float8"), ("run_at", "float8"), ("run_at_relative", "bigint"), ("cwd", "text"), ("env", "text"),
+    ("created_at", "float8"), ("updated_at", "float8"), ("queue", "text"), ("slots", "bigint"), ("tags", "text"),
+    ("unique_key", "text"), ("unique_while", "text"), ("unique_hold", "text"), ("on_success", "text"),
+    ("on_failure", "text"), ("on_finish", "text"), ("hook", "text"), ("hook_of", "bigint"), ("stdin", "bytea"),
+    ("max_output", "bigint"),
+)  # fmt: skip
+_COLUMNS = ", ".join(name for name, _ in _INSERTED)
+INSERT_ONE = f"INSERT INTO jobs({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_INSERTED))}) RETURNING id, seq"
+# A batch: one statement of 25 parameters however many rows (a VALUES list of 10,000 rows
+# would be 250,000 placeholders for psycopg to parse, over PostgreSQL's limit of 65,535).
+INSERT_MANY = (f"INSERT INTO jobs({_COLUMNS}) SELECT * FROM unnest("
+               f"{', '.join(f'%s::{kind}[]' for _, kind in _INSERTED)}) RETURNING id, seq")  # fmt: skip
 
 
 class PgWrites(PgReads, PgKeys):
@@ -65,11 +73,10 @@ class PgWrites(PgReads, PgKeys):
             self.db.execute("SAVEPOINT insert_jobs")
         seqs: dict[str, int] = {}
         try:
-            for start in range(0, len(rows), _INSERT_CHUNK):
-                chunk = rows[start : start + _INSERT_CHUNK]
-                sql = f"INSERT INTO jobs({_INSERT_COLUMNS}) VALUES {','.join([_ROW_MARKS] * len(chunk))} RETURNING id, seq"
-                args = [value for row in chunk for value in row]
-                seqs.update(self.db.execute(sql, args))
+            if len(rows) == 1:
+                seqs.update(self.db.execute(INSERT_ONE, rows[0]))
+            else:
+                seqs.update(self.db.execute(INSERT_MANY, [list(column) for column in zip(*rows, strict=True)]))
         except psycopg.errors.UniqueViolation:
             if not keyed:
                 raise
