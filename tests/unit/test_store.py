@@ -160,3 +160,17 @@ def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
             store.insert_jobs([JobSpec("a", run_at=NOW + 1, relative=True)], NOW, 3, None)
     finally:
         store.close()
+
+
+def test_a_unique_key_the_index_refuses_names_its_holder_and_the_transaction_goes_on(store: Store) -> None:
+    """(The methods check keys first; the index is what holds when that check was passed by.)"""
+    from queuectl.daemon.store.interface import KeyHeldError
+
+    with store.transaction():
+        store.insert_jobs([JobSpec("a", id="holder", unique_key="k")], NOW, 3, None)
+        with pytest.raises(KeyHeldError) as err, store.savepoint():
+            store.insert_jobs([JobSpec("b", id="free"), JobSpec("c", id="late", unique_key="k")], NOW, 3, None)
+        assert (err.value.key, err.value.job_id, err.value.index) == ("k", "holder", 1)
+        store.insert_jobs([JobSpec("d", id="after")], NOW, 3, None)
+    assert store.get("free") is None and store.get("after") is not None
+    assert store.counts[J.PENDING] == 2

@@ -1,0 +1,155 @@
+"""What only the PostgreSQL store has to get right: one daemon per database, a schema
+from a newer queuectl, a lost connection, PostgreSQL's failed-transaction state, and
+opening the right store for a database URL. (Everything else the store does is tested
+on both stores by the other tests of this directory.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queuectl import jobs as J
+from queuectl.daemon.store import Store, UnusableDatabase, open_store
+from queuectl.jobs import JobSpec
+from tests.unit.conftest import empty_database
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def pg(pg_shared: tuple[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The session's database, empty, and a connection of its own to it (not the store's)."""
+    url, admin = pg_shared
+    empty_database(admin)
+    yield url, admin
+
+
+def with_password(url: str, password: str) -> str:
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
+
+
+def test_a_second_daemon_on_the_same_database_is_refused_without_showing_a_password(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, _ = pg
+    first = PgStore(url)
+    try:
+        with pytest.raises(UnusableDatabase) as err:
+            PgStore(with_password(url, "s3cret-pw"))  # (the test server trusts: any password will do)
+        assert str(err.value).startswith("another queuectl daemon is using the database postgresql://postgres@/")
+        assert "s3cret-pw" not in str(err.value)
+    finally:
+        first.close()
+    PgStore(url).close()  # closing released the lock
+
+
+def test_a_schema_from_a_newer_queuectl_is_refused_untouched(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    admin.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+    try:
+        with pytest.raises(UnusableDatabase, match=r"schema version 2, newer than this queuectl's \(1\)"):
+            PgStore(url)
+        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 2
+    finally:
+        admin.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+
+
+def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    store = PgStore(url)
+    try:
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="a"), JobSpec("b", id="b")], NOW, 3, None)
+        # (the second argument: wait until the backend is gone, and its lock with it)
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (store.db.info.backend_pid,))
+        with pytest.raises(store.errors), store.transaction():
+            store.insert_jobs([JobSpec("c", id="lost")], NOW, 3, None)
+        with store.transaction():
+            store.insert_jobs([JobSpec("d", id="after")], NOW, 3, None)
+        assert store.get("lost") is None and store.get("after") is not None
+        assert store.counts[J.PENDING] == 3 and store.queue_counts["default"][J.PENDING] == 3
+        assert admin.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
+        with pytest.raises(UnusableDatabase, match="another queuectl daemon"):
+            PgStore(url)  # the new connection holds the lock again
+    finally:
+        store.close()
+
+
+def test_a_savepoint_rolled_back_after_an_sql_error_leaves_the_turn_usable(pg: Any) -> None:
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0])
+    try:
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="kept")], NOW, 3, None)
+            with pytest.raises(psycopg.errors.UndefinedTable), store.savepoint():
+                store.insert_jobs([JobSpec("b", id="gone")], NOW, 3, None)
+                store.db.execute("SELECT * FROM no_such_table")  # a bug in a handler, in SQL
+            store.insert_jobs([JobSpec("c", id="after")], NOW, 3, None)  # the turn goes on
+        assert store.get("gone") is None and store.get("kept") and store.get("after")
+        assert store.counts[J.PENDING] == 2
+    finally:
+        store.close()
+
+
+def test_a_failed_transaction_is_never_taken_for_a_commit(pg: Any) -> None:
+    """PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error: an
+    error the code swallowed must still fail the transaction, as a storage error."""
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0])
+    try:
+        with pytest.raises(store.errors), store.transaction():
+            store.insert_jobs([JobSpec("a", id="a")], NOW, 3, None)
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                store.db.execute("SELECT * FROM no_such_table")  # (outside any savepoint)
+        assert store.get("a") is None and store.counts[J.PENDING] == 0
+    finally:
+        store.close()
+
+
+def test_synchronous_sets_synchronous_commit(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0], synchronous="FULL")
+    try:
+        assert store.db.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+        store.set_synchronous("NORMAL")
+        assert store.db.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        assert store.file_sizes()["db_bytes"] > 0 and store.file_sizes()["wal_bytes"] == 0
+    finally:
+        store.close()
+
+
+def test_open_store_picks_the_store_a_database_names(pg: Any, tmp_path: Path) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    sqlite = open_store(None, tmp_path / "queue.db")
+    assert isinstance(sqlite, Store)
+    sqlite.close()
+    for url in (pg[0], pg[0].replace("postgresql://", "postgres://")):
+        store = open_store(url, tmp_path / "unused.db")
+        assert isinstance(store, PgStore)
+        store.close()
+    with pytest.raises(UnusableDatabase, match="unsupported database URL") as err:
+        open_store("mysql://u:hunter2@db/q", tmp_path / "queue.db")
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_sqlite_daemon_does_not_import_psycopg() -> None:
+    code = ("import sys, queuectl.daemon.store, queuectl.daemon.daemon; "
+            "sys.exit('psycopg' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
