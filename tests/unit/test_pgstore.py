@@ -153,3 +153,31 @@ def test_a_sqlite_daemon_does_not_import_psycopg() -> None:
     code = ("import sys, queuectl.daemon.store, queuectl.daemon.daemon; "
             "sys.exit('psycopg' in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_the_privileges_the_package_names_are_enough_after_the_first_start(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    admin.execute("CREATE ROLE queuectl_daemon LOGIN")
+    try:
+        admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO queuectl_daemon")
+        store = PgStore(url.replace("postgresql://postgres@", "postgresql://queuectl_daemon@"))
+        try:
+            assert store.next_epoch() == 1
+            store.config_save("workers", 2)
+            with store.transaction():
+                (job,) = store.insert_jobs([JobSpec("a", id="a")], NOW, 3, None)
+                n = store.claim(job, 1, NOW)
+                store.mark_started(job.seq, n, NOW, 1, "1-1-1", 0, 0)
+                store.finish_attempt(job.seq, n, NOW, exit_code=0, signal=None, timed_out=False, error=None,
+                                     out_len=1, err_len=0, charged=True, new_state=J.COMPLETED, run_at=None,
+                                     last_error=None)  # fmt: skip
+                store.block([], [(job.seq, job.seq + 1)])
+                assert store.prune_jobs([job.seq]) == ({J.COMPLETED: 1}, {"1-1-1"})
+            assert store.file_sizes()["db_bytes"] > 0
+        finally:
+            store.close()
+    finally:
+        admin.execute("DROP OWNED BY queuectl_daemon")
+        admin.execute("DROP ROLE queuectl_daemon")

@@ -82,8 +82,10 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         in WAL mode. FULL: `on`: a commit is on disk before the daemon says so."""
         if mode not in ("NORMAL", "FULL"):
             raise ValueError(mode)
-        self.db.execute("SET synchronous_commit = off" if mode == "NORMAL" else "SET synchronous_commit = on")
-        self.synchronous = mode
+        self.synchronous = mode  # (a session setting: set again on every new connection)
+        if self._usable():
+            with suppress(psycopg.OperationalError):  # (lost: the reconnect sets it)
+                self.db.execute("SET synchronous_commit = off" if mode == "NORMAL" else "SET synchronous_commit = on")
 
     def start_checkpointer(self) -> None:
         """Nothing to do: the server checkpoints."""
