@@ -174,3 +174,13 @@ def test_a_unique_key_the_index_refuses_names_its_holder_and_the_transaction_goe
         store.insert_jobs([JobSpec("d", id="after")], NOW, 3, None)
     assert store.get("free") is None and store.get("after") is not None
     assert store.counts[J.PENDING] == 2
+
+
+def test_an_id_or_search_with_a_nul_finds_nothing(store: Store) -> None:
+    """(PostgreSQL's text cannot hold NUL; asking for one must answer "none", not fail.)"""
+    with store.transaction():
+        store.insert_jobs([JobSpec("a", id="a", tags={"t": "v"})], NOW, 3, None)
+    assert store.get("a\x00") is None and store.ids_taken(["a\x00", "a"]) == {"a"}
+    assert store.list_jobs(search="\x00") == [] and store.count_jobs(ids=["a\x00"]) == 0
+    assert store.list_jobs(tags={"t": "v\x00"}) == [] and store.job_refs(["a\x00"]) == {}
+    assert store.key_holders(["k\x00"]) == {} and store.schedule_get("s\x00") is None

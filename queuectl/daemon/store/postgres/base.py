@@ -12,6 +12,16 @@ import psycopg
 from queuectl import jobs as J
 
 
+def storable(text: str) -> bool:
+    """PostgreSQL's text cannot hold a NUL character (SQLite's can): a name or id asked for
+    that has one is in no row, and is not sent (the server would refuse it as an error)."""
+    return "\x00" not in text
+
+
+def storable_only(texts: list[str]) -> list[str]:
+    return [t for t in texts if "\x00" not in t]
+
+
 class PgBase:
     db: psycopg.Connection[Any]
     counts: dict[str, int]

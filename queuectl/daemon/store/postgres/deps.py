@@ -7,13 +7,13 @@ from typing import Any
 
 from queuectl import jobs as J
 from queuectl.daemon.store.interface import DepState
-from queuectl.daemon.store.postgres.base import PgBase
+from queuectl.daemon.store.postgres.base import PgBase, storable_only
 
 
 class PgDeps(PgBase):
     def job_refs(self, ids: list[str]) -> dict[str, tuple[int, str]]:
         """id -> (seq, state) of the stored jobs among `ids`."""
-        rows = self.db.execute("SELECT id, seq, state FROM jobs WHERE id = ANY(%s::text[])", (ids,))
+        rows = self.db.execute("SELECT id, seq, state FROM jobs WHERE id = ANY(%s::text[])", (storable_only(ids),))
         return {job_id: (seq, state) for job_id, seq, state in rows}
 
     def block(self, rows: list[tuple[int, str, str, int]], edges: list[tuple[int, int]]) -> None:

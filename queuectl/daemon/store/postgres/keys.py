@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 
 from queuectl.daemon.store.interface import KeyHeldError
-from queuectl.daemon.store.postgres.base import PgBase
+from queuectl.daemon.store.postgres.base import PgBase, storable_only
 from queuectl.jobs import JobSpec
 
 
@@ -14,7 +14,8 @@ class PgKeys(PgBase):
     def key_holders(self, keys: list[str]) -> dict[str, str]:
         if not keys:
             return {}
-        rows = self.db.execute("SELECT unique_hold, id FROM jobs WHERE unique_hold = ANY(%s::text[])", (keys,))
+        rows = self.db.execute("SELECT unique_hold, id FROM jobs WHERE unique_hold = ANY(%s::text[])",
+                               (storable_only(keys),))  # fmt: skip
         return {k: i for k, i in rows}
 
     def _key_held(self, specs: list[JobSpec]) -> Exception:

@@ -7,13 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from queuectl.daemon.store.interface import Runnable
-from queuectl.daemon.store.postgres.base import PgBase
+from queuectl.daemon.store.postgres.base import PgBase, storable, storable_only
 from queuectl.daemon.store.rows import ATTEMPT_COLUMNS, ATTEMPT_KEYS, JOB_COLUMNS, RUNNABLE_COLUMNS, job_dict
 from queuectl.daemon.store.rows import runnable as as_runnable
 
 
 class PgReads(PgBase):
     def get(self, job_id: str) -> dict[str, Any] | None:
+        if not storable(job_id):
+            return None
         row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,)).fetchone()
         return job_dict(row) if row else None
 
@@ -119,17 +121,22 @@ def _where(state: str | None, search: str | None, ids: list[str] | None, queue: 
     args: list[Any] = []
     if ids is not None:
         where.append("id = ANY(%s::text[])")
-        args.append(ids)
+        args.append(storable_only(ids))
     if state:
         where.append("state = %s")
         args.append(state)
     if queue:
         where.append("queue = %s")
         args.append(queue)
-    if search:  # (strpos: a substring, case-sensitive, no pattern characters, as SQLite's instr)
+    if search and not storable(search):
+        where.append("false")  # (no id or command holds a NUL)
+    elif search:  # (strpos: a substring, case-sensitive, no pattern characters, as SQLite's instr)
         where.append("(strpos(id, %s) > 0 OR strpos(command, %s) > 0)")
         args += [search, search]
     for key, value in tags.items():
-        where.append("(tags::jsonb ->> %s) = %s")
-        args += [key, value]
+        if storable(key + value):
+            where.append("(tags::jsonb ->> %s) = %s")
+            args += [key, value]
+        else:
+            where.append("false")
     return ("WHERE " + " AND ".join(where)) if where else "", args

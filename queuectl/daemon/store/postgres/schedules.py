@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from queuectl.daemon.store.postgres.base import PgBase
+from queuectl.daemon.store.postgres.base import PgBase, storable
 from queuectl.daemon.store.rows import JOB_COLUMNS, job_dict
 from queuectl.daemon.store.schedules import SCHEDULE_COLUMNS, SCHEDULE_KEYS
 from queuectl.daemon.store.schedules import _schedule as as_schedule
@@ -16,6 +16,8 @@ _REPLACE = ", ".join(f"{k} = excluded.{k}" for k in SCHEDULE_KEYS if k != "name"
 
 class PgSchedules(PgBase):
     def schedule_get(self, name: str) -> dict[str, Any] | None:
+        if not storable(name):
+            return None
         row = self.db.execute(f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = %s", (name,)).fetchone()
         return as_schedule(row) if row else None
 

@@ -14,6 +14,7 @@ import psycopg.errors
 from queuectl import jobs as J
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable
 from queuectl.daemon.store.keys import RELEASED_AT_START
+from queuectl.daemon.store.postgres.base import storable_only
 from queuectl.daemon.store.postgres.keys import PgKeys
 from queuectl.daemon.store.postgres.reads import PgReads
 from queuectl.jobs import JobSpec
@@ -37,7 +38,8 @@ INSERT_MANY = (f"INSERT INTO jobs({_COLUMNS}) SELECT * FROM unnest("
 
 class PgWrites(PgReads, PgKeys):
     def ids_taken(self, ids: list[str]) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT id FROM jobs WHERE id = ANY(%s::text[])", (ids,))}
+        rows = self.db.execute("SELECT id FROM jobs WHERE id = ANY(%s::text[])", (storable_only(ids),))
+        return {r[0] for r in rows}
 
     def insert_jobs(
         self, specs: list[JobSpec], now: float, max_retries: int, default_timeout: float | None
