@@ -181,3 +181,36 @@ def test_the_privileges_the_package_names_are_enough_after_the_first_start(pg: A
     finally:
         admin.execute("DROP OWNED BY queuectl_daemon")
         admin.execute("DROP ROLE queuectl_daemon")
+
+
+def test_a_reconnect_that_fails_backs_off_and_a_lock_still_held_is_waited_out(pg: Any) -> None:
+    """Connecting again may fail (the server is away) or find the lock held (the lost
+    session is not over yet on the server, or another daemon took the database): each is
+    one of `errors` (the turn fails, the daemon goes on), tried again after a back-off."""
+    import time
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    store = PgStore(url)
+    try:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (store.db.info.backend_pid,))
+        store.url = url.replace("/unit_", "/no_such_database_")  # (the server "is away")
+        with pytest.raises(store.errors), store.transaction():
+            pass  # (the lost connection noticed)
+        with pytest.raises(store.errors, match="does not exist"), store.transaction():
+            pass  # (connecting again failed)
+        with pytest.raises(store.errors, match="connecting again in"), store.transaction():
+            pass  # (within the back-off: nothing tried, no stall)
+        store.url = url
+        other = PgStore(url)  # another daemon takes the database meanwhile
+        time.sleep(0.2)
+        with pytest.raises(store.errors, match="locked by another session"), store.transaction():
+            pass
+        other.close()
+        time.sleep(0.3)
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="back")], NOW, 3, None)
+        assert store.counts[J.PENDING] == 1
+    finally:
+        store.close()

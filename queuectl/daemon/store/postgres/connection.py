@@ -12,14 +12,16 @@ import psycopg.errors
 
 # The database could not do it: the connection is gone or the server is shutting down
 # (class 08, 57), it is out of disk, memory or connections (53), an I/O error (58), a
-# deadlock or serialization failure (40). All are psycopg.OperationalError; the others
-# are named for whoever reads this. Programming errors (a bad statement, a constraint
-# the code should have checked) are not here: they are bugs, answered as such.
+# deadlock or serialization failure (40): all psycopg.OperationalError, some named for
+# whoever reads this; and the server is read-only (25006: a standby, after a failover).
+# Programming errors (a bad statement, a constraint the code should have checked) are
+# not here: they are bugs, answered as such.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
     psycopg.errors.DiskFull,
     psycopg.errors.InsufficientResources,
     psycopg.errors.IoError,
+    psycopg.errors.ReadOnlySqlTransaction,
 )
 
 # Session-level advisory lock held by the daemon for as long as it is connected: one
