@@ -214,3 +214,15 @@ def test_a_reconnect_that_fails_backs_off_and_a_lock_still_held_is_waited_out(pg
         assert store.counts[J.PENDING] == 1
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://queuectl:pw@db.example:5432/queue", "postgresql://queuectl@db.example:5432/queue"),
+    ("postgresql://u:p@ss@h/q?sslmode=require&password=pw2", "postgresql://u@h/q?sslmode=require"),
+    ("postgres:///queue?host=/run/postgresql", "postgres:///queue?host=/run/postgresql"),
+])  # fmt: skip
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    from queuectl.daemon.store.postgres import connection as C
+
+    assert C.shown(url) == shown
+    assert "pw" not in C.scrubbed(f"failed for {url}:\n  bad", url).replace("password", "")

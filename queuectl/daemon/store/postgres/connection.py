@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 import psycopg.errors
@@ -40,7 +40,8 @@ def shown(url: str) -> str:
     netloc = f"{user.partition(':')[0]}{at}{host}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"],
                       safe="/")  # fmt: skip
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    # (not urlunsplit: it drops the empty host of postgresql:///db, a Unix socket's URL)
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def _passwords(url: str) -> list[str]:
