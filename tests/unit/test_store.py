@@ -184,3 +184,23 @@ def test_an_id_or_search_with_a_nul_finds_nothing(store: Store) -> None:
     assert store.list_jobs(search="\x00") == [] and store.count_jobs(ids=["a\x00"]) == 0
     assert store.list_jobs(tags={"t": "v\x00"}) == [] and store.job_refs(["a\x00"]) == {}
     assert store.key_holders(["k\x00"]) == {} and store.schedule_get("s\x00") is None
+
+
+def test_a_batch_stores_every_column_as_a_single_insert_does(store: Store) -> None:
+    """(PostgreSQL inserts a batch by another statement than one job: both must agree.)"""
+    def spec(job_id: str, hook_of: int | None = None) -> JobSpec:
+        return JobSpec("cmd", id=job_id, priority=-3, timeout=7, run_at=NOW + 60, max_retries=1, cwd="/tmp",
+                       env={"B": "1", "A": "2"}, relative=True, queue="default", slots=1, tags={"t": "v"},
+                       unique_key=f"k-{job_id}", unique_while="pending", on_success="s", on_failure="f",
+                       on_finish="e", hook="success", hook_of=hook_of, stdin=b"\x00{json}", max_output=99)
+
+    with store.transaction():
+        (one,) = store.insert_jobs([spec("one")], NOW, 3, None)
+        store.insert_jobs([spec("two", hook_of=one.seq), JobSpec("plain", id="plain")], NOW, 3, None)
+    a, b = store.get("one"), store.get("two")
+    assert a is not None and b is not None and b["hook_of"] == "one"
+    differ = {"seq", "id", "unique_key", "hook_of"}
+    assert {k: v for k, v in a.items() if k not in differ} == {k: v for k, v in b.items() if k not in differ}
+    assert (a["env"], a["tags"], a["timeout"], a["run_at"], a["state"]) == \
+        ({"B": "1", "A": "2"}, {"t": "v"}, 7.0, NOW + 60, J.SCHEDULED)  # fmt: skip
+    assert store.stdin_of(b["seq"]) == b"\x00{json}" and store.stdin_of(store.get("plain")["seq"]) is None  # type: ignore[index]
