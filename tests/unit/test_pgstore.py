@@ -226,3 +226,54 @@ def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
 
     assert C.shown(url) == shown
     assert "pw" not in C.scrubbed(f"failed for {url}:\n  bad", url).replace("password", "")
+
+
+def _story(store: Any) -> list[Any]:
+    """The same writes on a store, and everything its reads answer after them."""
+    from queuectl.queues import QueueConfig
+    from queuectl.ratelimit import Rate
+
+    store.queue_save(QueueConfig("Zq", 4, 2, True, NOW, Rate(5, 60.0)))
+    store.queue_save(QueueConfig("a-q", 1, 1, False, NOW, None))
+    store.schedule_put({"name": "nightly", "cron": "0 3 * * *", "every": None, "tz": "UTC", "overlap": "skip",
+                        "catch_up": "none", "job": {"command": "x", "env": {"Z": "1", "A": "2"}}, "paused": False,
+                        "next_at": NOW + 9, "last_job": None, "created_at": NOW, "updated_at": NOW})  # fmt: skip
+    specs = [JobSpec("echo ä", id=f"j{i}", priority=i % 3, queue="a-q" if i % 2 else "default",
+                     tags={"k": str(i % 2)}, env={"E": str(i)}, run_at=NOW + 30 if i == 4 else None)
+             for i in range(6)] + [JobSpec("x", id="nightly@1", unique_key="u", unique_while="kept")]  # fmt: skip
+    with store.transaction():
+        jobs = store.insert_jobs(specs, NOW, 2, 5.0)
+        store.block([(jobs[5].seq, J.PENDING, "success", 1)], [(jobs[0].seq, jobs[5].seq)])
+        n = store.claim(jobs[0], 1, NOW + 1, "0", 100)
+        store.mark_started(jobs[0].seq, n, NOW + 2, 7, "1-1-1", 0, 0)
+        store.finish_attempt(jobs[0].seq, n, NOW + 3, exit_code=1, signal=None, timed_out=False, error="exit 1",
+                             out_len=4, err_len=0, charged=True, new_state=J.FAILED, run_at=NOW + 13,
+                             last_error="exit 1", dropped=2)  # fmt: skip
+        store.cancel(jobs[1].seq, J.PENDING, NOW + 4, "a-q")
+        store.unblock(jobs[5].seq, None, NOW + 5)
+        store.schedule_advance("nightly", NOW + 99, "nightly@1", NOW + 5)
+    seqs = [j.seq for j in jobs]
+    reads: list[Any] = [store.counts, store.queue_counts, [store.get_by_seq(s) for s in seqs],
+                        store.attempts_of(seqs[0]), store.attempt(seqs[0], 1), store.timed_window(10),
+                        [(r.seq, r.id, r.ready_at) for r in store.runnable_window(10, "a-q")],
+                        store.links(seqs[0]), store.schedule_list(), store.schedule_jobs("nightly", 5),
+                        [(q.name, q.concurrency, q.weight, q.paused, q.rate) for q in store.queues_load()],
+                        store.prune_candidates(J.CANCELLED, None, 10), store.key_holders(["u"])]  # fmt: skip
+    for order in ("created", "priority", "run_at"):
+        for newest in (False, True):
+            reads.append([j["id"] for j in store.list_jobs(order=order, newest_first=newest)])
+    reads += [store.count_jobs(search="j"), store.count_jobs(tags={"k": "1"}), store.list_jobs(queue="a-q", limit=2),
+              store.count_jobs(state=J.PENDING, ids=["j2", "j3", "nope"]), store.starts_since(0)]  # fmt: skip
+    return reads
+
+
+def test_both_stores_answer_every_read_with_the_same_records(pg: Any, tmp_path: Path) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    sqlite, postgres = Store(tmp_path / "queue.db"), PgStore(pg[0])
+    try:
+        for mine, theirs in zip(_story(sqlite), _story(postgres), strict=True):
+            assert mine == theirs
+    finally:
+        sqlite.close()
+        postgres.close()
