@@ -68,8 +68,12 @@ def clock() -> FakeClock:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Any]:
     """One PostgreSQL server for the whole run (started on first use: ~1 s)."""
+    import os
+
     from tests.pgserver import PgServer, PgUnavailable
 
+    if os.geteuid() != 0:
+        pytest.skip("the PostgreSQL tests run a server as the postgres user (runuser): they need root")
     try:
         server = PgServer().start()
     except PgUnavailable as exc:
