@@ -196,7 +196,7 @@ def test_a_batch_stores_every_column_as_a_single_insert_does(store: Store) -> No
 
     with store.transaction():
         (one,) = store.insert_jobs([spec("one")], NOW, 3, None)
-        store.insert_jobs([spec("two", hook_of=one.seq), JobSpec("plain", id="plain")], NOW, 3, None)
+        store.insert_jobs([spec("two", hook_of=one.seq), JobSpec("plain", id="plain", timeout=7.5)], NOW, 3, None)
     a, b = store.get("one"), store.get("two")
     assert a is not None and b is not None and b["hook_of"] == "one"
     differ = {"seq", "id", "unique_key", "hook_of"}

@@ -78,7 +78,7 @@ class PgWrites(PgReads, PgKeys):
             if len(rows) == 1:
                 seqs.update(self.db.execute(INSERT_ONE, rows[0]))
             else:
-                seqs.update(self.db.execute(INSERT_MANY, [list(column) for column in zip(*rows, strict=True)]))
+                seqs.update(self.db.execute(INSERT_MANY, _columns(rows)))
         except psycopg.errors.UniqueViolation:
             if not keyed:
                 raise
@@ -167,3 +167,13 @@ def _rows(specs: list[JobSpec], now: float, max_retries: int,
                             bool(spec.on_success or spec.on_failure or spec.on_finish), now,
                             spec.max_output))  # fmt: skip
     return rows, out
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """The rows as one list per column. psycopg refuses a list mixing ints and floats (a
+    timeout of 7 beside one of 7.5): a float column's values are all floats."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    for values, (_, kind) in zip(columns, _INSERTED, strict=True):
+        if kind == "float8":
+            values[:] = [None if v is None else float(v) for v in values]
+    return columns
