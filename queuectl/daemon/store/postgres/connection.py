@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import psycopg
 import psycopg.errors
+from psycopg.types.numeric import Int8Dumper
 
 # The database could not do it: the connection is gone or the server is shutting down
 # (class 08, 57), it is out of disk, memory or connections (53), an I/O error (58), a
@@ -62,9 +63,14 @@ def scrubbed(text: str, url: str) -> str:
 
 def connect(url: str) -> psycopg.Connection[Any]:
     """A connection in autocommit mode: the store says BEGIN and COMMIT itself. psycopg
-    prepares a statement on the server once it has run a few times (prepare_threshold)."""
-    return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                           application_name="queuectl daemon")  # fmt: skip
+    prepares a statement on the server once it has run a few times (prepare_threshold),
+    once per statement and parameter types: every int goes as a bigint (the type of every
+    integer column), or `seq = %s` would be prepared again for each size psycopg picks
+    (smallint, integer, bigint) and crowd its cache of prepared statements."""
+    db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                         application_name="queuectl daemon")  # fmt: skip
+    db.adapters.register_dumper(int, Int8Dumper)
+    return db
 
 
 def try_lock(db: psycopg.Connection[Any]) -> bool:
