@@ -77,3 +77,15 @@ def try_lock(db: psycopg.Connection[Any]) -> bool:
     """Take the one-daemon lock for this session; False if another session holds it."""
     row = db.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
     return bool(row and row[0])
+
+
+def lock_within(db: psycopg.Connection[Any], seconds: float) -> bool:
+    """Take the one-daemon lock, waiting at most `seconds` for the session holding it to end."""
+    db.execute(f"SET lock_timeout = {max(1, int(seconds * 1000))}")
+    try:
+        db.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        return True
+    except psycopg.errors.LockNotAvailable:
+        return False
+    finally:
+        db.execute("RESET lock_timeout")

@@ -41,6 +41,7 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
     """A PostgreSQL database owned by one daemon (implements interface.Storage)."""
 
     errors: tuple[type[BaseException], ...] = C.STORAGE_ERRORS
+    reconnect_lock_wait = 0.5  # seconds a reconnect waits for the one-daemon lock
 
     def __init__(self, url: str, synchronous: str = "NORMAL"):
         """Connect, take the one-daemon lock, create or migrate the schema, read the counts.
@@ -103,7 +104,11 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
             yield
             return
         self._ready()
-        self.db.execute("BEGIN")
+        try:
+            self.db.execute("BEGIN")
+        except psycopg.Error:
+            self._rollback()  # (it may be how the connection's loss is noticed)
+            raise
         self._in_tx = True
         try:
             yield
@@ -133,11 +138,15 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         if self._usable() and self.db.info.transaction_status in _IN_TRANSACTION:
             with suppress(psycopg.Error):
                 self.db.execute("ROLLBACK")
-        try:  # the in-memory counts followed the rolled-back writes
+        if not self._usable():
+            # Connect again now, not at the next transaction: after a failed turn the loop
+            # reads at once, outside any transaction (it reloads its windows).
+            with suppress(psycopg.Error):
+                self._reconnect()
+        self._stale = True  # the in-memory counts followed the rolled-back writes
+        with suppress(psycopg.Error):  # (if the connection is still gone: once it is back)
             self.reload_counts()
             self._stale = False
-        except psycopg.Error:
-            self._stale = True  # (the connection is gone: reloaded once it is back)
 
     def _usable(self) -> bool:
         return not (self.db.closed or self.db.broken)
@@ -146,7 +155,8 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         """Before a transaction: connected (again, if the connection was lost), counts current."""
         if not self._usable():
             self._reconnect()
-        elif self._stale:
+            self._stale = True
+        if self._stale:
             self.reload_counts()
             self._stale = False
 
@@ -161,10 +171,11 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
             self.db.close()
         try:
             db = C.connect(self.url)
-            # The lost session may not have ended on the server yet (it still holds the lock
-            # until the server notices), or another daemon took over: either way no writes
-            # here; this is tried again after the back-off.
-            if not C.try_lock(db):
+            # The lost session may not have ended on the server yet (a terminated backend
+            # takes a few ms; one the network lost, until the server notices), or another
+            # daemon took over: waited for a moment, then no writes here, and this is
+            # tried again after the back-off.
+            if not C.lock_within(db, self.reconnect_lock_wait):
                 db.close()
                 raise psycopg.OperationalError(f"the database {self.where} is locked by another session "
                                                "(another daemon, or this one's lost connection)")  # fmt: skip
@@ -175,8 +186,6 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         self.db = db
         self._retry_at, self._backoff = 0.0, RECONNECT_BACKOFF_S[0]
         self.set_synchronous(self.synchronous)
-        self.reload_counts()
-        self._stale = False
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
