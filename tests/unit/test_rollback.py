@@ -1,7 +1,9 @@
 """A failed commit leaves nothing behind: the database rolls back, and so does every
 change the turn made in memory (windows, jobs in flight, waits, output); what the
 children reported is applied again on its own, and each request runs again alone.
-The disk fills up here by SQLite's own means (PRAGMA max_page_count)."""
+The disk fills up here by SQLite's own means (PRAGMA max_page_count); on PostgreSQL, a
+trigger refuses big rows with the server's own "disk full" error (SQLSTATE 53100), which
+is close: on both, the small updates of a report still fit, a big batch does not."""
 
 from __future__ import annotations
 
@@ -22,13 +24,32 @@ def start_running(core: Core, job_id: str) -> wire.Run:
     return run
 
 
+_PG_DISK_FULL = """
+CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF length(NEW.command) > 1000 THEN
+        RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER disk_full BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION disk_full();
+"""
+
+
 def fill_the_disk(core: Core) -> None:
     db = core.daemon.store.db  # type: ignore[attr-defined]
+    if hasattr(core.daemon.store, "url"):  # PostgreSQL
+        db.execute(_PG_DISK_FULL)
+        return
     db.execute(f"PRAGMA max_page_count={db.execute('PRAGMA page_count').fetchone()[0]}")
 
 
 def free_the_disk(core: Core) -> None:
-    core.daemon.store.db.execute("PRAGMA max_page_count=1073741823")  # type: ignore[attr-defined]
+    db = core.daemon.store.db  # type: ignore[attr-defined]
+    if hasattr(core.daemon.store, "url"):
+        db.execute("DROP TRIGGER disk_full ON jobs; DROP FUNCTION disk_full()")
+        return
+    db.execute("PRAGMA max_page_count=1073741823")
 
 
 def too_big(core: Core) -> list[bytes]:

@@ -160,3 +160,47 @@ def test_an_old_database_is_migrated_forward(tmp_path: Path) -> None:
             store.insert_jobs([JobSpec("a", run_at=NOW + 1, relative=True)], NOW, 3, None)
     finally:
         store.close()
+
+
+def test_a_unique_key_the_index_refuses_names_its_holder_and_the_transaction_goes_on(store: Store) -> None:
+    """(The methods check keys first; the index is what holds when that check was passed by.)"""
+    from queuectl.daemon.store.interface import KeyHeldError
+
+    with store.transaction():
+        store.insert_jobs([JobSpec("a", id="holder", unique_key="k")], NOW, 3, None)
+        with pytest.raises(KeyHeldError) as err, store.savepoint():
+            store.insert_jobs([JobSpec("b", id="free"), JobSpec("c", id="late", unique_key="k")], NOW, 3, None)
+        assert (err.value.key, err.value.job_id, err.value.index) == ("k", "holder", 1)
+        store.insert_jobs([JobSpec("d", id="after")], NOW, 3, None)
+    assert store.get("free") is None and store.get("after") is not None
+    assert store.counts[J.PENDING] == 2
+
+
+def test_an_id_or_search_with_a_nul_finds_nothing(store: Store) -> None:
+    """(PostgreSQL's text cannot hold NUL; asking for one must answer "none", not fail.)"""
+    with store.transaction():
+        store.insert_jobs([JobSpec("a", id="a", tags={"t": "v"})], NOW, 3, None)
+    assert store.get("a\x00") is None and store.ids_taken(["a\x00", "a"]) == {"a"}
+    assert store.list_jobs(search="\x00") == [] and store.count_jobs(ids=["a\x00"]) == 0
+    assert store.list_jobs(tags={"t": "v\x00"}) == [] and store.job_refs(["a\x00"]) == {}
+    assert store.key_holders(["k\x00"]) == {} and store.schedule_get("s\x00") is None
+
+
+def test_a_batch_stores_every_column_as_a_single_insert_does(store: Store) -> None:
+    """(PostgreSQL inserts a batch by another statement than one job: both must agree.)"""
+    def spec(job_id: str, hook_of: int | None = None) -> JobSpec:
+        return JobSpec("cmd", id=job_id, priority=-3, timeout=7, run_at=NOW + 60, max_retries=1, cwd="/tmp",
+                       env={"B": "1", "A": "2"}, relative=True, queue="default", slots=1, tags={"t": "v"},
+                       unique_key=f"k-{job_id}", unique_while="pending", on_success="s", on_failure="f",
+                       on_finish="e", hook="success", hook_of=hook_of, stdin=b"\x00{json}", max_output=99)
+
+    with store.transaction():
+        (one,) = store.insert_jobs([spec("one")], NOW, 3, None)
+        store.insert_jobs([spec("two", hook_of=one.seq), JobSpec("plain", id="plain", timeout=7.5)], NOW, 3, None)
+    a, b = store.get("one"), store.get("two")
+    assert a is not None and b is not None and b["hook_of"] == "one"
+    differ = {"seq", "id", "unique_key", "hook_of"}
+    assert {k: v for k, v in a.items() if k not in differ} == {k: v for k, v in b.items() if k not in differ}
+    assert (a["env"], a["tags"], a["timeout"], a["run_at"], a["state"]) == \
+        ({"B": "1", "A": "2"}, {"t": "v"}, 7.0, NOW + 60, J.SCHEDULED)  # fmt: skip
+    assert store.stdin_of(b["seq"]) == b"\x00{json}" and store.stdin_of(store.get("plain")["seq"]) is None  # type: ignore[index]

@@ -1,5 +1,8 @@
 """Storage: the interface the daemon uses (interface.py), its SQLite implementation, and
-the PostgreSQL one (store/postgres/, imported only when used: psycopg costs start-up time)."""
+`open_store`, which picks the implementation a database names (the PostgreSQL one is
+imported only then: psycopg is not loaded by a SQLite daemon)."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
@@ -12,12 +15,14 @@ __all__ = ["SCHEMA_VERSION", "DuplicateIdError", "Runnable", "Storage", "Store",
 
 
 def open_store(database: str | None, db_path: Path) -> Storage:
-    """The store for a database setting (queuectl/database.py): a postgresql:// URL, or
-    None for the SQLite file at db_path."""
+    """The store of `database`: a postgresql:// (or postgres://) URL, or None for the
+    SQLite file `db_path`. Raises UnusableDatabase for anything else, or one it cannot use."""
     if database is None:
         return Store(db_path)
-    if database.split("://", 1)[0].lower() not in ("postgresql", "postgres"):
-        raise UnusableDatabase("unsupported database URL: give a postgresql:// URL")
-    from queuectl.daemon.store.postgres import PgStore
+    if database.startswith(("postgresql://", "postgres://")):
+        from queuectl.daemon.store.postgres import PgStore
 
-    return PgStore(database)
+        return PgStore(database)
+    scheme = database.partition(":")[0][:20]
+    raise UnusableDatabase(f"unsupported database URL (scheme {scheme!r}): queuectl uses SQLite (no URL) "
+                           "or PostgreSQL (postgresql://...)")  # fmt: skip

@@ -1,9 +1,9 @@
 """What the daemon needs from storage, as one interface, and the records it trades in.
 
 The daemon's core and its RPC methods use storage only through `Storage`. SQLite
-(store/sqlite.py) is the embedded implementation; a store on another database
-implements the same methods, and nothing above it knows which one it has. All
-SQL lives in the implementations.
+(store/sqlite.py) is the embedded implementation; PostgreSQL (store/postgres/, one
+daemon per database) implements the same methods, and nothing above it knows which
+one it has (store.open_store picks). All SQL lives in the implementations.
 
 Writes happen inside `transaction()` (the loop opens one per turn: group commit)
 and, within it, each request inside a `savepoint()`. Counts per state are kept in

@@ -1,0 +1,61 @@
+"""What every part of the PostgreSQL store shares: the connection and the counts per
+state kept in memory (the daemon is the only writer, so its own writes keep them
+current; they are read from the table at open, after a rollback and after a reconnect)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+
+from queuectl import jobs as J
+
+
+def storable(text: str) -> bool:
+    """PostgreSQL's text cannot hold a NUL character (SQLite's can): a name or id asked for
+    that has one is in no row, and is not sent (the server would refuse it as an error)."""
+    return "\x00" not in text
+
+
+def storable_only(texts: list[str]) -> list[str]:
+    return [t for t in texts if "\x00" not in t]
+
+
+class PgBase:
+    db: psycopg.Connection[Any]
+    counts: dict[str, int]
+    queue_counts: dict[str, dict[str, int]]
+    daemon_name: str  # set by the daemon: recorded on the attempts it claims
+    # Starts reported this turn, written with their attempt's finish when that came in the
+    # same turn (one write instead of two), else by write_starts(): (t, pid, segment,
+    # out_off, err_off, seq, attempt) by seq.
+    _starts: dict[int, tuple[Any, ...]]
+
+    def reload_counts(self) -> None:
+        counts = dict.fromkeys(J.STATES, 0)
+        per_queue: dict[str, dict[str, int]] = {}
+        for name, state, n in self.db.execute("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"):
+            counts[state] += n
+            per_queue.setdefault(name, dict.fromkeys(J.STATES, 0))[state] = n
+        self.counts = counts
+        self.queue_counts = per_queue
+
+    def _queue_counts(self, queue: str) -> dict[str, int]:
+        of_queue = self.queue_counts.get(queue)
+        if of_queue is None:
+            of_queue = self.queue_counts[queue] = dict.fromkeys(J.STATES, 0)
+        return of_queue
+
+    def _move(self, old: str, new: str, queue: str, n: int = 1) -> None:
+        self.counts[old] -= n
+        self.counts[new] += n
+        of_queue = self._queue_counts(queue)
+        of_queue[old] -= n
+        of_queue[new] += n
+
+    def transaction(self) -> AbstractContextManager[None]:  # (the store's own: store.py)
+        raise NotImplementedError
+
+    def write_starts(self) -> None:  # (writes.py)
+        raise NotImplementedError

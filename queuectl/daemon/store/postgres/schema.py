@@ -1,0 +1,161 @@
+"""The PostgreSQL schema, its versions, and the migrations that move a database forward.
+
+The same tables and columns as the SQLite schema at its version 9 (store/schema.py),
+numbered on their own from 1: the version is the `meta` row `schema_version`. Each
+migration runs in a transaction of its own; a database from a newer queuectl is
+refused, never touched.
+
+Types: times are unix seconds (`double precision`), integers `bigint` (SQLite's are
+64-bit), env, tags, config values and a schedule's job JSON text (read back exactly as
+written). Names that are ordered or compared by range (job ids, queue and schedule
+names) use the "C" collation: byte order, as SQLite compares, whatever the database's
+locale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from queuectl.daemon.store.interface import UnusableDatabase
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE jobs (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- enqueue order; the internal key
+            id text COLLATE "C" NOT NULL UNIQUE,
+            command text NOT NULL,
+            state text NOT NULL,
+            priority bigint NOT NULL DEFAULT 0,
+            attempts bigint NOT NULL DEFAULT 0,
+            charged bigint NOT NULL DEFAULT 0,
+            max_retries bigint NOT NULL,
+            timeout double precision,
+            run_at double precision,
+            run_at_relative bigint NOT NULL DEFAULT 0,
+            cwd text,
+            env text,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL,
+            started_at double precision,
+            finished_at double precision,
+            exit_code bigint,
+            last_error text,
+            queue text COLLATE "C" NOT NULL DEFAULT 'default',
+            slots bigint NOT NULL DEFAULT 1,
+            tags text,
+            after_condition text,
+            waiting_on bigint NOT NULL DEFAULT 0,
+            cancelled_by bigint,
+            unique_key text,
+            unique_while text,
+            unique_hold text,
+            on_success text,
+            on_failure text,
+            on_finish text,
+            hook text,
+            hook_of bigint,
+            stdin bytea,
+            max_output bigint
+        )""",
+        # The same partial indexes as SQLite's (store/schema.py says what each serves).
+        "CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, seq) WHERE state = 'pending'",
+        "CREATE INDEX jobs_queue_pending ON jobs(queue, seq) WHERE state = 'pending'",
+        # (NULLS FIRST, then seq: the order SQLite's index gives)
+        "CREATE INDEX jobs_timed ON jobs(run_at NULLS FIRST, seq) WHERE state IN ('scheduled', 'failed')",
+        "CREATE INDEX jobs_state ON jobs(state, seq)",
+        "CREATE UNIQUE INDEX jobs_unique_hold ON jobs(unique_hold) WHERE unique_hold IS NOT NULL",
+        "CREATE INDEX jobs_hook_of ON jobs(hook_of) WHERE hook_of IS NOT NULL",
+        "CREATE INDEX jobs_finished ON jobs(state, finished_at, seq) "
+        "WHERE state IN ('completed', 'dead', 'cancelled') AND unique_hold IS NULL",
+        """CREATE TABLE attempts (
+            job_seq bigint NOT NULL,
+            n bigint NOT NULL,
+            child bigint,
+            pid bigint,
+            assigned_at double precision NOT NULL,
+            started_at double precision,
+            finished_at double precision,
+            exit_code bigint,
+            signal bigint,
+            timed_out bigint NOT NULL DEFAULT 0,
+            charged bigint NOT NULL DEFAULT 1,
+            error text,
+            segment text,
+            out_off bigint, out_len bigint,
+            err_off bigint, err_len bigint,
+            queue text,
+            slots bigint,
+            slot text,
+            dropped bigint NOT NULL DEFAULT 0,
+            max_output bigint,
+            daemon text,                 -- the name of the daemon that ran it (queuectl/identity.py)
+            PRIMARY KEY (job_seq, n)
+        )""",
+        "CREATE INDEX attempts_segment ON attempts(segment)",
+        "CREATE TABLE config (key text PRIMARY KEY, value text NOT NULL)",
+        "CREATE TABLE meta (key text PRIMARY KEY, value bigint NOT NULL)",
+        """CREATE TABLE queues (
+            name text COLLATE "C" PRIMARY KEY,
+            concurrency bigint NOT NULL,
+            weight bigint NOT NULL DEFAULT 1,
+            paused bigint NOT NULL DEFAULT 0,
+            created_at double precision NOT NULL,
+            rate_count bigint,
+            rate_period double precision
+        )""",
+        "INSERT INTO queues(name, concurrency, weight, paused, created_at) "
+        "VALUES ('default', 10000, 1, 0, extract(epoch FROM clock_timestamp())::double precision)",
+        "CREATE TABLE job_deps (parent bigint NOT NULL, child bigint NOT NULL, PRIMARY KEY (parent, child))",
+        "CREATE INDEX job_deps_child ON job_deps(child, parent)",
+        """CREATE TABLE schedules (
+            name text COLLATE "C" PRIMARY KEY,
+            cron text,
+            every double precision,
+            tz text NOT NULL,
+            overlap text NOT NULL,
+            catch_up text NOT NULL,
+            job text NOT NULL,
+            paused bigint NOT NULL DEFAULT 0,
+            next_at double precision,
+            last_job text,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL
+        )""",
+    ],
+}
+
+
+def stored_version(db: psycopg.Connection[Any]) -> int:
+    """The schema version of the database; 0 for an empty one (no `meta` table)."""
+    (exists,) = db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone() or (False,)
+    if not exists:
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(db: psycopg.Connection[Any], where: str) -> None:
+    """Create or move the schema forward; refuse a newer one. `db` is in autocommit mode,
+    and holds the daemon's lock (so no other daemon migrates at the same time)."""
+    version = stored_version(db)
+    if version > SCHEMA_VERSION:
+        raise UnusableDatabase(
+            f"the database {where} has schema version {version}, newer than this "
+            f"queuectl's ({SCHEMA_VERSION}): run the queuectl that wrote it, or restore a "
+            "backup made before the upgrade"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        db.execute("BEGIN")
+        try:
+            for statement in MIGRATIONS[target]:
+                db.execute(statement)
+            db.execute("INSERT INTO meta(key, value) VALUES ('schema_version', %s) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (target,))  # fmt: skip
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise

@@ -1,0 +1,179 @@
+"""The PostgreSQL store's writes of jobs and attempts: enqueue and every state change.
+Each knows the state it leaves, and moves the counts in memory with it (base.PgBase).
+The statements are the SQLite store's (store/sqlite.py), in PostgreSQL's dialect:
+RETURNING instead of lastrowid, typed parameters where a NULL could be of any type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+import psycopg.errors
+
+from queuectl import jobs as J
+from queuectl.daemon.store.interface import DuplicateIdError, Runnable
+from queuectl.daemon.store.keys import RELEASED_AT_START
+from queuectl.daemon.store.postgres.base import storable_only
+from queuectl.daemon.store.postgres.keys import PgKeys
+from queuectl.daemon.store.postgres.reads import PgReads
+from queuectl.jobs import JobSpec
+
+# The columns a new job is given, and their types (a batch goes as one array per column).
+_INSERTED = (
+    ("id", "text"), ("command", "text"), ("state", "text"), ("priority", "bigint"), ("max_retries", "bigint"),
+    ("timeout", "float8"), ("run_at", "float8"), ("run_at_relative", "bigint"), ("cwd", "text"), ("env", "text"),
+    ("created_at", "float8"), ("updated_at", "float8"), ("queue", "text"), ("slots", "bigint"), ("tags", "text"),
+    ("unique_key", "text"), ("unique_while", "text"), ("unique_hold", "text"), ("on_success", "text"),
+    ("on_failure", "text"), ("on_finish", "text"), ("hook", "text"), ("hook_of", "bigint"), ("stdin", "bytea"),
+    ("max_output", "bigint"),
+)  # fmt: skip
+_COLUMNS = ", ".join(name for name, _ in _INSERTED)
+INSERT_ONE = f"INSERT INTO jobs({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_INSERTED))}) RETURNING id, seq"
+# A batch: one statement of 25 parameters however many rows (a VALUES list of 10,000 rows
+# would be 250,000 placeholders for psycopg to parse, over PostgreSQL's limit of 65,535).
+INSERT_MANY = (f"INSERT INTO jobs({_COLUMNS}) SELECT * FROM unnest("
+               f"{', '.join(f'%s::{kind}[]' for _, kind in _INSERTED)}) RETURNING id, seq")  # fmt: skip
+
+
+class PgWrites(PgReads, PgKeys):
+    def ids_taken(self, ids: list[str]) -> set[str]:
+        rows = self.db.execute("SELECT id FROM jobs WHERE id = ANY(%s::text[])", (storable_only(ids),))
+        return {r[0] for r in rows}
+
+    def insert_jobs(
+        self, specs: list[JobSpec], now: float, max_retries: int, default_timeout: float | None
+    ) -> list[Runnable]:
+        """Insert validated jobs (all or none); returns each as dispatch sees it.
+
+        Raises DuplicateIdError naming the first id that exists already or twice, and
+        KeyHeldError for a unique key the index refused."""
+        given = [spec.id for spec in specs if spec.id is not None]
+        for spec in specs:
+            if spec.id is None:
+                spec.id = J.new_job_id()
+        if given:  # (a generated id is new by construction: only the caller's are looked up)
+            duplicates = J.duplicate_ids([spec.id for spec in specs], self.ids_taken(list(set(given))))
+            if duplicates:
+                index, job_id, why = duplicates[0]
+                raise DuplicateIdError(job_id, index, why)
+        rows, out = _rows(specs, now, max_retries, default_timeout)
+        with self.transaction():
+            seqs = self._insert_rows(rows, specs)
+            for job in out:
+                job.seq = seqs[job.id]
+                self.counts[job.state] += 1
+                self._queue_counts(job.queue)[job.state] += 1
+        return out
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]], specs: list[JobSpec]) -> dict[str, int]:
+        """id -> seq of the rows inserted. A unique key may be refused by the index: that
+        is tried under a savepoint of its own, so the transaction stays usable to say who
+        holds the key (PostgreSQL refuses every statement after an error until then)."""
+        keyed = any(s.unique_key is not None for s in specs)
+        if keyed:
+            self.db.execute("SAVEPOINT insert_jobs")
+        seqs: dict[str, int] = {}
+        try:
+            if len(rows) == 1:
+                seqs.update(self.db.execute(INSERT_ONE, rows[0]))
+            else:
+                seqs.update(self.db.execute(INSERT_MANY, _columns(rows)))
+        except psycopg.errors.UniqueViolation:
+            if not keyed:
+                raise
+            self.db.execute("ROLLBACK TO SAVEPOINT insert_jobs")
+            self.db.execute("RELEASE SAVEPOINT insert_jobs")
+            raise self._key_held(specs) from None
+        if keyed:
+            self.db.execute("RELEASE SAVEPOINT insert_jobs")
+        assert len(seqs) == len(rows)
+        return seqs
+
+    def make_runnable(self, seq: int, now: float) -> bool:
+        """A scheduled or backing-off job whose time has come -> pending."""
+        row = self.db.execute("SELECT state, queue FROM jobs WHERE seq = %s", (seq,)).fetchone()
+        if not row or row[0] not in J.TIMED_STATES:
+            return False
+        self.db.execute("UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = %s WHERE seq = %s", (now, seq))
+        self._move(row[0], J.PENDING, row[1])
+        return True
+
+    def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None) -> int:
+        """pending -> assigned to `child`; records a new attempt row and returns its number."""
+        attempt = job.attempts + 1
+        self.db.execute("UPDATE jobs SET state = 'assigned', attempts = %s, updated_at = %s WHERE seq = %s",
+                        (attempt, now, job.seq))  # fmt: skip
+        self.db.execute(
+            "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot, max_output, daemon) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s)",
+            (job.seq, attempt, child, now, job.queue, job.slots, slot, max_output, self.daemon_name),
+        )
+        self._move(J.PENDING, J.ASSIGNED, job.queue)
+        job.attempts = attempt
+        return attempt
+
+    def mark_started(
+        self, seq: int, attempt: int, t: float, pid: int, segment: str, out_off: int, err_off: int,
+        queue: str = "default",
+    ) -> None:
+        """assigned -> processing. Held until write_starts(), or written with the finish."""
+        self._starts[seq] = (t, pid, segment, out_off, err_off, seq, attempt)
+        self._move(J.ASSIGNED, J.PROCESSING, queue)
+
+    def write_starts(self) -> None:
+        """Write the starts still held (two pipelined statements, however many)."""
+        if not self._starts:
+            return
+        starts, self._starts = list(self._starts.values()), {}
+        with self.db.cursor() as cur:
+            cur.executemany("UPDATE attempts SET started_at = %s, pid = %s, segment = %s, out_off = %s, "
+                            "err_off = %s WHERE job_seq = %s AND n = %s", starts)  # fmt: skip
+            cur.executemany(
+                "UPDATE jobs SET state = 'processing', started_at = %s, finished_at = NULL, updated_at = %s, "
+                f"unique_hold = {RELEASED_AT_START} WHERE seq = %s",
+                [(t, t, seq) for t, _, _, _, _, seq, _ in starts],
+            )
+
+    def return_unstarted(self, seq: int, attempt: int, now: float, queue: str = "default") -> None:
+        """An assigned job that never started (its child stopped): back to pending, no trace."""
+        self.db.execute("DELETE FROM attempts WHERE job_seq = %s AND n = %s", (seq, attempt))
+        self.db.execute("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = %s "
+                        "WHERE seq = %s AND state = 'assigned'", (now, seq))  # fmt: skip
+        self._move(J.ASSIGNED, J.PENDING, queue)
+
+
+def _rows(specs: list[JobSpec], now: float, max_retries: int,
+          default_timeout: float | None) -> tuple[list[tuple[Any, ...]], list[Runnable]]:  # fmt: skip
+    """Each spec's row to insert, and the job as dispatch will see it (its seq to come)."""
+    rows = []
+    out = []
+    for spec in specs:
+        assert spec.id is not None  # (given one by insert_jobs)
+        state = J.initial_state(spec.run_at, now)
+        timeout = (spec.timeout if spec.timeout is not None else default_timeout) or None
+        retries = spec.max_retries if spec.max_retries is not None else max_retries
+        rows.append((
+            spec.id, spec.command, state, spec.priority, retries, timeout,
+            spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
+            spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
+            spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
+            spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
+            spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
+            spec.max_output,
+        ))  # fmt: skip
+        out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
+                            spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
+                            bool(spec.on_success or spec.on_failure or spec.on_finish), now,
+                            spec.max_output))  # fmt: skip
+    return rows, out
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """The rows as one list per column. psycopg refuses a list mixing ints and floats (a
+    timeout of 7 beside one of 7.5): a float column's values are all floats."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    for values, (_, kind) in zip(columns, _INSERTED, strict=True):
+        if kind == "float8":
+            values[:] = [None if v is None else float(v) for v in values]
+    return columns

@@ -1,0 +1,284 @@
+"""What only the PostgreSQL store has to get right: one daemon per database, a schema
+from a newer queuectl, a lost connection, PostgreSQL's failed-transaction state, and
+opening the right store for a database URL. (Everything else the store does is tested
+on both stores by the other tests of this directory.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queuectl import jobs as J
+from queuectl.daemon.store import Store, UnusableDatabase, open_store
+from queuectl.jobs import JobSpec
+from tests.unit.conftest import empty_database
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def pg(pg_shared: tuple[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The session's database, empty, and a connection of its own to it (not the store's)."""
+    url, admin = pg_shared
+    empty_database(admin)
+    yield url, admin
+
+
+def with_password(url: str, password: str) -> str:
+    return url.replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
+
+
+def test_a_second_daemon_on_the_same_database_is_refused_without_showing_a_password(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, _ = pg
+    first = PgStore(url)
+    try:
+        with pytest.raises(UnusableDatabase) as err:
+            PgStore(with_password(url, "s3cret-pw"))  # (the test server trusts: any password will do)
+        assert str(err.value).startswith("another queuectl daemon is using the database postgresql://postgres@/")
+        assert "s3cret-pw" not in str(err.value)
+    finally:
+        first.close()
+    PgStore(url).close()  # closing released the lock
+
+
+def test_a_schema_from_a_newer_queuectl_is_refused_untouched(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    admin.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+    try:
+        with pytest.raises(UnusableDatabase, match=r"schema version 2, newer than this queuectl's \(1\)"):
+            PgStore(url)
+        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 2
+    finally:
+        admin.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+
+
+def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    store = PgStore(url)
+    try:
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="a"), JobSpec("b", id="b")], NOW, 3, None)
+        # (not waiting for the backend to end: the reconnect may find its lock still held
+        # for a few ms, and waits for it)
+        admin.execute("SELECT pg_terminate_backend(%s)", (store.db.info.backend_pid,))
+        with pytest.raises(store.errors), store.transaction():
+            store.insert_jobs([JobSpec("c", id="lost")], NOW, 3, None)
+        # The loop reads at once after a failed turn, outside a transaction (its windows):
+        assert [r.id for r in store.runnable_window(10)] == ["a", "b"]
+        with store.transaction():
+            store.insert_jobs([JobSpec("d", id="after")], NOW, 3, None)
+        assert store.get("lost") is None and store.get("after") is not None
+        assert store.counts[J.PENDING] == 3 and store.queue_counts["default"][J.PENDING] == 3
+        assert admin.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
+        with pytest.raises(UnusableDatabase, match="another queuectl daemon"):
+            PgStore(url)  # the new connection holds the lock again
+    finally:
+        store.close()
+
+
+def test_a_savepoint_rolled_back_after_an_sql_error_leaves_the_turn_usable(pg: Any) -> None:
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0])
+    try:
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="kept")], NOW, 3, None)
+            with pytest.raises(psycopg.errors.UndefinedTable), store.savepoint():
+                store.insert_jobs([JobSpec("b", id="gone")], NOW, 3, None)
+                store.db.execute("SELECT * FROM no_such_table")  # a bug in a handler, in SQL
+            store.insert_jobs([JobSpec("c", id="after")], NOW, 3, None)  # the turn goes on
+        assert store.get("gone") is None and store.get("kept") and store.get("after")
+        assert store.counts[J.PENDING] == 2
+    finally:
+        store.close()
+
+
+def test_a_failed_transaction_is_never_taken_for_a_commit(pg: Any) -> None:
+    """PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error: an
+    error the code swallowed must still fail the transaction, as a storage error."""
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0])
+    try:
+        with pytest.raises(store.errors), store.transaction():
+            store.insert_jobs([JobSpec("a", id="a")], NOW, 3, None)
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                store.db.execute("SELECT * FROM no_such_table")  # (outside any savepoint)
+        assert store.get("a") is None and store.counts[J.PENDING] == 0
+    finally:
+        store.close()
+
+
+def test_synchronous_sets_synchronous_commit(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0], synchronous="FULL")
+    try:
+        assert store.db.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+        store.set_synchronous("NORMAL")
+        assert store.db.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        assert store.file_sizes()["db_bytes"] > 0 and store.file_sizes()["wal_bytes"] == 0
+    finally:
+        store.close()
+
+
+def test_open_store_picks_the_store_a_database_names(pg: Any, tmp_path: Path) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    sqlite = open_store(None, tmp_path / "queue.db")
+    assert isinstance(sqlite, Store)
+    sqlite.close()
+    for url in (pg[0], pg[0].replace("postgresql://", "postgres://")):
+        store = open_store(url, tmp_path / "unused.db")
+        assert isinstance(store, PgStore)
+        store.close()
+    with pytest.raises(UnusableDatabase, match="unsupported database URL") as err:
+        open_store("mysql://u:hunter2@db/q", tmp_path / "queue.db")
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_sqlite_daemon_does_not_import_psycopg() -> None:
+    code = ("import sys, queuectl.daemon.store, queuectl.daemon.daemon; "
+            "sys.exit('psycopg' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_the_privileges_the_package_names_are_enough_after_the_first_start(pg: Any) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    admin.execute("CREATE ROLE queuectl_daemon LOGIN")
+    try:
+        admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO queuectl_daemon")
+        store = PgStore(url.replace("postgresql://postgres@", "postgresql://queuectl_daemon@"))
+        try:
+            assert store.next_epoch() == 1
+            store.config_save("workers", 2)
+            with store.transaction():
+                (job,) = store.insert_jobs([JobSpec("a", id="a")], NOW, 3, None)
+                n = store.claim(job, 1, NOW)
+                store.mark_started(job.seq, n, NOW, 1, "1-1-1", 0, 0)
+                store.finish_attempt(job.seq, n, NOW, exit_code=0, signal=None, timed_out=False, error=None,
+                                     out_len=1, err_len=0, charged=True, new_state=J.COMPLETED, run_at=None,
+                                     last_error=None)  # fmt: skip
+                store.block([], [(job.seq, job.seq + 1)])
+                assert store.prune_jobs([job.seq]) == ({J.COMPLETED: 1}, {"1-1-1"})
+            assert store.file_sizes()["db_bytes"] > 0
+        finally:
+            store.close()
+    finally:
+        admin.execute("DROP OWNED BY queuectl_daemon")
+        admin.execute("DROP ROLE queuectl_daemon")
+
+
+def test_a_reconnect_that_fails_backs_off_and_a_lock_still_held_is_waited_out(pg: Any) -> None:
+    """Connecting again may fail (the server is away) or find the lock held (the lost
+    session is not over yet on the server, or another daemon took the database): each is
+    one of `errors` (the turn fails, the daemon goes on), tried again after a back-off."""
+    import time
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    store = PgStore(url)
+    store.reconnect_lock_wait = 0.05
+    try:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", (store.db.info.backend_pid,))
+        store.url = url.replace("/unit_", "/no_such_database_")  # (the server "is away")
+        with pytest.raises(store.errors), store.transaction():
+            pass  # (the lost connection noticed; connecting again at once failed)
+        with pytest.raises(store.errors, match="connecting again in"), store.transaction():
+            pass  # (within the back-off: nothing tried, no stall)
+        time.sleep(0.15)
+        with pytest.raises(store.errors, match="does not exist"), store.transaction():
+            pass  # (tried again after it, failed again: a longer back-off)
+        store.url = url
+        other = PgStore(url)  # another daemon takes the database meanwhile
+        time.sleep(0.25)
+        with pytest.raises(store.errors, match="locked by another session"), store.transaction():
+            pass
+        other.close()
+        time.sleep(0.3)
+        with store.transaction():
+            store.insert_jobs([JobSpec("a", id="back")], NOW, 3, None)
+        assert store.counts[J.PENDING] == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://queuectl:pw@db.example:5432/queue", "postgresql://queuectl@db.example:5432/queue"),
+    ("postgresql://u:p@ss@h/q?sslmode=require&password=pw2", "postgresql://u@h/q?sslmode=require"),
+    ("postgres:///queue?host=/run/postgresql", "postgres:///queue?host=/run/postgresql"),
+])  # fmt: skip
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    from queuectl.daemon.store.postgres import connection as C
+
+    assert C.shown(url) == shown
+    assert "pw" not in C.scrubbed(f"failed for {url}:\n  bad", url).replace("password", "")
+
+
+def _story(store: Any) -> list[Any]:
+    """The same writes on a store, and everything its reads answer after them."""
+    from queuectl.queues import QueueConfig
+    from queuectl.ratelimit import Rate
+
+    store.queue_save(QueueConfig("Zq", 4, 2, True, NOW, Rate(5, 60.0)))
+    store.queue_save(QueueConfig("a-q", 1, 1, False, NOW, None))
+    store.schedule_put({"name": "nightly", "cron": "0 3 * * *", "every": None, "tz": "UTC", "overlap": "skip",
+                        "catch_up": "none", "job": {"command": "x", "env": {"Z": "1", "A": "2"}}, "paused": False,
+                        "next_at": NOW + 9, "last_job": None, "created_at": NOW, "updated_at": NOW})  # fmt: skip
+    specs = [JobSpec("echo ä", id=f"j{i}", priority=i % 3, queue="a-q" if i % 2 else "default",
+                     tags={"k": str(i % 2)}, env={"E": str(i)}, run_at=NOW + 30 if i == 4 else None)
+             for i in range(6)] + [JobSpec("x", id="nightly@1", unique_key="u", unique_while="kept")]  # fmt: skip
+    with store.transaction():
+        jobs = store.insert_jobs(specs, NOW, 2, 5.0)
+        store.block([(jobs[5].seq, J.PENDING, "success", 1)], [(jobs[0].seq, jobs[5].seq)])
+        n = store.claim(jobs[0], 1, NOW + 1, "0", 100)
+        store.mark_started(jobs[0].seq, n, NOW + 2, 7, "1-1-1", 0, 0)
+        store.finish_attempt(jobs[0].seq, n, NOW + 3, exit_code=1, signal=None, timed_out=False, error="exit 1",
+                             out_len=4, err_len=0, charged=True, new_state=J.FAILED, run_at=NOW + 13,
+                             last_error="exit 1", dropped=2)  # fmt: skip
+        store.cancel(jobs[1].seq, J.PENDING, NOW + 4, "a-q")
+        store.unblock(jobs[5].seq, None, NOW + 5)
+        store.schedule_advance("nightly", NOW + 99, "nightly@1", NOW + 5)
+    seqs = [j.seq for j in jobs]
+    reads: list[Any] = [store.counts, store.queue_counts, [store.get_by_seq(s) for s in seqs],
+                        store.attempts_of(seqs[0]), store.attempt(seqs[0], 1), store.timed_window(10),
+                        [(r.seq, r.id, r.ready_at) for r in store.runnable_window(10, "a-q")],
+                        store.links(seqs[0]), store.schedule_list(), store.schedule_jobs("nightly", 5),
+                        [(q.name, q.concurrency, q.weight, q.paused, q.rate) for q in store.queues_load()],
+                        store.prune_candidates(J.CANCELLED, None, 10), store.key_holders(["u"])]  # fmt: skip
+    for order in ("created", "priority", "run_at"):
+        for newest in (False, True):
+            reads.append([j["id"] for j in store.list_jobs(order=order, newest_first=newest)])
+    reads += [store.count_jobs(search="j"), store.count_jobs(tags={"k": "1"}), store.list_jobs(queue="a-q", limit=2),
+              store.count_jobs(state=J.PENDING, ids=["j2", "j3", "nope"]), store.starts_since(0)]  # fmt: skip
+    return reads
+
+
+def test_both_stores_answer_every_read_with_the_same_records(pg: Any, tmp_path: Path) -> None:
+    from queuectl.daemon.store.postgres import PgStore
+
+    sqlite, postgres = Store(tmp_path / "queue.db"), PgStore(pg[0])
+    try:
+        for mine, theirs in zip(_story(sqlite), _story(postgres), strict=True):
+            assert mine == theirs
+    finally:
+        sqlite.close()
+        postgres.close()
