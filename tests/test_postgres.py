@@ -137,12 +137,17 @@ def test_migrate_copies_a_home_into_postgresql_and_the_daemon_carries_on(tmp_pat
         assert sorted(q["name"] for q in d.call("queue.list")) == ["default", "slow"]
         assert d.call("schedule.get", {"name": "nightly"})["cron"] == "0 3 * * *"
         assert d.job("child")["parents"][0]["id"] == "later"
-        d.enqueue("true", id="new")
+        d.enqueue("echo new", id="new")
         assert d.wait_state("new")["state"] == "completed"
         wait_for(lambda: d.call("daemon.status")["counts"]["completed"] == 2, what="counts")
-        assert d.job("new")["attempts_detail"][0]["segment"]  # a new segment, not an old name
+        assert d.cli("logs", "done").stdout == logs.stdout  # the old output is still the old output
     finally:
         d.stop()
+    segments = dict(pg_rows(url, "SELECT j.id, a.segment FROM attempts a JOIN jobs j ON j.seq = a.job_seq "
+                                 "WHERE j.id IN ('done', 'new')"))  # fmt: skip
+    # the run number carried over: the new run's segment is not a name the old run used
+    assert None not in segments.values(), segments
+    assert int(segments["new"].split("-")[0]) > int(segments["done"].split("-")[0])
     # the source is untouched: a second copy into the same database is refused
     r = queuectl(home, "migrate", "--to", url)
     assert r.returncode == 6 and "not empty" in r.stderr
@@ -206,3 +211,42 @@ def test_a_killed_daemon_on_postgresql_loses_nothing(tmp_path: Path, pg_server: 
         assert ledger.read_text().count("end") == 4
     finally:
         d.stop()
+
+
+def test_the_database_going_away_is_survived(tmp_path: Path) -> None:
+    """PostgreSQL stopped under a busy daemon: the daemon stays up, keeps what its
+    children report, and carries on when the server is back (a server of its own: the
+    session's is shared)."""
+    from tests.pgserver import PgServer
+
+    server = PgServer().start()
+    try:
+        url = server.fresh_url()
+        d = Daemon(tmp_path / "home", workers=2, env={"QUEUECTL_DATABASE": url}).start()
+        try:
+            d.enqueue("sleep 2", id="through")
+            d.wait_state("through", "processing")
+            server.pg_ctl("stop", "-m", "fast", "-w")
+            for _ in range(3):  # requests fail with storage_error, and the daemon lives on
+                r = d.cli("enqueue", "--", "true", timeout=30)
+                assert r.returncode != 0 and "Traceback" not in r.stderr
+            assert d.proc is not None and d.proc.poll() is None
+            server.pg_ctl("start", "-w", "-t", "60", "-l", str(server.log), "-o",
+                          f"-c listen_addresses='' -c unix_socket_directories={server.sockdir}")  # fmt: skip
+            job = wait_for(lambda: _final_or_none(d, "through"), timeout=30, what="the job's finish to be recorded")
+            assert job["state"] == "completed"
+            d.enqueue("true", id="after")
+            assert d.wait_state("after")["state"] == "completed"
+            assert any(e.get("event") == "store.error" for e in d.log_events())
+        finally:
+            d.stop()
+    finally:
+        server.stop()
+
+
+def _final_or_none(d: Daemon, job_id: str) -> dict[str, Any] | None:
+    try:
+        job = d.job(job_id)
+    except Exception:  # storage errors until the store has reconnected
+        return None
+    return job if job["state"] in FINAL else None

@@ -219,7 +219,12 @@ class Daemon:
         returns how many, and the bytes freed."""
         live = self.live_writers()
         self.held_segments |= {n for n in names if segments.writable(n, live)}
-        return segments.remove(self.paths.logs_dir, names, self.store.segments_in_use, live)
+        try:
+            return segments.remove(self.paths.logs_dir, names, self.store.segments_in_use, live)
+        except self.store.errors as exc:  # the database is gone for now: keep them for later
+            self.held_segments |= names
+            log.warning("store.error", error=str(exc), during="removing log segments")
+            return 0, 0
 
     def collect_held(self) -> None:
         """Segments that were still being written when their last job went: once their

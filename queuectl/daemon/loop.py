@@ -58,6 +58,7 @@ class Loop:
         self.turn_requests: list[list[bytes]] = []
         self.storage_retry_at = 0.0
         self.check_orphans = False  # after a failed commit: settle jobs of dead children
+        self.windows_stale = False  # their reload after a failed turn failed too (database gone)
         self.abort_sent = False
         self.next_sweep = 0.0  # monotonic
 
@@ -198,6 +199,8 @@ class Loop:
         d.journal.begin()
         try:
             with d.store.transaction():
+                if self.windows_stale:
+                    self.resync_windows(in_turn=True)
                 clock_offset = self.follow_clock_steps(d.now)
                 self.take_child_world(arrived.reports, arrived.exited)
                 for frames in arrived.requests:
@@ -215,6 +218,10 @@ class Loop:
             log.error("store.error", error=str(exc))
             d.journal.abort()
             d.out.discard()
+            # Requests the turn did not get to (it failed before: a database gone at BEGIN)
+            # are read now, to be run alone and answered: left unread, they would wake
+            # every poll and never get a reply.
+            self.turn_requests.extend(arrived.requests)
             self.recover_turn()
         self.flush()
 
@@ -313,13 +320,24 @@ class Loop:
         for frames in requests:
             self.run_request_alone(frames)
 
-    def resync_windows(self) -> None:
+    def resync_windows(self, in_turn: bool = False) -> None:
+        """Reload the windows from what committed. When the database cannot be read (a
+        server gone: PostgreSQL), the next turn reloads them first, before any dispatch;
+        `in_turn`: that reload, whose failure fails the turn."""
         d = self.d
         was_open = d.journal.open
         d.journal.open = False  # (nothing to undo: this is what committed)
-        d.runnable.reload()
-        d.timers.reload()
-        d.journal.open = was_open
+        try:
+            d.runnable.reload()
+            d.timers.reload()
+            self.windows_stale = False
+        except d.store.errors as exc:
+            self.windows_stale = True
+            if in_turn:
+                raise
+            log.error("store.error", error=str(exc), during="reloading the windows")
+        finally:
+            d.journal.open = was_open
 
     def reports_failed(self, exc: BaseException) -> None:
         """Recording the children's reports failed too: keep them to apply later."""
