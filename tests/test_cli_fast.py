@@ -63,6 +63,8 @@ def normalise(text: str) -> str:
     text = re.sub(r"up [0-9.]+m?s,|up \d+[mhd]\d\d[smh],", "up <n>,", text)
     text = re.sub(r"oldest pending (-|[0-9.]+m?s|\d+[mhd]\d\d[smh])", "oldest pending <age>", text)
     text = re.sub(r'"oldest_pending_age_s": [0-9.]+', '"oldest_pending_age_s": <x>', text)
+    # (the disk's free space and the WAL's size move with anything else writing meanwhile)
+    text = re.sub(r'"(free_bytes|wal_bytes|db_bytes)": [0-9]+', r'"\1": <n>', text)
     text = re.sub(r'"(uptime_s|created_at|updated_at|id|run_at|started_at)": ("[^"]*"|[0-9.]+|null)',
                   r'"\1": <x>', text)  # fmt: skip
     return text

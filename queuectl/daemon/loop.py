@@ -196,6 +196,7 @@ class Loop:
         d = self.d
         d.now, d.mono = d.clock.wall(), d.clock.mono()
         self.turn_reports, self.turn_requests = [], []
+        requests = iter(arrived.requests)  # (what the turn does not get to is read below)
         d.journal.begin()
         try:
             with d.store.transaction():
@@ -203,7 +204,7 @@ class Loop:
                     self.resync_windows(in_turn=True)
                 clock_offset = self.follow_clock_steps(d.now)
                 self.take_child_world(arrived.reports, arrived.exited)
-                for frames in arrived.requests:
+                for frames in requests:
                     self.turn_requests.append(frames)
                     d.requests.handle(frames, d.now)
                 self.handle_signals()
@@ -221,7 +222,7 @@ class Loop:
             # Requests the turn did not get to (it failed before: a database gone at BEGIN)
             # are read now, to be run alone and answered: left unread, they would wake
             # every poll and never get a reply.
-            self.turn_requests.extend(arrived.requests)
+            self.turn_requests.extend(requests)
             self.recover_turn()
         self.flush()
 
