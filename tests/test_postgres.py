@@ -231,13 +231,21 @@ def test_the_database_going_away_is_survived(tmp_path: Path) -> None:
                 r = d.cli("enqueue", "--", "true", timeout=30)
                 assert r.returncode != 0 and "Traceback" not in r.stderr
             assert d.proc is not None and d.proc.poll() is None
+            # status answers from memory and says what is wrong
+            r = d.cli("status", "--json", timeout=30)
+            assert r.returncode == 0, r.stderr
+            database = json.loads(r.stdout)["daemon"]["database"]
+            assert database["error"] and database["failing_since"]
+            assert "database: FAILING since" in d.cli("status", timeout=30).stdout
             server.pg_ctl("start", "-w", "-t", "60", "-l", str(server.log), "-o",
                           f"-c listen_addresses='' -c unix_socket_directories={server.sockdir}")  # fmt: skip
             job = wait_for(lambda: _final_or_none(d, "through"), timeout=30, what="the job's finish to be recorded")
             assert job["state"] == "completed"
             d.enqueue("true", id="after")
             assert d.wait_state("after")["state"] == "completed"
-            assert any(e.get("event") == "store.error" for e in d.log_events())
+            assert d.call("daemon.status")["daemon"]["database"]["error"] is None
+            events = [e.get("event") for e in d.log_events()]
+            assert "store.error" in events and "store.ok" in events
         finally:
             d.stop()
     finally:

@@ -146,6 +146,10 @@ def status_lines(result: Mapping[str, Any], width: int | None = None, colour: bo
     database = d.get("database") or {}
     if database.get("kind", "sqlite") != "sqlite":
         lines.append(term.clip(f"database: {term.one_line(database.get('url', ''))}", width))
+    if database.get("error"):
+        since = human.short_time(database.get("failing_since"))
+        lines.append(term.clip(f"database: FAILING since {since}: {term.one_line(database['error'])} "
+                               "(counts as last known; nothing is lost, work resumes when it is back)", width))  # fmt: skip
     storage = d.get("storage")  # (an older daemon says nothing of it)
     if storage and database.get("kind", "sqlite") == "sqlite":
         lines.append(term.clip(f"disk:    database {human.size(storage['db_bytes'])} (WAL "

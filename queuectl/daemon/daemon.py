@@ -60,6 +60,8 @@ class Daemon:
         self.name = name or default_name()  # recorded on each attempt this daemon runs
         self.database_flag = database  # --database; chosen at start (queuectl/database.py)
         self.database = DatabaseChoice(None, "default")
+        # The database failing: (since when, the last error), until a turn commits again.
+        self.store_failing: tuple[float, str] | None = None
         self.workers_override = workers
         self.clock: Clock = clock or SystemClock()
         self.notifier = Notifier()
@@ -241,13 +243,28 @@ class Daemon:
         self.collect_segments(names)
         self.logs_bytes = segments.scan(self.paths.logs_dir)[1]
 
+    def store_failed(self, exc: BaseException) -> None:
+        since = self.store_failing[0] if self.store_failing else self.clock.wall()
+        self.store_failing = (since, str(exc))
+
+    def database_view(self) -> dict[str, Any]:
+        """daemon.status's `database`: which, and whether it is failing now."""
+        failing = self.store_failing
+        return {"kind": self.database.kind, "url": self.database.describe(), "source": self.database.source,
+                "error": failing[1] if failing else None,
+                "failing_since": J.format_time(failing[0]) if failing else None}  # fmt: skip
+
     def storage(self, fresh: bool = False) -> dict[str, int]:
         """What the daemon keeps on disk, in bytes (a stat of each database file, at most a
         second old unless `fresh`: status is polled; the logs directory as last measured, at
         most a minute ago)."""
         mono = self.clock.mono()
         if fresh or self._file_sizes is None or mono - self._file_sizes[0] >= 1.0:
-            self._file_sizes = (mono, self.store.file_sizes())
+            try:
+                self._file_sizes = (mono, self.store.file_sizes())
+            except self.store.errors:  # (the database is away: the last sizes known)
+                if self._file_sizes is None:
+                    self._file_sizes = (mono, {"db_bytes": 0, "db_free_bytes": 0, "wal_bytes": 0})
         return {**self._file_sizes[1], "logs_bytes": self.logs_bytes}
 
     @functools.cached_property
@@ -260,7 +277,6 @@ class Daemon:
             "pid": os.getpid(),
             "version": __version__,
             "home": str(self.paths.state_dir),
-            "database": {"kind": self.database.kind, "url": self.database.describe(), "source": self.database.source},
             "socket": str(self.paths.socket),
             "started_at": J.format_time(self.started_at),
         }
@@ -270,6 +286,7 @@ class Daemon:
         return {
             **self.fixed_facts,
             "uptime_s": round(self.clock.wall() - self.started_at, 3),
+            "database": self.database_view(),
             "shutting_down": self.shutting_down,
             "waiting_clients": len(self.waits),
             "containment": self.containment,

@@ -215,8 +215,12 @@ class Loop:
                         dispatch(d.store, d.runnable, d.queues, d.workers, d.lifecycle, d.now)
             d.journal.commit()
             self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
+            if d.store_failing is not None and not self.replay_reports:
+                log.warning("store.ok", failing_since=d.store_failing[0])
+                d.store_failing = None
         except d.store.errors as exc:
             log.error("store.error", error=str(exc))
+            d.store_failed(exc)
             d.journal.abort()
             d.out.discard()
             # Requests the turn did not get to (it failed before: a database gone at BEGIN)
@@ -293,6 +297,7 @@ class Loop:
             d.journal.commit()
         except d.store.errors as exc:
             log.error("store.error", error=str(exc), during="prune")
+            d.store_failed(exc)
             d.journal.abort()
             d.out.discard()
             d.pruner.failed(d.mono)
@@ -344,6 +349,7 @@ class Loop:
         """Recording the children's reports failed too: keep them to apply later."""
         d = self.d
         log.error("store.error", error=str(exc), during="child reports")
+        d.store_failed(exc)
         d.journal.abort()
         d.out.discard()
         self.replay_reports = self.turn_reports + self.replay_reports
@@ -370,7 +376,8 @@ class Loop:
                 if may_retry and frees_space(frames) and d.reserve.release():
                     log.warning("store.reserve_released", error=str(err))
                     continue
-                d.requests.storage_error(frames, err)
+                d.store_failed(err)
+                d.requests.storage_error(frames, err, d.now)
                 return
 
     # --- after a turn ---------------------------------------------------------------------------

@@ -148,7 +148,10 @@ class QueueSet:
         held = self.held() if held is None else held
         on_way = self.on_the_way() if on_way is None else on_way
         counts = self.store.queue_counts.get(config.name) or dict.fromkeys(J.STATES, 0)
-        oldest = self.store.oldest_pending(config.name) if counts[J.PENDING] else None
+        try:
+            oldest = self.store.oldest_pending(config.name) if counts[J.PENDING] else None
+        except self.store.errors:  # (status from memory while the database is away)
+            oldest = None
         h = held.get(config.name) or Held()
         pending = 0 if config.paused else counts[J.PENDING]
         return {

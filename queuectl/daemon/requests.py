@@ -14,6 +14,7 @@ changed. A request read after its `expires_at` is refused, not run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -118,7 +119,7 @@ class Requests:
         for index, item in enumerate(doc):
             self.call_one(item, pending, index, now)
 
-    def call_one(self, obj: Any, pending: PendingReply, index: int, now: float) -> None:
+    def call_one(self, obj: Any, pending: PendingReply, index: int, now: float, use_store: bool = True) -> None:
         """Run one request; its answer goes to `pending` now, or later if deferred."""
         try:
             req = P.parse_request(obj)
@@ -140,7 +141,7 @@ class Requests:
 
         mark = self.journal.mark()
         try:
-            with self.store.savepoint():
+            with self.store.savepoint() if use_store else contextlib.nullcontext():
                 result = self.registry.call(self.api, req.method, req.params, deferred)
         except P.RpcError as err:
             self.journal.rollback_to(mark)
@@ -159,14 +160,20 @@ class Requests:
         elif result is not rpc.DEFERRED:
             pending.answer(index, P.result_response(req.id, result))
 
-    def storage_error(self, frames: list[bytes], exc: BaseException) -> None:
-        """Answer a request whose own commit failed."""
+    def storage_error(self, frames: list[bytes], exc: BaseException, now: float) -> None:
+        """Answer a request whose own commit failed: from memory if its method can be
+        (daemon.status), else with storage_error."""
         routing, body = split_envelope(frames)
         req_id = None
+        doc = None
         try:
             doc = json.loads(body[0]) if body else None
             req_id = P.request_id_of(doc)
         except (ValueError, RecursionError):
             pass
+        spec = self.registry.methods.get(doc.get("method")) if isinstance(doc, dict) else None
+        if spec is not None and spec.memory_only:
+            self.call_one(doc, PendingReply(routing, self.reply, 1, batch=False), 0, now, use_store=False)
+            return
         err = P.RpcError(P.STORAGE_ERROR, f"the daemon could not write its database: {exc}")
         self.reply(routing, P.error_response(req_id, err))

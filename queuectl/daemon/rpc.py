@@ -56,6 +56,9 @@ class Method:
     description: str
     result: str
     errors: tuple[int, ...] = field(default_factory=tuple)
+    # Answered from memory when the database cannot be reached (its reads fall back):
+    # `status` must still say what is going on while the database is away.
+    memory_only: bool = False
 
 
 def method(
@@ -64,11 +67,13 @@ def method(
     description: str,
     result: str,
     errors: tuple[int, ...] = (),
+    memory_only: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a handler (it is served once listed in a Registry)."""
 
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
-        fn.rpc_method = Method(name, fn, params, description, result, errors)  # type: ignore[attr-defined]
+        fn.rpc_method = Method(name, fn, params, description, result, errors,  # type: ignore[attr-defined]
+                               memory_only)  # fmt: skip
         return fn
 
     return declare

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     result='{"counts": {...}, "queues": [...], "rate_limit": {"rate", "rate_limited", "rate_free_at"}, '
     '"workers": {...}, "daemon": {...}}',
     errors=(P.QUEUE_NOT_FOUND,),
+    memory_only=True,
 )
 def status(api: Api, send: Send, queue: str | None) -> dict[str, Any]:
     counts = api.store.counts
