@@ -171,7 +171,8 @@ class Requests:
             req_id = P.request_id_of(doc)
         except (ValueError, RecursionError):
             pass
-        spec = self.registry.methods.get(doc.get("method")) if isinstance(doc, dict) else None
+        name = doc.get("method") if isinstance(doc, dict) else None
+        spec = self.registry.methods.get(name) if isinstance(name, str) else None
         if spec is not None and spec.memory_only:
             self.call_one(doc, PendingReply(routing, self.reply, 1, batch=False), 0, now, use_store=False)
             return
