@@ -12,6 +12,7 @@ from typing import Any
 
 from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
+from queuectl.daemon.store.counts import COUNT_QUERY, Counts
 from queuectl.daemon.store.deps import StoreDeps
 from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
 from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
@@ -24,7 +25,7 @@ from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
 
-class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrune):
+class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrune):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
@@ -153,28 +154,7 @@ class Store(StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrun
         self.db.execute("RELEASE request")
 
     def reload_counts(self) -> None:
-        counts = dict.fromkeys(J.STATES, 0)
-        per_queue: dict[str, dict[str, int]] = {}
-        for name, state, n in self.db.execute(
-            "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
-        ):
-            counts[state] += n
-            per_queue.setdefault(name, dict.fromkeys(J.STATES, 0))[state] = n
-        self.counts = counts
-        self.queue_counts = per_queue
-
-    def _queue_counts(self, queue: str) -> dict[str, int]:
-        of_queue = self.queue_counts.get(queue)
-        if of_queue is None:
-            of_queue = self.queue_counts[queue] = dict.fromkeys(J.STATES, 0)
-        return of_queue
-
-    def _move(self, old: str, new: str, queue: str, n: int = 1) -> None:
-        self.counts[old] -= n
-        self.counts[new] += n
-        of_queue = self._queue_counts(queue)
-        of_queue[old] -= n
-        of_queue[new] += n
+        self.set_counts(self.db.execute(COUNT_QUERY))
 
     def next_epoch(self) -> int:
         """A number that is new at every daemon start (names this run's log segments)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from queuectl import jobs as J
+from queuectl.daemon.store.counts import COUNT_QUERY, Counts
 
 
 def storable(text: str) -> bool:
@@ -22,7 +22,7 @@ def storable_only(texts: list[str]) -> list[str]:
     return [t for t in texts if "\x00" not in t]
 
 
-class PgBase:
+class PgBase(Counts):
     db: psycopg.Connection[Any]
     counts: dict[str, int]
     queue_counts: dict[str, dict[str, int]]
@@ -33,26 +33,7 @@ class PgBase:
     _starts: dict[int, tuple[Any, ...]]
 
     def reload_counts(self) -> None:
-        counts = dict.fromkeys(J.STATES, 0)
-        per_queue: dict[str, dict[str, int]] = {}
-        for name, state, n in self.db.execute("SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"):
-            counts[state] += n
-            per_queue.setdefault(name, dict.fromkeys(J.STATES, 0))[state] = n
-        self.counts = counts
-        self.queue_counts = per_queue
-
-    def _queue_counts(self, queue: str) -> dict[str, int]:
-        of_queue = self.queue_counts.get(queue)
-        if of_queue is None:
-            of_queue = self.queue_counts[queue] = dict.fromkeys(J.STATES, 0)
-        return of_queue
-
-    def _move(self, old: str, new: str, queue: str, n: int = 1) -> None:
-        self.counts[old] -= n
-        self.counts[new] += n
-        of_queue = self._queue_counts(queue)
-        of_queue[old] -= n
-        of_queue[new] += n
+        self.set_counts(self.db.execute(COUNT_QUERY))
 
     def transaction(self) -> AbstractContextManager[None]:  # (the store's own: store.py)
         raise NotImplementedError
