@@ -44,7 +44,8 @@ def test_a_daemon_on_postgresql_runs_jobs_and_keeps_them_there(tmp_path: Path, p
         logs = d.cli("logs", "ok")
         assert logs.returncode == 0 and "out" in logs.stdout
         status = json.loads(d.cli("status", "--json").stdout)
-        assert status["daemon"]["database"] == {"kind": "postgresql", "url": url, "source": "QUEUECTL_DATABASE"}
+        assert status["daemon"]["database"] == {"kind": "postgresql", "url": url, "source": "QUEUECTL_DATABASE",
+                                                "error": None, "failing_since": None}
         assert "database: postgresql://" in d.cli("status").stdout
         assert not d.paths.db.exists()  # nothing went to SQLite
     finally:
