@@ -202,7 +202,7 @@ def test_more_connections_than_file_descriptors_are_refused_not_fatal(tmp_path: 
         )  # fmt: skip
         assert crowd.stdout is not None and crowd.stdout.readline().strip() == "connected"
         wait_for(lambda: any(e.get("event") == "daemon.connections_refused" for e in d.log_events()),
-                 what="the daemon to refuse connections")  # fmt: skip
+                 timeout=30, what="the daemon to refuse connections")  # fmt: skip (a loaded machine: 400 connects)
         assert d.proc.poll() is None, d.log()[-2000:]
         crowd.kill()
         crowd.wait()
