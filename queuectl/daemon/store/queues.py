@@ -5,20 +5,27 @@ with the other counts (sqlite.Store)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
+from typing import Any
 
 from queuectl.queues import QueueConfig
 from queuectl.ratelimit import Rate
+
+QUEUES_QUERY = "SELECT name, concurrency, weight, paused, created_at, rate_count, rate_period FROM queues ORDER BY name"
+
+
+def queue_configs(rows: Iterable[Any]) -> list[QueueConfig]:
+    """QUEUES_QUERY's rows as queue configs (both stores)."""
+    return [QueueConfig(name, concurrency, weight, bool(paused), created_at,
+                        Rate(count, period) if count and period and count > 0 and period > 0 else None)
+            for name, concurrency, weight, paused, created_at, count, period in rows]  # fmt: skip
 
 
 class QueueRows:
     db: sqlite3.Connection
 
     def queues_load(self) -> list[QueueConfig]:
-        rows = self.db.execute("SELECT name, concurrency, weight, paused, created_at, rate_count, rate_period "
-                               "FROM queues ORDER BY name")  # fmt: skip
-        return [QueueConfig(name, concurrency, weight, bool(paused), created_at,
-                            Rate(count, period) if count and period and count > 0 and period > 0 else None)
-                for name, concurrency, weight, paused, created_at, count, period in rows]  # fmt: skip
+        return queue_configs(self.db.execute(QUEUES_QUERY))
 
     def queue_save(self, queue: QueueConfig) -> None:
         self.db.execute(

@@ -4,17 +4,13 @@ job (index jobs_queue_pending)."""
 from __future__ import annotations
 
 from queuectl.daemon.store.postgres.base import PgBase
+from queuectl.daemon.store.queues import QUEUES_QUERY, queue_configs
 from queuectl.queues import QueueConfig
-from queuectl.ratelimit import Rate
 
 
 class PgQueues(PgBase):
     def queues_load(self) -> list[QueueConfig]:
-        rows = self.db.execute("SELECT name, concurrency, weight, paused, created_at, rate_count, rate_period "
-                               "FROM queues ORDER BY name")  # fmt: skip
-        return [QueueConfig(name, concurrency, weight, bool(paused), created_at,
-                            Rate(count, period) if count and period and count > 0 and period > 0 else None)
-                for name, concurrency, weight, paused, created_at, count, period in rows]  # fmt: skip
+        return queue_configs(self.db.execute(QUEUES_QUERY))
 
     def queue_save(self, queue: QueueConfig) -> None:
         self.db.execute(
