@@ -119,14 +119,27 @@ def _format_exact(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
+# The times formatted last: a reply names the same ones again and again (a new job's
+# created_at and updated_at, a queue's created_at in every status).
+_recent: dict[float, str] = {}
+_RECENT_MAX = 256
+
+
 def format_time(ts: float | None) -> str | None:
     """Unix seconds -> ISO 8601 UTC with microseconds and a Z suffix. Never raises:
     a stored time outside years 1..9999 (only possible in a database written by
     something else) is shown clamped to that range, and a non-number as None."""
     if ts is None:
         return None
+    if type(ts) is float and (text := _recent.get(ts)) is not None:
+        return text
     try:
-        return _format_exact(ts)
+        text = _format_exact(ts)
+        if type(ts) is float:
+            if len(_recent) >= _RECENT_MAX:
+                _recent.clear()
+            _recent[ts] = text
+        return text
     except (ValueError, OverflowError, OSError, TypeError):
         if not isinstance(ts, int | float) or isinstance(ts, bool) or math.isnan(ts):
             return None

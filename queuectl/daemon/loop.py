@@ -27,6 +27,7 @@ from queuectl.daemon.dispatch import dispatch
 from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.pool import ChildHandle
 from queuectl.daemon.requests import frees_space
+from queuectl.daemon.sockets import has_message, recv_frames
 from queuectl.jobs import ValidationError
 
 log = structlog.get_logger("queuectl")
@@ -173,20 +174,25 @@ class Loop:
 
     def read_reports(self) -> list[bytes]:
         reports: list[bytes] = []
-        while True:
+        results = self.d.sockets.results
+        while has_message(results):
             try:
                 # a child sends the reports of one of its turns as the frames of one message
-                reports.extend(self.d.sockets.results.recv_multipart(zmq.NOBLOCK))
+                reports.extend(recv_frames(results))
             except zmq.Again:
-                return reports
+                break
+        return reports
 
     def read_requests(self) -> Iterator[list[bytes]]:
         d = self.d
-        for _ in range(MAX_REQUESTS_PER_TURN):
+        control = d.sockets.control
+        for n in range(MAX_REQUESTS_PER_TURN):
             if d.out.reply_bytes > clients.TURN_REPLY_BYTES:
                 return  # replies are held until the commit: the rest waits for the next turn
+            if n and not has_message(control):  # (the poll said the first one is there)
+                return
             try:
-                yield d.sockets.control.recv_multipart(zmq.NOBLOCK)
+                yield recv_frames(control)
             except zmq.Again:
                 return
 
