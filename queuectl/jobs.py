@@ -13,6 +13,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from queuectl import hooks as H
@@ -108,21 +109,15 @@ class JobSpec:
 # Every time a client may give (run_at, delay) must be one that formats back, so that
 # no stored value can break a reader; format_time itself never raises either.
 
-TIME_MIN_TEXT = "0001-01-01T00:00:00.000000Z"
-TIME_MAX_TEXT = "9999-12-31T23:59:59.999999Z"
+TIME_MIN_TEXT, TIME_MAX_TEXT = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
 
 
+@lru_cache(maxsize=256)  # a reply names the same times again (a new job's created_at = updated_at)
 def _format_exact(ts: float) -> str:
     """Raises (ValueError, OverflowError, OSError) for what a datetime cannot hold."""
     # isoformat pads the year to four digits (strftime's %Y does not below 1000), and
     # is the quicker of the two; [:-6] drops its "+00:00".
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-# The times formatted last: a reply names the same ones again and again (a new job's
-# created_at and updated_at, a queue's created_at in every status).
-_recent: dict[float, str] = {}
-_RECENT_MAX = 256
 
 
 def format_time(ts: float | None) -> str | None:
@@ -131,15 +126,8 @@ def format_time(ts: float | None) -> str | None:
     something else) is shown clamped to that range, and a non-number as None."""
     if ts is None:
         return None
-    if type(ts) is float and (text := _recent.get(ts)) is not None:
-        return text
     try:
-        text = _format_exact(ts)
-        if type(ts) is float:
-            if len(_recent) >= _RECENT_MAX:
-                _recent.clear()
-            _recent[ts] = text
-        return text
+        return _format_exact(ts)
     except (ValueError, OverflowError, OSError, TypeError):
         if not isinstance(ts, int | float) or isinstance(ts, bool) or math.isnan(ts):
             return None
