@@ -13,6 +13,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from queuectl import hooks as H
@@ -108,10 +109,10 @@ class JobSpec:
 # Every time a client may give (run_at, delay) must be one that formats back, so that
 # no stored value can break a reader; format_time itself never raises either.
 
-TIME_MIN_TEXT = "0001-01-01T00:00:00.000000Z"
-TIME_MAX_TEXT = "9999-12-31T23:59:59.999999Z"
+TIME_MIN_TEXT, TIME_MAX_TEXT = "0001-01-01T00:00:00.000000Z", "9999-12-31T23:59:59.999999Z"
 
 
+@lru_cache(maxsize=256)  # a reply names the same times again (a new job's created_at = updated_at)
 def _format_exact(ts: float) -> str:
     """Raises (ValueError, OverflowError, OSError) for what a datetime cannot hold."""
     # isoformat pads the year to four digits (strftime's %Y does not below 1000), and

@@ -36,6 +36,7 @@ CLIENT_BYTES = 32 * 1024 * 1024  # unread large replies per client
 TURN_REPLY_BYTES = 16 * 1024 * 1024  # replies one loop turn builds before it sends them
 EVENTS_HWM = 1000  # events queued per subscriber; each costs ~128 bytes of libzmq's pipe
 DROP_LOG_SECONDS = 10.0
+SEND_MORE, SEND_LAST = int(zmq.SNDMORE | zmq.NOBLOCK), int(zmq.NOBLOCK)
 
 
 class ReplySender:
@@ -52,7 +53,10 @@ class ReplySender:
         peer = routing[0] if routing else b""
         try:
             if len(payload) < LARGE_REPLY:
-                self.sock.send_multipart([*routing, payload], zmq.NOBLOCK)
+                # (send_multipart's frame loop, without its enum arithmetic on the flags)
+                for frame in routing:
+                    self.sock.send(frame, SEND_MORE)
+                self.sock.send(payload, SEND_LAST)
                 return
             if self.unread_bytes(peer) + len(payload) > CLIENT_BYTES:
                 self.drop(peer, len(payload), "too many unread large replies")

@@ -18,7 +18,7 @@ import structlog
 
 from queuectl import jobs as J
 from queuectl import settings
-from queuectl.daemon import clients, containment, segments, startup
+from queuectl.daemon import clients, containment, fastjson, segments, startup
 from queuectl.daemon.clock import Clock, SystemClock
 from queuectl.daemon.diskfloor import DiskFloor
 from queuectl.daemon.events import Events
@@ -154,9 +154,7 @@ class Daemon:
                              self.clock.mono())  # fmt: skip
 
     def queue_reply(self, routing: list[bytes], doc: Any) -> None:
-        from queuectl import protocol as P
-
-        self.out.reply(routing, b"" if doc is None else P.encode(doc))
+        self.out.reply(routing, b"" if doc is None else fastjson.dumps(doc))
 
     # --- what RPC methods may ask (api.Api) --------------------------------------------------
 

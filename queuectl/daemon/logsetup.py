@@ -25,6 +25,8 @@ from typing import Any, TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from queuectl.daemon import fastjson
+
 DEFAULT_JOURNAL_SOCKET = "/run/systemd/journal/socket"
 SYSLOG_IDENTIFIER = "queuectl"
 
@@ -78,7 +80,7 @@ def configure_logging(
         processors.append(JournalSender(path))
     processors.append(_utc_timestamp)
     if fmt == "json":
-        processors.append(structlog.processors.JSONRenderer())
+        processors.append(structlog.processors.JSONRenderer(serializer=fastjson.log_line))
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=_isatty(out)))
 

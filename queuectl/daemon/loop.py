@@ -27,6 +27,7 @@ from queuectl.daemon.dispatch import dispatch
 from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.pool import ChildHandle
 from queuectl.daemon.requests import frees_space
+from queuectl.daemon.sockets import next_message
 from queuectl.jobs import ValidationError
 
 log = structlog.get_logger("queuectl")
@@ -173,22 +174,20 @@ class Loop:
 
     def read_reports(self) -> list[bytes]:
         reports: list[bytes] = []
-        while True:
-            try:
-                # a child sends the reports of one of its turns as the frames of one message
-                reports.extend(self.d.sockets.results.recv_multipart(zmq.NOBLOCK))
-            except zmq.Again:
-                return reports
+        # a child sends the reports of one of its turns as the frames of one message
+        while (frames := next_message(self.d.sockets.results)) is not None:
+            reports.extend(frames)
+        return reports
 
     def read_requests(self) -> Iterator[list[bytes]]:
         d = self.d
-        for _ in range(MAX_REQUESTS_PER_TURN):
+        for n in range(MAX_REQUESTS_PER_TURN):
             if d.out.reply_bytes > clients.TURN_REPLY_BYTES:
                 return  # replies are held until the commit: the rest waits for the next turn
-            try:
-                yield d.sockets.control.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            frames = next_message(d.sockets.control, waiting=not n)  # (the poll saw the first)
+            if frames is None:
                 return
+            yield frames
 
     def apply(self, arrived: TurnInput) -> None:
         """Apply everything that arrived, and the dispatch it enables, in one transaction;

@@ -140,8 +140,10 @@ class Requests:
                 pending.answer(index, doc)
 
         mark = self.journal.mark()
+        spec = self.registry.methods.get(req.method)
+        savepoint = use_store and not (spec is not None and spec.read_only)
         try:
-            with self.store.savepoint() if use_store else contextlib.nullcontext():
+            with self.store.savepoint() if savepoint else contextlib.nullcontext():
                 result = self.registry.call(self.api, req.method, req.params, deferred)
         except P.RpcError as err:
             self.journal.rollback_to(mark)

@@ -59,6 +59,13 @@ class Method:
     # Answered from memory when the database cannot be reached (its reads fall back):
     # `status` must still say what is going on while the database is away.
     memory_only: bool = False
+    # Writes nothing (database or memory): run without a savepoint, as there is nothing
+    # to undo if it fails.
+    read_only: bool = False
+    names: frozenset[str] = field(init=False)  # of its params, for bind_params
+
+    def __post_init__(self) -> None:
+        self.names = frozenset(p.name for p in self.params)
 
 
 def method(
@@ -68,12 +75,13 @@ def method(
     result: str,
     errors: tuple[int, ...] = (),
     memory_only: bool = False,
+    read_only: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a handler (it is served once listed in a Registry)."""
 
     def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn.rpc_method = Method(name, fn, params, description, result, errors,  # type: ignore[attr-defined]
-                               memory_only)  # fmt: skip
+                               memory_only, read_only)  # fmt: skip
         return fn
 
     return declare
@@ -99,8 +107,8 @@ def bind_params(spec: Method, params: Any) -> dict[str, Any]:
         if len(params) > len(spec.params):
             raise P.invalid_params(f"{spec.name} takes at most {len(spec.params)} positional params")
         params = {p.name: v for p, v in zip(spec.params, params, strict=False)}
-    known = {p.name for p in spec.params}
-    unknown = sorted(set(params) - known)
+    known = spec.names
+    unknown = sorted(params.keys() - known)
     if unknown:
         raise P.invalid_params(
             f"{spec.name} has no parameter {unknown[0]!r} (it takes: {', '.join(sorted(known)) or 'none'})",

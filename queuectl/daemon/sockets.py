@@ -29,6 +29,35 @@ from queuectl.paths import Paths
 
 log = structlog.get_logger("queuectl")
 
+# Plain ints: pyzmq's enum flags cost a few microseconds of enum arithmetic per call.
+EVENTS, POLLIN, NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+
+
+def next_message(sock: zmq.Socket[bytes], waiting: bool = False) -> list[bytes] | None:
+    """The frames of the next message waiting on sock, or None. Asking the socket whether
+    one waits costs about 3 µs; a receive that finds none raises zmq.Again, which costs
+    about 13 (`waiting`: the poll said one does, no need to ask)."""
+    if not waiting:
+        events = sock.getsockopt(EVENTS)
+        if not isinstance(events, int) or not events & POLLIN:
+            return None
+    try:
+        return recv_frames(sock)
+    except zmq.Again:
+        return None
+
+
+def recv_frames(sock: zmq.Socket[bytes]) -> list[bytes]:
+    """One message's frames without waiting (zmq.Again if none): recv_multipart, but
+    asking each frame whether more follow instead of getsockopt(RCVMORE), whose answer
+    pyzmq turns into an enum (1.5 µs less for a request's three frames)."""
+    frames = []
+    while True:
+        frame = sock.recv(NOBLOCK, copy=False)
+        frames.append(frame.bytes)
+        if not frame.more:
+            return frames
+
 
 class Sockets:
     def __init__(self, paths: Paths, socket_group: int | None, guard: clients.ConnectionGuard):

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     '"workers": {...}, "daemon": {...}}',
     errors=(P.QUEUE_NOT_FOUND,),
     memory_only=True,
+    read_only=True,
 )
 def status(api: Api, send: Send, queue: str | None) -> dict[str, Any]:
     counts = api.store.counts
