@@ -24,6 +24,11 @@ from queuectl.daemon.store.schedules import StoreSchedules
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 
+# sqlite3 binds a None (unlike an int, float or str) through its adapter registry, and a
+# miss there raises and formats two AttributeErrors: about 1 µs per NULL parameter, and
+# finishing an attempt binds several. A registered adapter is a dictionary hit.
+sqlite3.register_adapter(type(None), lambda value: value)
+
 
 class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, StorePrune):
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
