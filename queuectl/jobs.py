@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import secrets
-import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -356,24 +354,6 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
             "environment)", "env" if spec.env else "command"
         )  # fmt: skip
     return spec
-
-
-_last_generated = 0
-
-
-def new_job_id() -> str:
-    """A generated id: 16 hex digits, the microsecond clock followed by 12 random bits.
-
-    Time-ordered, so a million generated ids append to the id index instead of
-    dirtying random pages of it; strictly increasing within a process, so a batch
-    never repeats one (a clash with an existing id is still caught by the store).
-    """
-    global _last_generated
-    value = (time.time_ns() // 1000) << 12 | secrets.randbits(12)
-    if value <= _last_generated:
-        value = _last_generated + 1
-    _last_generated = value
-    return f"{value:016x}"
 
 
 def initial_state(run_at: float | None, now: float) -> str:

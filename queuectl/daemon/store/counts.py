@@ -4,9 +4,11 @@ then moved by each write, so `status` scans nothing."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from queuectl import jobs as J
+from queuectl.daemon.store.interface import Runnable
 
 COUNT_QUERY = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
 
@@ -37,3 +39,9 @@ class Counts:
         of_queue = self._queue_counts(queue)
         of_queue[old] -= n
         of_queue[new] += n
+
+    def _count_new(self, jobs: list[Runnable]) -> None:
+        """Jobs just inserted, counted by (queue, state): a batch is mostly one or two."""
+        for (queue, state), n in Counter((job.queue, job.state) for job in jobs).items():
+            self.counts[state] += n
+            self._queue_counts(queue)[state] += n
