@@ -163,8 +163,14 @@ def parse_time(text: str, name: str = "run_at") -> float:
     return ts
 
 
+# Unix times from year 2 to year 9998 format back without trying (NaN is not between).
+_SURE_TIMES = (datetime(2, 1, 1, tzinfo=UTC).timestamp(), datetime(9999, 1, 1, tzinfo=UTC).timestamp())
+
+
 def check_time(ts: float, name: str = "run_at") -> float:
     """A unix time that formats back to ISO 8601 in UTC, or ValidationError."""
+    if _SURE_TIMES[0] < ts < _SURE_TIMES[1]:
+        return ts
     try:
         if not math.isfinite(ts):
             raise ValueError(ts)

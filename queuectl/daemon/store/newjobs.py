@@ -72,6 +72,7 @@ def new_rows(specs: list[JobSpec], now: float, max_retries: int,
     (its seq to come). The specs have their ids (give_ids)."""
     rows = []
     out = []
+    as_json = _JsonTexts()
     scheduled = J.SCHEDULED
     for spec in specs:
         job_id = spec.id
@@ -84,8 +85,8 @@ def new_rows(specs: list[JobSpec], now: float, max_retries: int,
         rows.append((
             job_id, spec.command, state, spec.priority, retries, timeout,
             run_at if state == scheduled else None, int(spec.relative),
-            spec.cwd, json.dumps(env) if env else None, now, now,
-            spec.queue, spec.slots, json.dumps(tags) if tags else None,
+            spec.cwd, as_json(env) if env else None, now, now,
+            spec.queue, spec.slots, as_json(tags) if tags else None,
             key, spec.unique_while if key else None, key,
             spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
             spec.max_output,
@@ -95,6 +96,21 @@ def new_rows(specs: list[JobSpec], now: float, max_retries: int,
                             bool(spec.on_success or spec.on_failure or spec.on_finish), now,
                             spec.max_output))  # fmt: skip
     return rows, out
+
+
+class _JsonTexts:
+    """json.dumps of a batch's env and tags objects, each distinct one encoded once (a
+    batch's jobs often share them; dumps costs more than hashing their items)."""
+
+    def __init__(self) -> None:
+        self.texts: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def __call__(self, value: dict[str, str]) -> str:
+        key = tuple(value.items())
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = json.dumps(value)
+        return text
 
 
 def without_null_columns(rows: list[Row]) -> tuple[str, list[Row]]:
