@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import structlog
@@ -96,7 +97,7 @@ class Lifecycle:
 
     def count_enqueued(self, jobs: list[Runnable]) -> None:
         """One callback per batch, whatever its size."""
-        per_queue = Counter(job.queue for job in jobs)
+        per_queue = Counter(map(attrgetter("queue"), jobs))
 
         def record() -> None:
             for queue, n in per_queue.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from operator import attrgetter
 
 from queuectl import jobs as J
 from queuectl.daemon.store.interface import Runnable
@@ -42,6 +43,6 @@ class Counts:
 
     def _count_new(self, jobs: list[Runnable]) -> None:
         """Jobs just inserted, counted by (queue, state): a batch is mostly one or two."""
-        for (queue, state), n in Counter((job.queue, job.state) for job in jobs).items():
+        for (queue, state), n in Counter(map(attrgetter("queue", "state"), jobs)).items():
             self.counts[state] += n
             self._queue_counts(queue)[state] += n

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from array import array
 from collections.abc import Callable, Collection
 from functools import lru_cache
 from typing import Any
@@ -34,19 +35,14 @@ def new_job_ids(count: int) -> list[str]:
     never repeats one (a clash with an existing id is still caught by the store).
 
     One read of the clock and of the random source for the lot: the i-th id takes the
-    clock plus i microseconds (inserting a batch takes longer than that)."""
+    clock plus i microseconds (inserting a batch takes longer than that), so each is
+    above the one before whatever their random bits."""
     global _last_generated
-    clock = time.time_ns() // 1000
-    noise = secrets.token_bytes(2 * count)
-    ids = []
-    last = _last_generated
-    for i in range(count):
-        value = (clock + i) << 12 | (noise[2 * i] << 4 | noise[2 * i + 1] >> 4)
-        if value <= last:
-            value = last + 1
-        last = value
-        ids.append(f"{value:016x}")
-    _last_generated = last
+    clock = max(time.time_ns() // 1000, (_last_generated >> 12) + 1)
+    noise = array("H", secrets.token_bytes(2 * count))
+    ids = [f"{(clock + i) << 12 | (bits & 0xFFF):016x}" for i, bits in enumerate(noise)]
+    if ids:
+        _last_generated = int(ids[-1], 16)
     return ids
 
 
