@@ -69,18 +69,17 @@ def new_rows(specs: list[JobSpec], now: float, max_retries: int,
     rows = []
     out = []
     as_json = _JsonTexts()
-    scheduled = J.SCHEDULED
     for spec in specs:
         job_id = spec.id
         assert job_id is not None
         run_at = spec.run_at
-        state = scheduled if run_at is not None and run_at > now else J.PENDING
+        state = J.initial_state(run_at, now)
         timeout = (spec.timeout if spec.timeout is not None else default_timeout) or None
         retries = spec.max_retries if spec.max_retries is not None else max_retries
         env, tags, key = spec.env, spec.tags, spec.unique_key
         rows.append((
             job_id, spec.command, state, spec.priority, retries, timeout,
-            run_at if state == scheduled else None, int(spec.relative),
+            run_at if state == J.SCHEDULED else None, int(spec.relative),
             spec.cwd, as_json(env) if env else None, now, now,
             spec.queue, spec.slots, as_json(tags) if tags else None,
             key, spec.unique_while if key else None, key,
