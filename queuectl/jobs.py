@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-import secrets
-import time
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from queuectl.execlimits import exec_bytes as exec_bytes
 from queuectl.execlimits import exec_limits as exec_limits
 from queuectl.sizes import MAX_OUTPUT, SizeError, format_size, parse_size
 from queuectl.uniquekeys import validate_unique
+from queuectl.validation import SURROGATE
 from queuectl.validation import ValidationError as ValidationError
 
 # Job states. A job is created `scheduled` (run_at in the future) or `pending`.
@@ -164,8 +164,14 @@ def parse_time(text: str, name: str = "run_at") -> float:
     return ts
 
 
+# Unix times from year 2 to year 9998 format back without trying (NaN is not between).
+_SURE_TIMES = (datetime(2, 1, 1, tzinfo=UTC).timestamp(), datetime(9999, 1, 1, tzinfo=UTC).timestamp())
+
+
 def check_time(ts: float, name: str = "run_at") -> float:
     """A unix time that formats back to ISO 8601 in UTC, or ValidationError."""
+    if _SURE_TIMES[0] < ts < _SURE_TIMES[1]:
+        return ts
     try:
         if not math.isfinite(ts):
             raise ValueError(ts)
@@ -204,6 +210,9 @@ def validate_seconds(value: Any, name: str, what: str = "") -> float:
     return float(value)
 
 
+_ID_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def validate_id(value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError("id must be a string", "id")
@@ -211,9 +220,9 @@ def validate_id(value: Any) -> str:
         raise ValidationError("id must not be empty", "id")
     if len(value) > MAX_ID_LENGTH:
         raise ValidationError(f"id is longer than {MAX_ID_LENGTH} characters", "id")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _ID_CONTROL.search(value):
         raise ValidationError("id must not contain control characters", "id")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if SURROGATE.search(value):
         raise ValidationError("id must be valid unicode text", "id")
     return value
 
@@ -306,12 +315,28 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
     limits = limits or exec_limits()
     if not isinstance(raw, dict):
         raise ValidationError("a job must be a JSON object")
-    unknown = sorted(set(raw) - SPEC_FIELDS)
-    if unknown:
+    if not SPEC_FIELDS.issuperset(raw):
+        unknown = sorted(set(raw) - SPEC_FIELDS)
         raise ValidationError(f"unknown job field(s): {', '.join(map(str, unknown))}", unknown[0])
     if "command" not in raw:
         raise ValidationError("a job needs a command", "command")
     spec = JobSpec(command=validate_command(raw["command"], limits))
+    if len(raw) > 1:  # (a job of a command only, the common one, keeps JobSpec's defaults)
+        _validate_options(spec, raw, now, limits)
+    total = exec_bytes(spec.command)
+    if spec.env:
+        total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())
+    if total > limits.max_total:
+        raise ValidationError(
+            f"command and env take {total:,} bytes for execve(); at most {limits.max_total:,} "
+            "are allowed (half of what the kernel takes for a command line and its "
+            "environment)", "env" if spec.env else "command"
+        )  # fmt: skip
+    return spec
+
+
+def _validate_options(spec: JobSpec, raw: dict[str, Any], now: float, limits: ExecLimits) -> None:
+    """validate_spec's checks of every field but the command, into `spec`."""
     if raw.get("id") is not None:
         spec.id = validate_id(raw["id"])
     if raw.get("priority") is not None:
@@ -347,34 +372,6 @@ def validate_spec(raw: Any, now: float, limits: ExecLimits | None = None) -> Job
         for name in H.FIELDS:
             if raw.get(name) is not None:
                 setattr(spec, name, H.validate_hook(raw[name], name, limits))
-    total = exec_bytes(spec.command)
-    if spec.env:
-        total += sum(exec_bytes(f"{k}={v}") for k, v in spec.env.items())
-    if total > limits.max_total:
-        raise ValidationError(
-            f"command and env take {total:,} bytes for execve(); at most {limits.max_total:,} "
-            "are allowed (half of what the kernel takes for a command line and its "
-            "environment)", "env" if spec.env else "command"
-        )  # fmt: skip
-    return spec
-
-
-_last_generated = 0
-
-
-def new_job_id() -> str:
-    """A generated id: 16 hex digits, the microsecond clock followed by 12 random bits.
-
-    Time-ordered, so a million generated ids append to the id index instead of
-    dirtying random pages of it; strictly increasing within a process, so a batch
-    never repeats one (a clash with an existing id is still caught by the store).
-    """
-    global _last_generated
-    value = (time.time_ns() // 1000) << 12 | secrets.randbits(12)
-    if value <= _last_generated:
-        value = _last_generated + 1
-    _last_generated = value
-    return f"{value:016x}"
 
 
 def initial_state(run_at: float | None, now: float) -> str:

@@ -8,9 +8,10 @@ on the held key, which it clears when the hold ends (docs/rpc.md, job.enqueue).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from queuectl.validation import ValidationError
+from queuectl.validation import SURROGATE, ValidationError
 
 MAX_KEY_LENGTH = 200
 # How long a job holds its key: until it first starts (pending), until it is final
@@ -18,6 +19,7 @@ MAX_KEY_LENGTH = 200
 HOLDS = ("pending", "active", "kept")
 DEFAULT_HOLD = "active"
 ON_DUPLICATE = ("return", "error")  # a second enqueue with a held key: the job that holds it, or an error
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 
 
 def validate_unique(raw: dict[str, Any]) -> tuple[str | None, str]:
@@ -35,9 +37,9 @@ def validate_unique(raw: dict[str, Any]) -> tuple[str | None, str]:
         raise ValidationError("unique_key must be a non-empty string", "unique_key")
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError(f"unique_key is longer than {MAX_KEY_LENGTH} characters", "unique_key")
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in key):
+    if _CONTROL.search(key):
         raise ValidationError("unique_key must not contain control characters", "unique_key")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+    if SURROGATE.search(key):
         raise ValidationError("unique_key must be valid unicode text", "unique_key")
     return key, hold
 

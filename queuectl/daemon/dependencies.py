@@ -58,6 +58,8 @@ class Dependencies:
     def link(self, specs: list[J.JobSpec], jobs: list[Runnable], stored: dict[str, tuple[int, str]],
              now: float) -> None:  # fmt: skip
         """Jobs just inserted with parents become blocked; parents already final count at once."""
+        if not any(spec.after for spec in specs):
+            return
         seqs = {job.id: job.seq for job in jobs}
         rows, edges = [], []
         ended: list[_Ended] = []

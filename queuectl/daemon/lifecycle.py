@@ -10,7 +10,9 @@ announced that was rolled back.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 import structlog
@@ -65,16 +67,7 @@ class Lifecycle:
         self.default_hooks(specs)
         jobs = self.store.insert_jobs(specs, now, self.config["max_retries"],
                                       self.config["default_timeout"] or None)  # fmt: skip
-        for job, spec in zip(jobs, specs, strict=True):
-            if spec.after:
-                self.events.emit("job.enqueued", job_id=job.id, state=J.BLOCKED)
-                continue
-            if job.state == J.SCHEDULED:
-                assert spec.run_at is not None
-                self.timers.add(job.seq, spec.run_at)
-            else:
-                self.runnable.add(job)
-            self.events.emit("job.enqueued", job_id=job.id, state=job.state)
+        self._place_new(specs, jobs)
         self.deps.link(specs, jobs, stored, now)
         self.count_enqueued(jobs)
         if len(jobs) == 1:
@@ -86,13 +79,29 @@ class Lifecycle:
                            last_id=jobs[-1].id)  # fmt: skip
         return jobs
 
+    def _place_new(self, specs: list[JobSpec], jobs: list[Runnable]) -> None:
+        """Jobs just inserted join the runnable or the timer window (a blocked one waits for
+        its parents: deps.link); one job.enqueued event each, when anyone listens."""
+        emit = self.events.emit if self.events.subscriptions else None
+        for job, spec in zip(jobs, specs, strict=True):
+            state = job.state
+            if spec.after:
+                state = J.BLOCKED
+            elif state == J.SCHEDULED:
+                assert spec.run_at is not None
+                self.timers.add(job.seq, spec.run_at)
+            else:
+                self.runnable.add(job)
+            if emit is not None:
+                emit("job.enqueued", job_id=job.id, state=state)
+
     def count_enqueued(self, jobs: list[Runnable]) -> None:
         """One callback per batch, whatever its size."""
-        queues = [job.queue for job in jobs]
+        per_queue = Counter(map(attrgetter("queue"), jobs))
 
         def record() -> None:
-            for queue in queues:
-                self.metrics.count("enqueued", queue)
+            for queue, n in per_queue.items():
+                self.metrics.count("enqueued", queue, n)
 
         self.out.later(record)
 

@@ -22,13 +22,37 @@ MAX_LIST = 10_000
 MAX_LIST_IDS = 1_000
 
 
-def _spec(api: Api, raw: Any, index: int | None = None) -> J.JobSpec:
+def _spec(api: Api, raw: Any) -> J.JobSpec:
     try:
         return placed(api, J.validate_spec(raw, api.now))
     except J.ValidationError as exc:
-        where = f"job {index}: " if index is not None else ""
-        extra = {"index": index} if index is not None else {}
-        raise P.invalid_params(where + str(exc), exc.field, **extra) from None
+        raise P.invalid_params(str(exc), exc.field) from None
+
+
+def _specs(api: Api, jobs: list[Any]) -> list[J.JobSpec]:
+    """A batch validated and placed, in one loop; the first invalid job names its index."""
+    check = _Placer(api)
+    specs = []
+    for index, raw in enumerate(jobs):
+        try:
+            specs.append(check(J.validate_spec(raw, api.now)))
+        except J.ValidationError as exc:
+            raise P.invalid_params(f"job {index}: {exc}", exc.field, index=index) from None
+    return specs
+
+
+class _Placer:
+    """placed() for the jobs of one batch: each (queue, slots) checked once."""
+
+    def __init__(self, api: Api):
+        self.api = api
+        self.fits: set[tuple[str, int]] = set()
+
+    def __call__(self, spec: J.JobSpec) -> J.JobSpec:
+        if (spec.queue, spec.slots) not in self.fits:
+            placed(self.api, spec)
+            self.fits.add((spec.queue, spec.slots))
+        return spec
 
 
 def placed(api: Api, spec: J.JobSpec) -> J.JobSpec:
@@ -154,7 +178,7 @@ def enqueue_many(api: Api, send: Send, jobs: list[Any], dry_run: bool, skip_inva
         raise P.invalid_params(f"at most {MAX_MANY} jobs per call", "jobs")
     if skip_invalid:
         return _enqueue_valid(api, jobs, dry_run)
-    specs = [_spec(api, raw, i) for i, raw in enumerate(jobs)]
+    specs = _specs(api, jobs)
     if dry_run:
         try:
             api.lifecycle.deps.resolve(specs)
@@ -178,9 +202,10 @@ def _enqueue_valid(api: Api, jobs: list[Any], dry_run: bool) -> dict[str, Any]:
     """enqueue_many with skip_invalid: insert the valid jobs, list the others by index."""
     skipped: list[dict[str, Any]] = []
     valid: list[tuple[int, J.JobSpec]] = []
+    check = _Placer(api)
     for i, raw in enumerate(jobs):
         try:
-            valid.append((i, placed(api, J.validate_spec(raw, api.now))))
+            valid.append((i, check(J.validate_spec(raw, api.now))))
         except J.ValidationError as exc:
             skipped.append({"index": i, "message": str(exc), "code": P.INVALID_PARAMS})
     ids = [spec.id for _, spec in valid]

@@ -4,9 +4,12 @@ then moved by each write, so `status` scans nothing."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from operator import attrgetter
 
 from queuectl import jobs as J
+from queuectl.daemon.store.interface import Runnable
 
 COUNT_QUERY = "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state"
 
@@ -37,3 +40,9 @@ class Counts:
         of_queue = self._queue_counts(queue)
         of_queue[old] -= n
         of_queue[new] += n
+
+    def _count_new(self, jobs: list[Runnable]) -> None:
+        """Jobs just inserted, counted by (queue, state): a batch is mostly one or two."""
+        for (queue, state), n in Counter(map(attrgetter("queue", "state"), jobs)).items():
+            self.counts[state] += n
+            self._queue_counts(queue)[state] += n

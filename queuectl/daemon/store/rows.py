@@ -19,12 +19,6 @@ ATTEMPT_COLUMNS = (
     "charged, error, segment, out_off, out_len, err_off, err_len, queue, slots, slot, dropped, max_output, "
     "daemon"
 )
-INSERT_JOB = (
-    "INSERT INTO jobs(id, command, state, priority, max_retries, timeout, run_at, run_at_relative, cwd, "
-    "env, created_at, updated_at, queue, slots, tags, unique_key, unique_while, unique_hold, on_success, "
-    "on_failure, on_finish, hook, hook_of, stdin, max_output) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
 RUNNABLE_COLUMNS = (
     "seq, id, command, priority, timeout, cwd, env, max_retries, attempts, charged, queue, slots, hook, "
     "(on_success IS NOT NULL OR on_failure IS NOT NULL OR on_finish IS NOT NULL), updated_at, max_output"

@@ -14,12 +14,12 @@ from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
 from queuectl.daemon.store.counts import COUNT_QUERY, Counts
 from queuectl.daemon.store.deps import StoreDeps
-from queuectl.daemon.store.interface import DuplicateIdError, Runnable, UnusableDatabase
+from queuectl.daemon.store.interface import Runnable, UnusableDatabase
 from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
+from queuectl.daemon.store.newjobs import give_ids, new_rows, without_null_columns
 from queuectl.daemon.store.prune import StorePrune
 from queuectl.daemon.store.queues import QueueRows
 from queuectl.daemon.store.reads import StoreReads
-from queuectl.daemon.store.rows import INSERT_JOB
 from queuectl.daemon.store.schedules import StoreSchedules
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
@@ -201,53 +201,25 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
 
         Raises DuplicateIdError naming the first id that exists already or twice.
         """
-        given = [spec.id for spec in specs if spec.id is not None]
-        for spec in specs:
-            if spec.id is None:
-                spec.id = J.new_job_id()
-        if given:  # (a generated id is new by construction: only the caller's are looked up)
-            ids = [spec.id for spec in specs]
-            duplicates = J.duplicate_ids(ids, self.ids_taken(list(set(given))))
-            if duplicates:
-                index, job_id, why = duplicates[0]
-                raise DuplicateIdError(job_id, index, why)
-        rows = []
-        out = []
-        for spec in specs:
-            state = J.initial_state(spec.run_at, now)
-            timeout = (spec.timeout if spec.timeout is not None else default_timeout) or None
-            retries = spec.max_retries if spec.max_retries is not None else max_retries
-            rows.append((
-                spec.id, spec.command, state, spec.priority, retries, timeout,
-                spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
-                spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
-                spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
-                spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
-                spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
-                spec.max_output,
-            ))  # fmt: skip
-            assert spec.id is not None  # (given one above)
-            out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
-                                spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
-                                bool(spec.on_success or spec.on_failure or spec.on_finish), now,
-                                spec.max_output))  # fmt: skip
+        give_ids(specs, self.ids_taken)
+        rows, out = new_rows(specs, now, max_retries, default_timeout)
+        insert, rows = without_null_columns(rows)
         with self.transaction():
             try:
                 if len(rows) == 1:  # (the common single enqueue: its seq without another query)
-                    cur = self.db.execute(INSERT_JOB, rows[0])
+                    cur = self.db.execute(insert, rows[0])
                     last = cur.lastrowid
                 else:
-                    cur = self.db.executemany(INSERT_JOB, rows)
+                    cur = self.db.executemany(insert, rows)
                     last = self.db.execute("SELECT last_insert_rowid()").fetchone()[0]
             except sqlite3.IntegrityError:
                 raise self._key_held(specs) from None
             # One writer, rowid = max + 1: the rows got consecutive seqs, in order.
             assert last is not None
             first = last - len(rows) + 1
-            for i, job in enumerate(out):
-                job.seq = first + i
-                self.counts[job.state] += 1
-                self._queue_counts(job.queue)[job.state] += 1
+            for seq, job in enumerate(out, first):
+                job.seq = seq
+            self._count_new(out)
             assert cur.rowcount == len(rows)
         return out
 

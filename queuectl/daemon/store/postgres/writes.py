@@ -5,30 +5,27 @@ RETURNING instead of lastrowid, typed parameters where a NULL could be of any ty
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 import psycopg.errors
 
 from queuectl import jobs as J
-from queuectl.daemon.store.interface import DuplicateIdError, Runnable
+from queuectl.daemon.store.interface import Runnable
 from queuectl.daemon.store.keys import RELEASED_AT_START
+from queuectl.daemon.store.newjobs import INSERTED, give_ids, new_rows
 from queuectl.daemon.store.postgres.base import storable_only
 from queuectl.daemon.store.postgres.keys import PgKeys
 from queuectl.daemon.store.postgres.reads import PgReads
 from queuectl.jobs import JobSpec
 
-# The columns a new job is given, and their types (a batch goes as one array per column).
-_INSERTED = (
-    ("id", "text"), ("command", "text"), ("state", "text"), ("priority", "bigint"), ("max_retries", "bigint"),
-    ("timeout", "float8"), ("run_at", "float8"), ("run_at_relative", "bigint"), ("cwd", "text"), ("env", "text"),
-    ("created_at", "float8"), ("updated_at", "float8"), ("queue", "text"), ("slots", "bigint"), ("tags", "text"),
-    ("unique_key", "text"), ("unique_while", "text"), ("unique_hold", "text"), ("on_success", "text"),
-    ("on_failure", "text"), ("on_finish", "text"), ("hook", "text"), ("hook_of", "bigint"), ("stdin", "bytea"),
-    ("max_output", "bigint"),
+# The columns a new job is given (newjobs.INSERTED), and their types (a batch goes as one array per column).
+_TYPES = (
+    "text", "text", "text", "bigint", "bigint", "float8", "float8", "bigint", "text", "text", "float8", "float8",
+    "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "bytea", "bigint",
 )  # fmt: skip
-_COLUMNS = ", ".join(name for name, _ in _INSERTED)
+_INSERTED = tuple(zip(INSERTED, _TYPES, strict=True))
+_COLUMNS = ", ".join(INSERTED)
 INSERT_ONE = f"INSERT INTO jobs({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_INSERTED))}) RETURNING id, seq"
 # A batch: one statement of 25 parameters however many rows (a VALUES list of 10,000 rows
 # would be 250,000 placeholders for psycopg to parse, over PostgreSQL's limit of 65,535).
@@ -48,22 +45,13 @@ class PgWrites(PgReads, PgKeys):
 
         Raises DuplicateIdError naming the first id that exists already or twice, and
         KeyHeldError for a unique key the index refused."""
-        given = [spec.id for spec in specs if spec.id is not None]
-        for spec in specs:
-            if spec.id is None:
-                spec.id = J.new_job_id()
-        if given:  # (a generated id is new by construction: only the caller's are looked up)
-            duplicates = J.duplicate_ids([spec.id for spec in specs], self.ids_taken(list(set(given))))
-            if duplicates:
-                index, job_id, why = duplicates[0]
-                raise DuplicateIdError(job_id, index, why)
-        rows, out = _rows(specs, now, max_retries, default_timeout)
+        give_ids(specs, self.ids_taken)
+        rows, out = new_rows(specs, now, max_retries, default_timeout)
         with self.transaction():
             seqs = self._insert_rows(rows, specs)
             for job in out:
                 job.seq = seqs[job.id]
-                self.counts[job.state] += 1
-                self._queue_counts(job.queue)[job.state] += 1
+            self._count_new(out)
         return out
 
     def _insert_rows(self, rows: list[tuple[Any, ...]], specs: list[JobSpec]) -> dict[str, int]:
@@ -141,32 +129,6 @@ class PgWrites(PgReads, PgKeys):
         self.db.execute("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = %s "
                         "WHERE seq = %s AND state = 'assigned'", (now, seq))  # fmt: skip
         self._move(J.ASSIGNED, J.PENDING, queue)
-
-
-def _rows(specs: list[JobSpec], now: float, max_retries: int,
-          default_timeout: float | None) -> tuple[list[tuple[Any, ...]], list[Runnable]]:  # fmt: skip
-    """Each spec's row to insert, and the job as dispatch will see it (its seq to come)."""
-    rows = []
-    out = []
-    for spec in specs:
-        assert spec.id is not None  # (given one by insert_jobs)
-        state = J.initial_state(spec.run_at, now)
-        timeout = (spec.timeout if spec.timeout is not None else default_timeout) or None
-        retries = spec.max_retries if spec.max_retries is not None else max_retries
-        rows.append((
-            spec.id, spec.command, state, spec.priority, retries, timeout,
-            spec.run_at if state == J.SCHEDULED else None, int(spec.relative),
-            spec.cwd, json.dumps(spec.env) if spec.env else None, now, now,
-            spec.queue, spec.slots, json.dumps(spec.tags) if spec.tags else None,
-            spec.unique_key, spec.unique_while if spec.unique_key else None, spec.unique_key,
-            spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
-            spec.max_output,
-        ))  # fmt: skip
-        out.append(Runnable(0, spec.id, spec.command, spec.priority, timeout, spec.cwd,
-                            spec.env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,
-                            bool(spec.on_success or spec.on_failure or spec.on_finish), now,
-                            spec.max_output))  # fmt: skip
-    return rows, out
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
