@@ -114,6 +114,9 @@ def without_null_columns(rows: list[Row]) -> tuple[str, list[Row]]:
     None through its adapter lookup, which raises and formats an AttributeError each
     time: the 15 NULL columns of a plain job took half the time of its insert."""
     count = len(rows)
+    if count == 1:  # (a single enqueue: its own values, without transposing)
+        kept = tuple(i for i, value in enumerate(rows[0]) if value is not None)
+        return _insert_sql(kept), [tuple(rows[0][i] for i in kept)]
     columns = list(zip(*rows, strict=True))
     kept = tuple(i for i, values in enumerate(columns) if values.count(None) != count)
     if len(kept) == len(INSERTED):
