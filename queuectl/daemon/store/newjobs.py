@@ -111,8 +111,10 @@ class _JsonTexts:
 def without_null_columns(rows: list[Row]) -> tuple[str, list[Row]]:
     """SQLite's INSERT of these rows naming only the columns some row has a value in (the
     others default to NULL), and the rows cut to those columns. Python's sqlite3 binds a
-    None through its adapter lookup, which raises and formats an AttributeError each
-    time: the 15 NULL columns of a plain job took half the time of its insert."""
+    None through its adapter registry (store/sqlite.py registers one for None, so that
+    is a dictionary hit rather than two raised AttributeErrors, but still the dearest
+    value to bind): a column left out costs nothing. A batch of 1,000 plain jobs (15
+    NULL columns each) inserts in 17-18 µs a job this way, 21-23 with every column."""
     count = len(rows)
     if count == 1:  # (a single enqueue: its own values, without transposing)
         kept = tuple(i for i, value in enumerate(rows[0]) if value is not None)
