@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import zmq
 
+from queuectl import jobs as J
 from queuectl.client.output import ALREADY_RUNNING
 from queuectl.client.rpc import RemoteError
 from tests.conftest import Daemon, pids_with_marker, process_alive, wait_for
@@ -181,3 +185,56 @@ def test_state_files_are_private_but_jobs_keep_the_callers_umask(make_daemon, tm
     for seg in d.paths.logs_dir.iterdir():
         assert seg.stat().st_mode & 0o077 == 0
     assert made.stat().st_mode & 0o777 == 0o644  # the umask the daemon was started with
+
+
+def test_a_flood_of_status_requests_holds_back_no_timer_signal_or_job(make_daemon) -> None:
+    """`daemon.status` alone in a turn is answered outside the turn's transaction, with no
+    dispatch and no timers: whatever else is due must still happen on time beside a flood
+    of them."""
+    d = make_daemon(workers=1)
+    d.enqueue("true", id="later", delay=1.0)
+    due = time.time() + 1.0
+    d.enqueue("sleep 0.3", id="first")
+    d.enqueue("true", id="next")  # behind `first`: started once `first` reports its end
+    stop = threading.Event()
+    answered: list[int] = []
+
+    def flood() -> None:
+        # One DEALER keeps 100 requests queued at the daemon at all times: every turn
+        # finds one waiting, so nothing but the daemon's own bookkeeping makes room.
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(f"ipc://{d.paths.socket}")
+        request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "daemon.status"}).encode()
+        for _ in range(100):
+            sock.send_multipart([b"", request])
+        n = 0
+        while not stop.is_set():
+            if sock.poll(1000):
+                reply = json.loads(sock.recv_multipart()[-1])
+                assert set(reply["result"]) >= {"counts", "queues", "workers", "daemon"}
+                n += 1
+                sock.send_multipart([b"", request])
+        answered.append(n)
+        sock.close(linger=0)
+        ctx.term()
+
+    threads = [threading.Thread(target=flood) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)
+        os.kill(d.proc.pid, signal.SIGHUP)
+        # Watched with daemon.status too: any other request would make a full turn itself.
+        wait_for(lambda: d.call("daemon.status")["counts"]["completed"] == 3, timeout=5, what="three jobs done")
+        wait_for(lambda: "daemon.reloaded" in {e.get("event") for e in d.log_events()}, timeout=5,
+                 what="the SIGHUP's reload")  # fmt: skip
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    later, nxt = d.job("later"), d.job("next")
+    # (Without the full turns, only a child's heartbeat, every 2 s, would start it.)
+    assert J.parse_time(later["started_at"]) - due < 0.25, "the delayed job waited behind the status requests"
+    assert nxt["attempts"] == 1
+    assert len(answered) == 2 and sum(answered) > 100

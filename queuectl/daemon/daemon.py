@@ -50,6 +50,8 @@ from queuectl.ratelimit import parse_rate
 
 log = structlog.get_logger("queuectl")
 
+CLOCK_STEP = 1.0  # seconds the wall clock must jump (against the boot clock) to count as a step
+
 SEGMENT_SIZE = 64 * 1024 * 1024
 
 
@@ -164,6 +166,49 @@ class Daemon:
         self.out.later(lambda: self.apply_setting(key, value))
         if key == "workers":
             self.workers.scale(value)
+
+    def follow_clock_steps(self, now: float, known_offset: float) -> float:
+        """Notice a step of the wall clock (`date -s`, a VM restored from a snapshot, NTP
+        correcting a large error): a job's run_at is a wall-clock time, right for a time
+        of day the user gave, but a wait given as a duration (a delay, a backoff) must
+        stay as long as it was; those move with the step. The boot clock counts suspend
+        too, so a laptop's sleep is not a step. Returns the wall clock's offset now."""
+        offset = now - self.clock.boot()  # follows slewing too, a few ms a turn at most
+        step = offset - known_offset
+        if abs(step) < CLOCK_STEP:
+            return offset
+        moved = self.store.shift_relative_waits(step)
+        log.warning("clock.stepped", seconds=round(step, 3), waits_moved=moved)
+        self.timers.reload()
+        return offset
+
+    def reload_config(self) -> None:
+        """SIGHUP: read the settings again from the database."""
+        self.notifier.reloading()
+        for key, value in self.store.config_load().items():
+            try:
+                value = settings.check(key, value)
+            except J.ValidationError as exc:  # edited by hand into something invalid
+                log.warning("config.invalid", key=key, error=str(exc))
+                continue
+            self.apply_setting(key, value)
+            if key == "workers":
+                self.workers.scale(value)
+        log.info("daemon.reloaded", config=self.config)
+        self.notifier.ready()
+
+    def housekeeping(self, mono: float) -> None:
+        """Every few seconds: the space reserve, idle reply routes, paused connection
+        checks, silent or overdue children, systemd's status line, held segments."""
+        self.reserve.ensure()
+        self.sockets.replies.forget_idle()
+        if self.guard.paused:
+            self.sockets.guard_connections()
+        self.workers.kill_silent(mono)
+        if self.kill_deadline is not None and mono > self.kill_deadline:
+            self.workers.kill_all()
+        self.notifier.status(self.status_line())
+        self.collect_held()
 
     def apply_setting(self, key: str, value: Any) -> None:
         self.config[key] = value

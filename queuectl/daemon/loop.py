@@ -12,6 +12,7 @@ and each request is run again alone, so reads are still answered.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from typing import Any
 import structlog
 import zmq
 
-from queuectl import settings
 from queuectl.daemon import clients, wire
 from queuectl.daemon.daemon import Daemon
 from queuectl.daemon.dispatch import dispatch
@@ -28,7 +28,6 @@ from queuectl.daemon.logsetup import flush_logs
 from queuectl.daemon.pool import ChildHandle
 from queuectl.daemon.requests import frees_space
 from queuectl.daemon.sockets import next_message
-from queuectl.jobs import ValidationError
 
 log = structlog.get_logger("queuectl")
 
@@ -36,7 +35,6 @@ HOUSEKEEPING_SECONDS = 5.0
 SWEEP_SECONDS = 60.0  # unneeded log segments removed, the logs directory measured
 STORAGE_RETRY_SECONDS = 1.0  # after a failed commit (disk full), try again this often
 STALL_SLACK = 1.0  # the loop ran this much later than it asked to: the daemon itself stalled
-CLOCK_STEP = 1.0  # seconds the wall clock must jump (against the boot clock) to count as a step
 MAX_REQUESTS_PER_TURN = 1000  # bounded, so children are never starved by a flood
 KILL_MARGIN = 5.0  # after kill_grace, seconds before what still runs at shutdown is SIGKILLed
 
@@ -62,6 +60,7 @@ class Loop:
         self.windows_stale = False  # their reload after a failed turn failed too (database gone)
         self.abort_sent = False
         self.next_sweep = 0.0  # monotonic
+        self.due = False  # the poll did not wait: something is due this turn
 
     def watch_child(self, child: ChildHandle) -> None:
         self.poller.register(child.pidfd, zmq.POLLIN)
@@ -92,6 +91,7 @@ class Loop:
             timeout = self.poll_timeout(next_housekeeping, next_watchdog if watchdog else None)
             before = d.clock.mono()
             self.check_stall(awake, before, 0.0)  # the last turn itself
+            self.due = timeout == 0  # a timer, schedule or deadline is due: a full turn
             events = dict(self.poller.poll(timeout))
             awake = d.clock.mono()
             self.check_stall(before, awake, timeout / 1000)  # the wait
@@ -161,7 +161,38 @@ class Loop:
     # --- a turn -----------------------------------------------------------------------------
 
     def turn(self, events: dict[Any, int]) -> None:
-        self.apply(self.gather(events))
+        arrived = self.gather(events)
+        if self.quiet(arrived):
+            first = next(iter(arrived.requests), None)
+            if first is not None and self.answer_from_memory(first):
+                return
+            arrived.requests = itertools.chain([first] if first else [], arrived.requests)
+        self.apply(arrived)
+
+    def quiet(self, arrived: TurnInput) -> bool:
+        """Nothing but requests arrived, and nothing is left over from earlier turns."""
+        d, signals = self.d, self.d.signals
+        return not (arrived.reports or arrived.exited or self.due or self.replay_reports or self.check_orphans
+                    or self.windows_stale or d.shutting_down or signals.stop_requested or signals.reload_requested)  # fmt: skip
+
+    def answer_from_memory(self, frames: list[bytes]) -> bool:
+        """A lone `daemon.status` in a quiet turn needs no transaction, dispatch or timers
+        (nothing changed for them, and nothing is due: the poll waited): a quarter of its
+        round trip. False, having done nothing, for any other message."""
+        d = self.d
+        d.now, d.mono = d.clock.wall(), d.clock.mono()
+        d.journal.begin()
+        try:
+            answered = d.requests.answer_from_memory(frames, d.now)
+            d.journal.commit()
+        except d.store.errors:  # (its reads failed: answered as after a failed turn)
+            d.journal.abort()
+            d.out.discard()
+            self.run_request_alone(frames)
+            answered = True
+        if answered:
+            self.flush()
+        return answered
 
     def gather(self, events: dict[Any, int]) -> TurnInput:
         """What arrived: reports and exits now, requests as the turn takes them."""
@@ -201,7 +232,7 @@ class Loop:
             with d.store.transaction():
                 if self.windows_stale:
                     self.resync_windows(in_turn=True)
-                clock_offset = self.follow_clock_steps(d.now)
+                clock_offset = d.follow_clock_steps(d.now, self.clock_offset)
                 self.take_child_world(arrived.reports, arrived.exited)
                 for frames in requests:
                     self.turn_requests.append(frames)
@@ -267,22 +298,6 @@ class Loop:
             d.workers.hello(child, msg, d.shutting_down)
         elif isinstance(msg, wire.Bye):
             d.workers.bye(child)
-
-    def follow_clock_steps(self, now: float) -> float:
-        """Notice a step of the wall clock (`date -s`, a VM restored from a snapshot, NTP
-        correcting a large error): a job's run_at is a wall-clock time, right for a time
-        of day the user gave, but a wait given as a duration (a delay, a backoff) must
-        stay as long as it was; those move with the step. The boot clock counts suspend
-        too, so a laptop's sleep is not a step."""
-        d = self.d
-        offset = now - d.clock.boot()  # follows slewing too, a few ms a turn at most
-        step = offset - self.clock_offset
-        if abs(step) < CLOCK_STEP:
-            return offset
-        moved = d.store.shift_relative_waits(step)
-        log.warning("clock.stepped", seconds=round(step, 3), waits_moved=moved)
-        d.timers.reload()
-        return offset
 
     def prune(self) -> None:
         """One step of pruning in a transaction of its own; it stops early as soon as
@@ -395,42 +410,18 @@ class Loop:
             d.begin_shutdown("signal")
         if d.signals.reload_requested:
             d.signals.reload_requested = False
-            self.reload_config()
+            d.reload_config()
         if d.shutting_down and not self.abort_sent and d.shutdown_deadline is not None \
                 and d.clock.mono() >= d.shutdown_deadline:  # fmt: skip
             self.abort_sent = True
             d.lifecycle.abort_all("shutdown")
             d.kill_deadline = d.clock.mono() + d.config["kill_grace"] + KILL_MARGIN
 
-    def reload_config(self) -> None:
-        d = self.d
-        d.notifier.reloading()
-        for key, value in d.store.config_load().items():
-            try:
-                value = settings.check(key, value)
-            except ValidationError as exc:  # edited by hand into something invalid
-                log.warning("config.invalid", key=key, error=str(exc))
-                continue
-            d.apply_setting(key, value)
-            if key == "workers":
-                d.workers.scale(value)
-        log.info("daemon.reloaded", config=d.config)
-        d.notifier.ready()
-
     def housekeeping(self, mono: float) -> None:
-        d = self.d
-        d.reserve.ensure()
-        d.sockets.replies.forget_idle()
-        if d.guard.paused:
-            d.sockets.guard_connections()
-        d.workers.kill_silent(mono)
-        if d.kill_deadline is not None and mono > d.kill_deadline:
-            d.workers.kill_all()
-        d.notifier.status(d.status_line())
-        d.collect_held()
+        self.d.housekeeping(mono)
         if mono >= self.next_sweep:
             self.next_sweep = mono + SWEEP_SECONDS
-            d.sweep_logs()
+            self.d.sweep_logs()
 
     def finish(self) -> None:
         d = self.d

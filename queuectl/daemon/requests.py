@@ -92,6 +92,28 @@ class Requests:
         self.store = store
         self.journal = journal
         self.reply = reply
+        # How a request for a memory-only method is spelt (a quick look before decoding).
+        self.memory_names = [f'"{m.name}"'.encode() for m in registry.methods.values() if m.memory_only]
+
+    def answer_from_memory(self, frames: list[bytes], now: float) -> bool:
+        """Answer a lone request for a memory-only method (`daemon.status`: it writes
+        nothing and reads what memory holds) without a transaction around it; False,
+        having done nothing, for any other message. Its reads' store errors propagate."""
+        if not any(name in frames[-1] for name in self.memory_names):
+            return False
+        routing, body = split_envelope(frames)
+        if len(body) != 1:
+            return False
+        try:
+            doc = P.decode_payload(body[0])
+        except P.RpcError:
+            return False
+        name = doc.get("method") if isinstance(doc, dict) else None
+        spec = self.registry.methods.get(name) if isinstance(name, str) else None
+        if spec is None or not spec.memory_only:
+            return False
+        self.call_one(doc, PendingReply(routing, self.reply, 1, batch=False), 0, now, use_store=False)
+        return True
 
     def handle(self, frames: list[bytes], now: float) -> None:
         """One request message from the control socket."""
