@@ -23,7 +23,7 @@ from queuectl import paths as qpaths
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 QUICK = Sizes(
-    drain_jobs=1_000, single_enqueue_jobs=500, pickup_jobs=100, schedule_jobs=40,
+    drain_jobs=1_000, single_enqueue_jobs=500, pickup_jobs=16, schedule_jobs=40,
     schedule_spread_s=1.5, spawn_seconds=1.0, cli_repeat=5, cli_loop_jobs=50, rpc_repeat=20,
     memory_jobs=3_000, stored_jobs=20_000,
 )  # fmt: skip
@@ -104,8 +104,9 @@ def run_once(root: Path, sizes: Sizes, target: Target, chosen: tuple[str, ...], 
                 figs["memory.rss_start_mb"] = d.rss_mb()
 
             def pickup() -> None:
-                progress(f"pickup latency ({sizes.pickup_jobs} jobs, one at a time)")
-                figs.update(parts.pickup(d, sizes.pickup_jobs))
+                low, high = sizes.pickup_gap_s
+                progress(f"pickup latency ({sizes.pickup_jobs} jobs, one at a time, {low:g}-{high:g} s idle before each)")
+                figs.update(parts.pickup(d, sizes.pickup_jobs, sizes.pickup_gap_s))
 
             def schedule() -> None:
                 progress(f"schedule precision ({sizes.schedule_jobs} jobs over {sizes.schedule_spread_s:g}s)")

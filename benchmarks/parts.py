@@ -17,6 +17,7 @@ from typing import Any
 import zmq
 
 from benchmarks.daemon import BenchDaemon, Pipeline
+from benchmarks.echo import Echo
 from benchmarks.util import cpu_seconds, median, percentile, wall_ms
 from queuectl import jobs as J
 from queuectl.client.rpc import RpcClient
@@ -32,6 +33,7 @@ class Sizes:
     drain_jobs: int = 10_000
     single_enqueue_jobs: int = 5_000
     pickup_jobs: int = 200
+    pickup_gap_s: tuple[float, float] = (0.25, 0.75)  # idle before each job: random in this range
     schedule_jobs: int = 200
     schedule_spread_s: float = 4.0
     spawn_seconds: float = 3.0
@@ -57,8 +59,10 @@ def _tag() -> str:
 # --- pickup latency ---------------------------------------------------------------------
 
 
-def pickup(d: BenchDaemon, n: int) -> dict[str, float]:
-    """One job at a time onto an idle child: enqueue -> start, enqueue -> client sees it done.
+def pickup(d: BenchDaemon, n: int, gap_s: tuple[float, float] = (0.25, 0.75)) -> dict[str, float]:
+    """One job at a time onto an idle child, each after an idle gap (random in `gap_s`,
+    so no timer of the daemon's lines up with it): enqueue -> start, enqueue -> client sees
+    it done; and, after a gap of its own before every other job, one daemon.status.
 
     Three views of the same jobs:
     - start: the daemon's own times from job.get, created_at -> attempt 1 started_at;
@@ -66,21 +70,32 @@ def pickup(d: BenchDaemon, n: int) -> dict[str, float]:
     - completed: client clock, enqueue sent -> job.wait reply received.
     """
     tag = _tag()
+    rng = random.Random(n)
     pipe = Pipeline(d.paths, topics=("job.started",))
+    echo = Echo().__enter__()
     try:
         time.sleep(0.2)  # the SUB connection settles (events before that are lost)
         _one_job(pipe, f"warmup-{tag}", need_started=False)
-        ids, event_ms, done_ms = [], [], []
+        ids, event_ms, done_ms, status_ms, echo_ms = [], [], [], [], []
         for i in range(n):
+            if i % 2:  # (each probe after an idle gap of its own)
+                time.sleep(rng.uniform(*gap_s))
+                t0 = time.perf_counter()
+                d.client.call("daemon.status")
+                status_ms.append(_ms(time.perf_counter() - t0))
+                time.sleep(rng.uniform(*gap_s))
+                echo_ms.append(echo.round_trip_ms())
+            time.sleep(rng.uniform(*gap_s))
             job_id = f"pickup-{tag}-{i}"
             t0 = time.perf_counter()
             started, finished = _one_job(pipe, job_id)
             ids.append(job_id)
             event_ms.append(_ms(started - t0))
             done_ms.append(_ms(finished - t0))
-            time.sleep(0.01)  # the child goes back to waiting: it is idle for the next one
+        echo_warm = [echo.round_trip_ms() for _ in range(200)]
     finally:
         pipe.close()
+        echo.__exit__()
     start_ms = []
     resolution = 0.0
     for job_id in ids:
@@ -92,7 +107,12 @@ def pickup(d: BenchDaemon, n: int) -> dict[str, float]:
         **_p(start_ms, "pickup.start"),
         **_p(event_ms, "pickup.started_event"),
         **_p(done_ms, "pickup.completed"),
+        **_p(status_ms, "pickup.status"),
+        **_p(echo_ms, "pickup.echo"),
+        "pickup.echo_warm_p50_ms": percentile(echo_warm, 50),
         "pickup.jobs": float(len(ids)),
+        "pickup.gap_min_s": gap_s[0],
+        "pickup.gap_max_s": gap_s[1],
         "pickup.time_resolution_us": resolution,
     }
 
