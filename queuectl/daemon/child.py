@@ -20,13 +20,14 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import select
 import signal
 import socket
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -39,6 +40,7 @@ START_HOLD = 0.002  # seconds a lone start report may wait for its job's end (ho
 HEARTBEAT_SECONDS = 2.0
 REFUSED = 9  # exit status when a socket or file is not the daemon's (as the CLI's code 9)
 PR_SET_PDEATHSIG = 1
+ZMQ_POLLIN = int(zmq.POLLIN)  # (a plain int: the enum's & is Python code)
 
 
 @dataclass(slots=True)
@@ -215,9 +217,9 @@ class Child:
             pidfd = os.pidfd_open(pid)
             deadline = time.monotonic() + job.timeout if job.timeout else None
             self.running = Running(job, pid, pidfd, now, deadline, out_off, err_off, capture)
-            self.poller.register(pidfd, zmq.POLLIN)
+            self.poller.register(pidfd, select.POLLIN)
             for r in capture.readers():
-                self.poller.register(r, zmq.POLLIN)
+                self.poller.register(r, select.POLLIN)
             self.send(wire.Started(self.id, job.seq, job.attempt, now, pid, self.logs.name,
                                    out_off, err_off))  # fmt: skip
             started = True
@@ -272,7 +274,7 @@ class Child:
         )  # fmt: skip
         self.send(msg)
 
-    def take_output(self, events: dict[Any, int]) -> None:
+    def take_output(self, events: dict[int, int]) -> None:
         """Drain the job's pipes that have something (or are at EOF)."""
         assert self.running is not None
         capture = self.running.capture
@@ -329,6 +331,16 @@ class Child:
         elif isinstance(msg, wire.Exit):
             self.exiting = True
 
+    def receive(self) -> None:
+        """Everything the PULL socket holds (its EVENTS, asked last, re-arms its descriptor)."""
+        pull = self.pull
+        while cast(int, pull.getsockopt(zmq.EVENTS)) & ZMQ_POLLIN:
+            raw = pull.recv(zmq.NOBLOCK)
+            try:
+                self.handle(wire.decode(raw))
+            except wire.WireError:
+                continue  # only the daemon can write this socket; never from it
+
     def hand_back(self, seq: int) -> None:
         """Give a job waiting behind the running one back to the daemon, unstarted."""
         for job in list(self.queue):
@@ -342,11 +354,18 @@ class Child:
             self.send(wire.Returned(self.id, job.seq, job.attempt))
 
     def run(self) -> int:
-        self.poller = zmq.Poller()
-        self.poller.register(self.pull, zmq.POLLIN)
-        self.poller.register(self.wake_r.fileno(), zmq.POLLIN)
+        # A plain poll(2) on ZeroMQ's own descriptor for the PULL socket, not zmq.Poller:
+        # that one builds its item list and asks each socket for its events before and
+        # after every wait (about 40 µs a job). The descriptor only says that the socket
+        # may have changed (edge-triggered): after it fires, read until EVENTS has no POLLIN.
+        self.poller = select.poll()
+        pull_fd = cast(int, self.pull.getsockopt(zmq.FD))
+        wake_fd = self.wake_r.fileno()
+        self.poller.register(pull_fd, select.POLLIN)
+        self.poller.register(wake_fd, select.POLLIN)
         self.send(wire.Hello(self.id, os.getpid(), self.procs.mode))
         last_beat = time.monotonic()
+        self.receive()  # (whatever came before the first wait)
         while True:
             if self.terminated:
                 # The daemon is gone (or we were told to die): no job may outlive us.
@@ -362,19 +381,11 @@ class Child:
             if not self.hold_start(self.start_next()):
                 self.flush()
             events = dict(self.poller.poll(self.next_timeout_ms()))
-            if self.wake_r.fileno() in events:
+            if wake_fd in events:
                 with contextlib.suppress(BlockingIOError):
                     self.wake_r.recv(4096)
-            if self.pull in events:
-                while True:
-                    try:
-                        raw = self.pull.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    try:
-                        self.handle(wire.decode(raw))
-                    except wire.WireError:
-                        continue  # only the daemon can write this socket; never from it
+            if pull_fd in events:
+                self.receive()
             if self.running is not None:
                 self.take_output(events)
             if self.running is not None and self.running.pidfd in events:
