@@ -40,7 +40,8 @@ START_HOLD = 0.002  # seconds a lone start report may wait for its job's end (ho
 HEARTBEAT_SECONDS = 2.0
 REFUSED = 9  # exit status when a socket or file is not the daemon's (as the CLI's code 9)
 PR_SET_PDEATHSIG = 1
-ZMQ_POLLIN = int(zmq.POLLIN)  # (a plain int: the enum's & is Python code)
+ZMQ_POLLIN = int(zmq.POLLIN)  # (plain ints: the enums' & and | are Python code)
+ZMQ_SNDMORE = int(zmq.SNDMORE)
 
 
 @dataclass(slots=True)
@@ -166,7 +167,9 @@ class Child:
     def flush(self) -> None:
         self.hold_until = None
         if self.outbox:
-            self.push.send_multipart(self.outbox)
+            for frame in self.outbox[:-1]:  # (send_multipart: the same, after Python type checks)
+                self.push.send(frame, ZMQ_SNDMORE)
+            self.push.send(self.outbox[-1])
             self.outbox = []
 
     def hold_start(self, just_started: bool) -> bool:

@@ -230,7 +230,8 @@ class JobProcesses:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.001)
-        self.reap_zombies()
+        if killed or self.children_fd < 0:  # (a subreaper's children list shows its zombies)
+            self.reap_zombies()
         return len(killed)
 
     @staticmethod
