@@ -35,6 +35,7 @@ from queuectl import fsguard
 from queuectl.daemon import wire
 from queuectl.daemon.capture import Capture, stdin_fd
 from queuectl.daemon.containment import JobProcesses
+from queuectl.daemon.segments import LogSegments
 
 START_HOLD = 0.002  # seconds a lone start report may wait for its job's end (hold_start)
 HEARTBEAT_SECONDS = 2.0
@@ -57,59 +58,6 @@ class Running:
     timed_out: bool = False
     aborted: str | None = None
     kill_at: float | None = None  # monotonic time to escalate to SIGKILL
-
-
-class LogSegments:
-    """This child's append-only stdout/stderr files, rotated at a size limit, or once
-    written to and older than the job's `rotate_after` (so that the jobs of one segment
-    finish, and are pruned, close together: see docs/operations.md, "Retention").
-
-    Segment names are made of numbers only (epoch-child-n), never of a job id.
-    """
-
-    def __init__(self, logs_dir: str, epoch: int, child_id: int, limit: int):
-        self.logs_dir = logs_dir
-        self.prefix = f"{epoch}-{child_id}"
-        self.limit = limit
-        self.n = 0
-        self.out_fd = self.err_fd = -1
-        self._open_next()
-
-    def _open_next(self, close_old: bool = True) -> None:
-        if close_old:
-            self.close()
-        self.n += 1
-        self.name = f"{self.prefix}-{self.n}"
-        self.opened_at = time.monotonic()
-        # Never through a link, never into a file that is not our own (fsguard).
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        self.out_fd = fsguard.open_nofollow(os.path.join(self.logs_dir, self.name + ".out"), flags)
-        self.err_fd = fsguard.open_nofollow(os.path.join(self.logs_dir, self.name + ".err"), flags)
-
-    def sizes(self) -> tuple[int, int]:
-        return os.fstat(self.out_fd).st_size, os.fstat(self.err_fd).st_size
-
-    def rotate_if_full(self, max_age: float) -> tuple[int, int]:
-        out, err = self.sizes()
-        old = (out or err) and time.monotonic() - self.opened_at >= max_age
-        if out >= self.limit or err >= self.limit or old:
-            was = (self.name, self.out_fd, self.err_fd, self.n, self.opened_at)
-            try:
-                self._open_next(close_old=False)
-            except (OSError, fsguard.UnsafePath):
-                # Disk full or the like: keep appending to the current segment.
-                self.name, self.out_fd, self.err_fd, self.n, self.opened_at = was
-                return out, err
-            for fd in was[1:3]:
-                os.close(fd)
-            return 0, 0
-        return out, err
-
-    def close(self) -> None:
-        for fd in (self.out_fd, self.err_fd):
-            if fd >= 0:
-                os.close(fd)
-        self.out_fd = self.err_fd = -1
 
 
 def _set_parent_death_signal() -> None:
@@ -268,12 +216,13 @@ class Child:
         self.procs.clear()
         for r in run.capture.readers():
             self.poller.unregister(r)
-        run.capture.finish()  # what is still in the pipes, then EOF or EPIPE for any straggler
-        out_size, err_size = self.logs.sizes()
+        capture = run.capture
+        capture.finish()  # what is still in the pipes, then EOF or EPIPE for any straggler
+        self.logs.grew(capture.out_len, capture.err_len)
         exit_code, sig = (code, None) if code >= 0 else (None, -code)
         msg = wire.Finished(
             self.id, run.job.seq, run.job.attempt, time.time(), exit_code, sig, run.timed_out,
-            run.aborted, out_size - run.out_off, err_size - run.err_off, None, run.capture.dropped,
+            run.aborted, capture.out_len, capture.err_len, None, capture.dropped,
         )  # fmt: skip
         self.send(msg)
 
