@@ -163,7 +163,7 @@ class JobProcesses:
         set_child_subreaper()  # in both modes: orphans come to us to be reaped
         self.group: Path | None = None
         self.procs_fd = -1  # our group's cgroup.procs, kept open: read once per job
-        self.children_fd = -1  # (subreaper) our children list, kept open the same way
+        self.children_fd = -1  # our children list, kept open the same way
         if cgroup:
             group = Path(cgroup)
             try:
@@ -174,10 +174,9 @@ class JobProcesses:
             except OSError:
                 self.group = None
         self.mode = CGROUP if self.group is not None else SUBREAPER
-        if self.group is None:
-            with contextlib.suppress(OSError):
-                path = f"/proc/{self.own_pid}/task/{self.own_pid}/children"
-                self.children_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        with contextlib.suppress(OSError):
+            path = f"/proc/{self.own_pid}/task/{self.own_pid}/children"
+            self.children_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
     def others(self) -> list[int]:
         """Processes of the job still alive (never this child itself)."""
@@ -230,7 +229,9 @@ class JobProcesses:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.001)
-        if killed or self.children_fd < 0:  # (a subreaper's children list shows its zombies)
+        # Zombies to collect? Our children list shows them (cgroup.procs does not), and a
+        # read of it costs less than the exception of a waitpid that finds none.
+        if killed or self.children_fd < 0 or (self.group is not None and self._children()):
             self.reap_zombies()
         return len(killed)
 
