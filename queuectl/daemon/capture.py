@@ -26,6 +26,10 @@ class Capture:
         self.limit = limit
         self.kept = 0
         self.dropped = 0
+        # Bytes appended to the stdout segment (the rest of kept went to stderr's): the
+        # child's count of its segments' sizes, as nothing else writes them.
+        self.out_fd = out_fd
+        self.out_len = 0
         self.write_ends: list[int] = []
         try:
             for target in (out_fd, err_fd):
@@ -87,12 +91,21 @@ class Capture:
             while written < len(part):
                 written += os.write(target, part[written:])
         except OSError:
-            self.kept += written
+            self.count(target, written)
             self.dropped += len(data) - written
             return False
-        self.kept += written
+        self.count(target, written)
         self.dropped += len(data) - written
         return True
+
+    def count(self, target: int, written: int) -> None:
+        self.kept += written
+        if target == self.out_fd:
+            self.out_len += written
+
+    @property
+    def err_len(self) -> int:
+        return self.kept - self.out_len
 
     def finish(self) -> None:
         """Everything of the job is gone: take what is left in the pipes and close them.

@@ -163,6 +163,7 @@ class JobProcesses:
         set_child_subreaper()  # in both modes: orphans come to us to be reaped
         self.group: Path | None = None
         self.procs_fd = -1  # our group's cgroup.procs, kept open: read once per job
+        self.children_fd = -1  # our children list, kept open the same way
         if cgroup:
             group = Path(cgroup)
             try:
@@ -173,12 +174,15 @@ class JobProcesses:
             except OSError:
                 self.group = None
         self.mode = CGROUP if self.group is not None else SUBREAPER
+        with contextlib.suppress(OSError):
+            path = f"/proc/{self.own_pid}/task/{self.own_pid}/children"
+            self.children_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
     def others(self) -> list[int]:
         """Processes of the job still alive (never this child itself)."""
         if self.group is not None:
             return [p for p in self._members() if p != self.own_pid]
-        return children_of_self()
+        return self._children()
 
     def _members(self) -> list[int]:
         # A read from offset 0 lists the group afresh (the kernel restarts its walk there):
@@ -191,6 +195,15 @@ class JobProcesses:
         except OSError:
             pass
         return cgroup_members(self.group)  # (thousands of processes left: read it all)
+
+    def _children(self) -> list[int]:
+        try:  # (as _members: a read from offset 0 lists them afresh)
+            data = os.pread(self.children_fd, 65536, 0)
+            if len(data) < 65536:
+                return [int(p) for p in data.split()]
+        except OSError:
+            pass
+        return children_of_self()
 
     def signal_all(self, sig: int, pgid: int | None) -> None:
         """Signal the job's process group and every other process it left around."""
@@ -216,7 +229,10 @@ class JobProcesses:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.001)
-        self.reap_zombies()
+        # Zombies to collect? Our children list shows them (cgroup.procs does not), and a
+        # read of it costs less than the exception of a waitpid that finds none.
+        if killed or self.children_fd < 0 or (self.group is not None and self._children()):
+            self.reap_zombies()
         return len(killed)
 
     @staticmethod

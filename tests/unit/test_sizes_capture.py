@@ -10,6 +10,7 @@ import pytest
 
 from queuectl import settings
 from queuectl.daemon.capture import Capture
+from queuectl.daemon.segments import LogSegments
 from queuectl.jobs import ValidationError, validate_max_output
 from queuectl.sizes import SizeError, format_size, parse_size
 
@@ -58,6 +59,7 @@ def test_capture_keeps_up_to_the_limit_across_both_streams(tmp_path: Path) -> No
     assert (tmp_path / "seg.out").read_bytes() == b"a" * 600
     assert (tmp_path / "seg.err").read_bytes() == b"b" * 400
     assert (cap.kept, cap.dropped) == (1000, 300)
+    assert (cap.out_len, cap.err_len) == (600, 400)  # (what the child counts its segments' sizes by)
     assert cap.readers() == []
     for fd in (out, err):
         os.close(fd)
@@ -81,3 +83,23 @@ def test_capture_drains_more_than_a_pipe_holds_and_sees_eof(tmp_path: Path) -> N
     assert (tmp_path / "seg.out").read_bytes() == b"z" * 10
     for fd in (out, err):
         os.close(fd)
+
+
+def test_log_segments_count_their_sizes_and_rotate_on_them(tmp_path: Path) -> None:
+    logs = LogSegments(str(tmp_path), 1, 2, limit=1000)
+
+    def job(out: bytes, err: bytes) -> None:
+        cap = Capture(logs.out_fd, logs.err_fd, 1 << 20)
+        os.write(cap.stdout_w, out)
+        os.write(cap.stderr_w, err)
+        cap.spawned()
+        cap.finish()
+        logs.grew(cap.out_len, cap.err_len)
+
+    job(b"x" * 700, b"y" * 5)
+    assert logs.rotate_if_full(3600.0) == (700, 5)
+    assert (os.fstat(logs.out_fd).st_size, os.fstat(logs.err_fd).st_size) == (700, 5)
+    job(b"x" * 400, b"")
+    assert logs.rotate_if_full(3600.0) == (0, 0) and logs.name == "1-2-2"  # (1,100 bytes: full)
+    assert (tmp_path / "1-2-1.out").stat().st_size == 1100
+    logs.close()
