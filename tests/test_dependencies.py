@@ -107,7 +107,8 @@ def test_dependencies_in_a_named_queue_keep_its_counts(daemon: Daemon) -> None:
     daemon.call("job.enqueue_many", {"jobs": [
         {"id": "compile", "command": "sleep 1", "queue": "builds"},
         {"id": "link", "command": "true", "queue": "builds", "after": ["compile"]},
-        {"id": "broken", "command": "exit 1", "queue": "builds", "max_retries": 0},
+        # (not at once: its end would cancel `ship` before the first count is read)
+        {"id": "broken", "command": "sleep 0.5; exit 1", "queue": "builds", "max_retries": 0},
         {"id": "ship", "command": "true", "queue": "builds", "after": ["broken"]},
     ]})  # fmt: skip
     assert daemon.call("queue.get", {"name": "builds"})["counts"]["blocked"] == 2
