@@ -65,6 +65,7 @@ def normalise(text: str) -> str:
     text = re.sub(r'"oldest_pending_age_s": [0-9.]+', '"oldest_pending_age_s": <x>', text)
     # (the disk's free space and the WAL's size move with anything else writing meanwhile)
     text = re.sub(r'"(free_bytes|wal_bytes|db_bytes)": [0-9]+', r'"\1": <n>', text)
+    text = re.sub(r"(database|WAL) [0-9.]+ [kMGT]?i?B", r"\1 <size>", text)  # (status's disk line)
     text = re.sub(r'"(uptime_s|created_at|updated_at|id|run_at|started_at)": ("[^"]*"|[0-9.]+|null)',
                   r'"\1": <x>', text)  # fmt: skip
     return text
