@@ -180,19 +180,20 @@ class Loop:
         (nothing changed for them, and nothing is due: the poll waited): a quarter of its
         round trip. False, having done nothing, for any other message."""
         d = self.d
+        found = d.requests.memory_request(frames)
+        if found is None:
+            return False
         d.now, d.mono = d.clock.wall(), d.clock.mono()
         d.journal.begin()
         try:
-            answered = d.requests.answer_from_memory(frames, d.now)
+            d.requests.answer_alone(*found, d.now)
             d.journal.commit()
         except d.store.errors:  # (its reads failed: answered as after a failed turn)
             d.journal.abort()
             d.out.discard()
             self.run_request_alone(frames)
-            answered = True
-        if answered:
-            self.flush()
-        return answered
+        self.flush()
+        return True
 
     def gather(self, events: dict[Any, int]) -> TurnInput:
         """What arrived: reports and exits now, requests as the turn takes them."""

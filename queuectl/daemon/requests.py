@@ -95,25 +95,28 @@ class Requests:
         # How a request for a memory-only method is spelt (a quick look before decoding).
         self.memory_names = [f'"{m.name}"'.encode() for m in registry.methods.values() if m.memory_only]
 
-    def answer_from_memory(self, frames: list[bytes], now: float) -> bool:
-        """Answer a lone request for a memory-only method (`daemon.status`: it writes
-        nothing and reads what memory holds) without a transaction around it; False,
-        having done nothing, for any other message. Its reads' store errors propagate."""
+    def memory_request(self, frames: list[bytes]) -> tuple[list[bytes], Any] | None:
+        """(routing, decoded request) when the message is a lone request for a memory-only
+        method (`daemon.status`: it writes nothing and reads what memory holds), which may
+        be answered without a transaction (answer_alone); None for any other message."""
         if not any(name in frames[-1] for name in self.memory_names):
-            return False
+            return None
         routing, body = split_envelope(frames)
         if len(body) != 1:
-            return False
+            return None
         try:
             doc = P.decode_payload(body[0])
         except P.RpcError:
-            return False
+            return None
         name = doc.get("method") if isinstance(doc, dict) else None
         spec = self.registry.methods.get(name) if isinstance(name, str) else None
         if spec is None or not spec.memory_only:
-            return False
+            return None
+        return routing, doc
+
+    def answer_alone(self, routing: list[bytes], doc: Any, now: float) -> None:
+        """Run what memory_request found; its reads' store errors propagate."""
         self.call_one(doc, PendingReply(routing, self.reply, 1, batch=False), 0, now, use_store=False)
-        return True
 
     def handle(self, frames: list[bytes], now: float) -> None:
         """One request message from the control socket."""
