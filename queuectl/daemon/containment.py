@@ -55,6 +55,18 @@ def children_of_self() -> list[int]:
         return []
 
 
+def _reread_pids(fd: int, limit: int = 65536) -> list[int] | None:
+    """The pids in a kernel list kept open (cgroup.procs, /proc/.../children): a read from
+    offset 0 lists them afresh (the kernel restarts its walk there), 0.8 µs against 21 for
+    opening and reading the file each time. None when it cannot be read or is longer than
+    `limit` (thousands of processes left: the caller reads the whole file)."""
+    try:
+        data = os.pread(fd, limit, 0)
+    except OSError:
+        return None
+    return [int(p) for p in data.split()] if len(data) < limit else None
+
+
 def _kill(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
@@ -185,25 +197,13 @@ class JobProcesses:
         return self._children()
 
     def _members(self) -> list[int]:
-        # A read from offset 0 lists the group afresh (the kernel restarts its walk there):
-        # 0.8 µs, against 21 for opening and reading the file after every job.
         assert self.group is not None
-        try:
-            data = os.pread(self.procs_fd, 65536, 0)
-            if len(data) < 65536:
-                return [int(p) for p in data.split()]
-        except OSError:
-            pass
-        return cgroup_members(self.group)  # (thousands of processes left: read it all)
+        listed = _reread_pids(self.procs_fd)
+        return cgroup_members(self.group) if listed is None else listed
 
     def _children(self) -> list[int]:
-        try:  # (as _members: a read from offset 0 lists them afresh)
-            data = os.pread(self.children_fd, 65536, 0)
-            if len(data) < 65536:
-                return [int(p) for p in data.split()]
-        except OSError:
-            pass
-        return children_of_self()
+        listed = _reread_pids(self.children_fd)
+        return children_of_self() if listed is None else listed
 
     def signal_all(self, sig: int, pgid: int | None) -> None:
         """Signal the job's process group and every other process it left around."""
