@@ -23,6 +23,7 @@ from queuectl import jobs as J
 from queuectl.client.rpc import RpcClient
 
 TRUE_JOB: dict[str, Any] = {"command": "true"}
+IDLE_GAP_S = (0.25, 0.75)  # issue 14's "from idle": seconds before each pickup, random in this range
 CHUNK = 1000
 
 
@@ -33,7 +34,7 @@ class Sizes:
     drain_jobs: int = 10_000
     single_enqueue_jobs: int = 5_000
     pickup_jobs: int = 200
-    pickup_gap_s: tuple[float, float] = (0.25, 0.75)  # idle before each job: random in this range
+    pickup_gap_s: tuple[float, float] = IDLE_GAP_S
     schedule_jobs: int = 200
     schedule_spread_s: float = 4.0
     spawn_seconds: float = 3.0
@@ -59,7 +60,7 @@ def _tag() -> str:
 # --- pickup latency ---------------------------------------------------------------------
 
 
-def pickup(d: BenchDaemon, n: int, gap_s: tuple[float, float] = (0.25, 0.75)) -> dict[str, float]:
+def pickup(d: BenchDaemon, n: int, gap_s: tuple[float, float] = IDLE_GAP_S) -> dict[str, float]:
     """One job at a time onto an idle child, each after an idle gap (random in `gap_s`,
     so no timer of the daemon's lines up with it): enqueue -> start, enqueue -> client sees
     it done; and, after a gap of its own before every other job, one daemon.status.
@@ -71,31 +72,30 @@ def pickup(d: BenchDaemon, n: int, gap_s: tuple[float, float] = (0.25, 0.75)) ->
     """
     tag = _tag()
     rng = random.Random(n)
-    pipe = Pipeline(d.paths, topics=("job.started",))
-    echo = Echo().__enter__()
-    try:
-        time.sleep(0.2)  # the SUB connection settles (events before that are lost)
-        _one_job(pipe, f"warmup-{tag}", need_started=False)
-        ids, event_ms, done_ms, status_ms, echo_ms = [], [], [], [], []
-        for i in range(n):
-            if i % 2:  # (each probe after an idle gap of its own)
+    with Echo() as echo:
+        pipe = Pipeline(d.paths, topics=("job.started",))
+        try:
+            time.sleep(0.2)  # the SUB connection settles (events before that are lost)
+            _one_job(pipe, f"warmup-{tag}", need_started=False)
+            ids, event_ms, done_ms, status_ms, echo_ms = [], [], [], [], []
+            for i in range(n):
+                if i % 2:  # (each probe after an idle gap of its own)
+                    time.sleep(rng.uniform(*gap_s))
+                    t0 = time.perf_counter()
+                    d.client.call("daemon.status")
+                    status_ms.append(_ms(time.perf_counter() - t0))
+                    time.sleep(rng.uniform(*gap_s))
+                    echo_ms.append(echo.round_trip_ms())
                 time.sleep(rng.uniform(*gap_s))
+                job_id = f"pickup-{tag}-{i}"
                 t0 = time.perf_counter()
-                d.client.call("daemon.status")
-                status_ms.append(_ms(time.perf_counter() - t0))
-                time.sleep(rng.uniform(*gap_s))
-                echo_ms.append(echo.round_trip_ms())
-            time.sleep(rng.uniform(*gap_s))
-            job_id = f"pickup-{tag}-{i}"
-            t0 = time.perf_counter()
-            started, finished = _one_job(pipe, job_id)
-            ids.append(job_id)
-            event_ms.append(_ms(started - t0))
-            done_ms.append(_ms(finished - t0))
-        echo_warm = [echo.round_trip_ms() for _ in range(200)]
-    finally:
-        pipe.close()
-        echo.__exit__()
+                started, finished = _one_job(pipe, job_id)
+                ids.append(job_id)
+                event_ms.append(_ms(started - t0))
+                done_ms.append(_ms(finished - t0))
+            echo_warm = [echo.round_trip_ms() for _ in range(200)]
+        finally:
+            pipe.close()
     start_ms = []
     resolution = 0.0
     for job_id in ids:
