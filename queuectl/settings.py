@@ -78,6 +78,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("on_finish", str, "", "hook command run when a job completes or goes dead, for jobs that name none; empty: none", normalize=_hook("on_finish")),
         Setting("hook_timeout", float, 300.0, "timeout in seconds of a hook job (0: none)", 0.0, 365 * 86400.0),
         Setting("hook_max_retries", int, 0, "retries of a hook job that fails", 0, 1000),
+        Setting("lease", float, 10.0, "daemons sharing a PostgreSQL database: seconds a daemon's lease lasts; when it lapses another daemon rescues its jobs, and a daemon that cannot renew kills its jobs a second before", 3.0, 3600.0),
+        Setting("lease_renew", float, 2.0, "daemons sharing a PostgreSQL database: seconds between lease renewals (at most a third of the lease is used)", 0.1, 600.0),
+        Setting("cluster_poll", float, 1.0, "daemons sharing a PostgreSQL database: seconds between looks at the database for work another daemon added, in case a notification was lost", 0.05, 60.0),
     )
 }
 
@@ -116,7 +119,8 @@ def check(name: str, value: Any) -> Any:
 
 # Settings that are lengths of time: `config set` takes them with units too (`1h30m`).
 SECONDS = frozenset({"backoff_max", "default_timeout", "kill_grace", "shutdown_grace", "worker_silence_limit",
-                     "hook_timeout", "retain_completed", "retain_dead", "retain_cancelled"})
+                     "hook_timeout", "retain_completed", "retain_dead", "retain_cancelled", "lease",
+                     "lease_renew", "cluster_poll"})
 # Settings that are sizes in bytes: `config set` takes them with units too (`64MiB`).
 BYTES = frozenset({"max_output_bytes", "disk_free_min_bytes"})
 # Settings where 0 means "no limit": `config set` takes `none` for it too.

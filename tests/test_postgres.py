@@ -1,5 +1,5 @@
 """A real daemon on a real PostgreSQL server (tests/pgserver.py): choosing the database,
-one daemon per database, `migrate --to`, and the store surviving a restart.
+one daemon per name on a database, `migrate --to`, and the store surviving a restart.
 
 The behaviour suites that run on both stores say so with `database = both_stores`
 (tests/test_lifecycle.py, tests/test_schedules.py, tests/test_dependencies.py).
@@ -63,7 +63,7 @@ def test_a_daemon_on_postgresql_runs_jobs_and_keeps_them_there(tmp_path: Path, p
         d.stop()
 
 
-def test_a_second_daemon_on_the_same_database_is_refused(tmp_path: Path, pg_server: Any) -> None:
+def test_a_second_daemon_of_the_same_name_on_the_same_database_is_refused(tmp_path: Path, pg_server: Any) -> None:
     url = pg_server.fresh_url()
     first = Daemon(tmp_path / "a", workers=0, env={"QUEUECTL_DATABASE": url}).start()
     try:

@@ -241,7 +241,10 @@ class Child:
         run.timed_out = timed_out
         run.aborted = reason
         self.procs.signal_all(signal.SIGTERM, run.pid)
-        run.kill_at = time.monotonic() + run.job.kill_grace
+        # A fenced daemon (docs/postgres.md) must stop its jobs before its lease lapses:
+        # no grace, SIGKILL at the next timer check.
+        grace = 0.0 if reason == wire.FENCED else run.job.kill_grace
+        run.kill_at = time.monotonic() + grace
 
     def check_timers(self) -> None:
         run = self.running

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -20,6 +20,7 @@ from queuectl import jobs as J
 from queuectl import settings
 from queuectl.daemon import clients, containment, fastjson, segments, startup
 from queuectl.daemon.clock import Clock, SystemClock
+from queuectl.daemon.cluster import Cluster
 from queuectl.daemon.diskfloor import DiskFloor
 from queuectl.daemon.events import Events
 from queuectl.daemon.inflight import InFlightTable
@@ -38,7 +39,7 @@ from queuectl.daemon.reserve import SpaceReserve
 from queuectl.daemon.scheduler import Scheduler
 from queuectl.daemon.sockets import Channels, Sockets
 from queuectl.daemon.store import open_store
-from queuectl.daemon.store.interface import Storage
+from queuectl.daemon.store.interface import SharedStorage, Storage
 from queuectl.daemon.throughput import Throughput
 from queuectl.daemon.waits import Waits
 from queuectl.daemon.windows import Runnables, TimerWindow
@@ -82,6 +83,7 @@ class Daemon:
         self.config: dict[str, Any] = settings.defaults()
         self.disk = DiskFloor(str(paths.state_dir))
         self.epoch = 0  # this run's number (names its log segments), from the database at start
+        self.cluster: Cluster | None = None  # other daemons share the database (PostgreSQL)
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ class Daemon:
         socket_group = startup.prepare_dirs(self.paths)
         self.lock_fd = startup.take_lock(self.paths)
         self.database = choose(self.database_flag, os.environ, self.paths.state_dir)
-        self.store: Storage = open_store(self.database.url, self.paths.db)
+        self.store: Storage = open_store(self.database.url, self.paths.db, self.name)
         self.store.daemon_name = self.name
         self.config.update({k: v for k, v in self.store.config_load().items() if k in settings.SETTINGS})
         self.store.set_synchronous(self.config["synchronous"])
@@ -121,6 +123,10 @@ class Daemon:
         self.timers.reload()
         target = self.workers_override if self.workers_override is not None else self.config["workers"]
         self.workers.scale(target)
+        shared = cast("SharedStorage", self.store) if self.store.shared else None
+        self.cluster = Cluster(self, shared, self.clock.mono()) if shared is not None else None
+        if self.cluster is not None:
+            self.cluster.register()
         log.info("daemon.started", name=self.name, pid=os.getpid(), home=str(self.paths.state_dir),
                  socket=str(self.paths.socket), database=self.database.describe(), workers=target,
                  containment=self.containment,
@@ -220,6 +226,12 @@ class Daemon:
             self.disk.recheck_soon()
         if key.startswith("retain_"):
             self.pruner.rearm()
+        if key in ("lease", "lease_renew", "cluster_poll") and self.cluster is not None:
+            self.cluster.apply_config(self.config)
+
+    def may_start_jobs(self, mono: float) -> bool:
+        """Dispatch may start jobs: the disk is above its floor, and the daemon is not fenced."""
+        return self.disk_allows_starts(mono) and (self.cluster is None or self.cluster.may_start())
 
     def disk_allows_starts(self, mono: float) -> bool:
         """False while free space is under the floor (diskfloor.py): no new job starts.
@@ -338,6 +350,7 @@ class Daemon:
             "disk": self.disk.view(),
             "storage": self.storage(),
             "pruned": dict(self.pruner.totals),
+            "cluster": self.cluster.view() if self.cluster is not None else None,
         }
 
     # --- the end ----------------------------------------------------------------------------
@@ -347,6 +360,9 @@ class Daemon:
 
     def close(self) -> None:
         log.info("daemon.stopped", counts=self.store.counts)
+        if self.cluster is not None:
+            with contextlib.suppress(*self.store.errors):
+                self.cluster.store.resign()
         self.store.close()
         self.sockets.close()
         with contextlib.suppress(FileNotFoundError):

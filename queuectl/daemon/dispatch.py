@@ -37,7 +37,7 @@ from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.queueset import Held, QueueSet
 from queuectl.daemon.rates import RateLimits, on_the_way
-from queuectl.daemon.store.interface import Runnable, Storage
+from queuectl.daemon.store.interface import ClaimLost, Runnable, Storage
 from queuectl.daemon.windows import Runnables
 from queuectl.daemon.workers import Workers
 
@@ -56,6 +56,12 @@ class Capacity:
     now: float = 0.0
     on_way: dict[str, int] = field(default_factory=dict)
     pool_on_way: int = 0
+    lost: int = 0  # claims another daemon won this dispatch (a shared database)
+
+
+# Claims lost in one dispatch before it gives up until the next turn: the rows it keeps
+# finding may be the ones other daemons are claiming right now (not committed yet).
+MAX_LOST_CLAIMS = 32
 
 
 def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable, rates: RateLimits | None = None,
@@ -74,14 +80,16 @@ def capacity(queues: QueueSet, workers: Workers, inflight: InFlightTable, rates:
 
 
 def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Workers,
-             lifecycle: Lifecycle, now: float) -> None:  # fmt: skip
+             lifecycle: Lifecycle, now: float) -> bool:  # fmt: skip
+    """Start what may start now. False if it stopped early after losing MAX_LOST_CLAIMS
+    claims to other daemons (the loop comes back to it soon, after reloading the windows)."""
     # Most turns of an idle or busy daemon: nothing to start, nothing to take back. With
     # no worker ready (scaled to 0, all starting) a backlog just grows; a child's hello
     # brings the next turn.
     if not waiting_behind(lifecycle.inflight) and (not store.counts[J.PENDING] or not workers.pool.ready()):
         if lifecycle.rates is not None:
             lifecycle.rates.wake_at = None  # (nothing may start: nothing waits on a rate limit)
-        return
+        return True
     cap = capacity(queues, workers, lifecycle.inflight, lifecycle.rates, now)
     saved = queues.fair.snapshot()
     lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
@@ -93,6 +101,7 @@ def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Wo
     revoke_waiting(cap, runnables, queues, workers, lifecycle)
     if lifecycle.rates is not None:
         lifecycle.rates.wake_at = rate_wake(cap, runnables, queues) if store.counts[J.PENDING] else None
+    return cap.lost < MAX_LOST_CLAIMS
 
 
 def rate_held(cap: Capacity, job: Runnable) -> bool:
@@ -179,18 +188,25 @@ def holds_for_wide(cap: Capacity, runnables: Runnables, queues: QueueSet) -> boo
 
 
 def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Lifecycle, job: Runnable,
-          child: int, now: float, queued: bool) -> None:  # fmt: skip
+          child: int, now: float, queued: bool) -> bool:  # fmt: skip
+    """Hand `job` to `child`; False if another daemon sharing the database got it first
+    (it is out of the window then, and the queue's next head is in cap.heads)."""
     popped = runnables.window(job.queue).pop()
     assert popped is job
     held = cap.held.setdefault(job.queue, Held())
     slot = Q.allocate_slots(held.indices, job.slots)
+    config = queues.get(job.queue)
+    try:
+        lifecycle.claim(job, child, now, queued=queued, slot=slot)
+    except ClaimLost:
+        cap.lost += 1
+        next_head(cap, runnables, queues, config, job.queue)
+        return False
     held.slots += job.slots
     held.indices.update(slot)
     if not queued:
         cap.free_pool -= job.slots
-    config = queues.get(job.queue)
     queues.fair.served(job.queue, job.slots, config.weight if config else 1)
-    lifecycle.claim(job, child, now, queued=queued, slot=slot)
     if cap.rates is not None and job.hook is None:
         cap.on_way[job.queue] = cap.on_way.get(job.queue, 0) + 1
         cap.pool_on_way += 1
@@ -198,22 +214,32 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
             for name, other in list(cap.heads.items()):
                 if name != job.queue and rate_held(cap, other):
                     del cap.heads[name]
+    next_head(cap, runnables, queues, config, job.queue)
+    return True
+
+
+def next_head(cap: Capacity, runnables: Runnables, queues: QueueSet, config: Q.QueueConfig | None,
+              queue: str) -> None:  # fmt: skip
     head = eligible_head(cap, runnables, queues, config)  # the queue's next, if it may start
     if head is None:
-        cap.heads.pop(job.queue, None)
+        cap.heads.pop(queue, None)
     else:
-        cap.heads[job.queue] = head
+        cap.heads[queue] = head
 
 
 def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Workers, lifecycle: Lifecycle,
            now: float) -> None:  # fmt: skip
     for child in workers.idle():
+        while cap.free_pool > 0:
+            job = next_job(cap, runnables, queues, cap.free_pool, reserve=True)
+            if job is None:
+                return  # nothing fits, or a wide job holds the pool: nothing is handed out ahead either
+            if start(cap, runnables, queues, lifecycle, job, child.id, now, queued=False):
+                break  # (else another daemon took it: the next job, for the same child)
+            if cap.lost >= MAX_LOST_CLAIMS:
+                return
         if cap.free_pool <= 0:
             break
-        job = next_job(cap, runnables, queues, cap.free_pool, reserve=True)
-        if job is None:
-            return  # nothing fits, or a wide job holds the pool: nothing is handed out ahead either
-        start(cap, runnables, queues, lifecycle, job, child.id, now, queued=False)
     if cap.free_pool > 0 or holds_for_wide(cap, runnables, queues):
         return  # a child is idle (nothing more is runnable), or a wide job waits for the pool
     # Every pool slot is taken, and more may be runnable: the best job goes behind the job
@@ -221,9 +247,12 @@ def assign(cap: Capacity, runnables: Runnables, queues: QueueSet, workers: Worke
     behind = [(lifecycle.inflight.of_child(c.id)[0], c.id) for c in workers.with_room_behind()]
     behind.sort(key=lambda fc: fc[0].started_at if fc[0].started_at is not None else float("inf"))
     for running, child_id in behind:
-        job = next_job(cap, runnables, queues, running.job.slots, reserve=False, behind=running.job)
-        if job is not None:
-            start(cap, runnables, queues, lifecycle, job, child_id, now, queued=True)
+        while (job := next_job(cap, runnables, queues, running.job.slots, reserve=False,
+                               behind=running.job)) is not None:  # fmt: skip
+            if start(cap, runnables, queues, lifecycle, job, child_id, now, queued=True):
+                break
+            if cap.lost >= MAX_LOST_CLAIMS:
+                return
 
 
 def waiting_behind(inflight: InFlightTable) -> list[InFlight]:

@@ -197,19 +197,21 @@ class Lifecycle:
         common["queue"] = job.queue
         ident = dict(job_id=job.id, attempt=flight.attempt, child=flight.child)
         if flight.abort == "cancel" or fin.aborted == "cancel":
-            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error="cancelled",
-                                      charged=False, new_state=J.CANCELLED, run_at=None,
-                                      last_error="cancelled", started=flight.started)  # fmt: skip
+            if not self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common,
+                                             error="cancelled", charged=False, new_state=J.CANCELLED,
+                                             run_at=None, last_error="cancelled", started=flight.started):  # fmt: skip
+                return self.taken_over(flight)
             self.later_log("info", "job.cancelled", **ident)
             self.count("cancelled", now, job.queue, self.ran_for(flight, fin))
             self.settled(seq, job.id, J.CANCELLED, now)
             return
-        if fin.aborted in ("shutdown", "pause"):
+        if fin.aborted in ("shutdown", "pause", wire.FENCED):
             # Not the job's fault: back to pending, the attempt not counted.
-            why = J.INTERRUPTED if fin.aborted == "shutdown" else Q.PAUSED_KILL
-            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=why,
-                                      charged=False, new_state=J.PENDING, run_at=None,
-                                      last_error=why, started=flight.started)  # fmt: skip
+            why = Q.PAUSED_KILL if fin.aborted == "pause" else J.INTERRUPTED
+            if not self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=why,
+                                             charged=False, new_state=J.PENDING, run_at=None,
+                                             last_error=why, started=flight.started):  # fmt: skip
+                return self.taken_over(flight)
             job_now = self.store.runnable(seq)
             if job_now is not None:
                 self.runnable.add(job_now)
@@ -217,9 +219,10 @@ class Lifecycle:
             self.events.emit("job.interrupted", job_id=job.id, attempt=flight.attempt)
             return
         if fin.error is None and fin.exit_code == 0 and not fin.timed_out:
-            self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=None, charged=True,
-                                      new_state=J.COMPLETED, run_at=None, last_error=None,
-                                      started=flight.started)  # fmt: skip
+            if not self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=None,
+                                             charged=True, new_state=J.COMPLETED, run_at=None, last_error=None,
+                                             started=flight.started):  # fmt: skip
+                return self.taken_over(flight)
             self.count("completed", now, job.queue, self.ran_for(flight, fin))
             self.later_log("info", "job.completed", **ident, exit_code=0, duration_ms=duration_ms)
             self.settled(seq, job.id, J.COMPLETED, now, exit_code=0)
@@ -234,9 +237,10 @@ class Lifecycle:
         charged = job.charged + 1
         outcome = J.after_failure(charged, job.max_retries, now, self.config["backoff_base"],
                                   self.config["backoff_max"], self.config["backoff_jitter"])  # fmt: skip
-        self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=error, charged=True,
-                                  new_state=outcome.state, run_at=outcome.run_at,
-                                  last_error=error, started=flight.started)  # fmt: skip
+        if not self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=error,
+                                         charged=True, new_state=outcome.state, run_at=outcome.run_at,
+                                         last_error=error, started=flight.started):  # fmt: skip
+            return self.taken_over(flight)
         fields = dict(job_id=job.id, attempt=flight.attempt, child=flight.child,
                       exit_code=fin.exit_code, signal=fin.signal, error=error,
                       duration_ms=duration_ms)  # fmt: skip
@@ -252,6 +256,13 @@ class Lifecycle:
         self.events.emit("job.failed", job_id=job.id, attempt=flight.attempt, error=error,
                          retry_at=J.format_time(outcome.run_at))  # fmt: skip
         self.timers.add(seq, outcome.run_at)
+
+    def taken_over(self, flight: InFlight) -> None:
+        """The attempt was closed by another daemon sharing the database: this daemon's lease
+        lapsed and its jobs were rescued (docs/postgres.md). Its outcome is not recorded, and
+        nothing follows from it here (no hooks, no dependents, no wait released)."""
+        self.later_log("warning", "job.taken_over", job_id=flight.job.id, attempt=flight.attempt,
+                       child=flight.child)  # fmt: skip
 
     @staticmethod
     def ran_for(flight: InFlight, fin: wire.Finished) -> float | None:
@@ -308,13 +319,14 @@ class Lifecycle:
         seq = flight.job.seq
         cancel = flight.abort == "cancel"
         if maybe_ran:
-            self.store.finish_attempt(
+            if not self.store.finish_attempt(
                 seq, flight.attempt, now, exit_code=None, signal=None, timed_out=False,
                 error=J.LOST_UNCONFIRMED, out_len=None, err_len=None, charged=False,
                 new_state=J.CANCELLED if cancel else J.PENDING, run_at=None,
                 last_error="cancelled" if cancel else J.LOST_UNCONFIRMED, started=False,
                 queue=flight.job.queue,
-            )  # fmt: skip
+            ):  # fmt: skip
+                return self.taken_over(flight)
             self.later_log("warning", "job.lost_unconfirmed", job_id=flight.job.id,
                            attempt=flight.attempt, child=flight.child)  # fmt: skip
         else:

@@ -94,6 +94,8 @@ class Loop:
             self.due = timeout == 0  # a timer, schedule or deadline is due: a full turn
             events = dict(self.poller.poll(timeout))
             awake = d.clock.mono()
+            if d.cluster is not None:
+                d.cluster.woken(awake)
             self.check_stall(before, awake, timeout / 1000)  # the wait
             self.take_signals_and_watches(events)
             self.turn(events)
@@ -101,6 +103,8 @@ class Loop:
             d.metrics.turn.observe(mono - awake)
             if not d.shutting_down and d.pruner.due(mono, idle=not events):
                 self.prune()
+            if d.cluster is not None:
+                d.cluster.tick(mono, self.poller)
             if watchdog and mono >= next_watchdog:
                 d.notifier.watchdog()
                 next_watchdog = mono + watchdog
@@ -126,6 +130,7 @@ class Loop:
             wakes.append(mono + STORAGE_RETRY_SECONDS)
         if not d.shutting_down and (d.disk.low or not d.disk.next_check):  # under the floor: look again
             wakes.append(d.disk.next_check)
+        wakes.append(d.cluster.wake_at() if d.cluster is not None else None)
         wait = min(w for w in wakes if w is not None) - mono
         if not d.shutting_down:
             for due in (d.timers.next_due(), d.scheduler.next_due(), d.rates.wake_at):
@@ -173,7 +178,8 @@ class Loop:
         """Nothing but requests arrived, and nothing is left over from earlier turns."""
         d, signals = self.d, self.d.signals
         return not (arrived.reports or arrived.exited or self.due or self.replay_reports or self.check_orphans
-                    or self.windows_stale or d.shutting_down or signals.stop_requested or signals.reload_requested)  # fmt: skip
+                    or self.windows_stale or d.shutting_down or signals.stop_requested or signals.reload_requested
+                    or (d.cluster is not None and d.cluster.refresh_due))  # fmt: skip
 
     def answer_from_memory(self, frames: list[bytes]) -> bool:
         """A lone `daemon.status` in a quiet turn needs no transaction, dispatch or timers
@@ -227,14 +233,17 @@ class Loop:
         d = self.d
         d.now, d.mono = d.clock.wall(), d.clock.mono()
         self.turn_reports, self.turn_requests = [], []
+        self.replay_reports.extend(arrived.reports)  # (kept if the turn fails, even at BEGIN)
         requests = iter(arrived.requests)  # (what the turn does not get to is read below)
         d.journal.begin()
         try:
             with d.store.transaction():
+                if d.cluster is not None and d.cluster.take_refresh():
+                    self.windows_stale = True  # (other daemons changed the queue: windows again too)
                 if self.windows_stale:
                     self.resync_windows(in_turn=True)
                 clock_offset = d.follow_clock_steps(d.now, self.clock_offset)
-                self.take_child_world(arrived.reports, arrived.exited)
+                self.take_child_world(arrived.exited)
                 for frames in requests:
                     self.turn_requests.append(frames)
                     d.requests.handle(frames, d.now)
@@ -242,8 +251,9 @@ class Loop:
                 if not d.shutting_down:
                     d.scheduler.fire(d.now)
                     d.lifecycle.fire_timers(d.now)
-                    if d.disk_allows_starts(d.mono):
-                        dispatch(d.store, d.runnable, d.queues, d.workers, d.lifecycle, d.now)
+                    if d.may_start_jobs(d.mono) and not dispatch(d.store, d.runnable, d.queues, d.workers,
+                                                                 d.lifecycle, d.now):  # fmt: skip
+                        d.cluster.claims_lost(d.mono)  # type: ignore[union-attr]  # (only a shared store loses)
             d.journal.commit()
             self.clock_offset = clock_offset  # (a failed turn's step is taken again next turn)
             if d.store_failing is not None and not self.replay_reports:
@@ -261,13 +271,13 @@ class Loop:
             self.recover_turn()
         self.flush()
 
-    def take_child_world(self, reports: list[bytes], exited: list[ChildHandle]) -> None:
+    def take_child_world(self, exited: list[ChildHandle]) -> None:
+        """The children's reports (all waiting in replay_reports) and exits."""
         d = self.d
-        if self.replay_reports and d.mono < self.storage_retry_at:
-            self.replay_reports.extend(reports)  # still failing: queue behind those waiting
-        else:
-            replay, self.replay_reports = self.replay_reports, []
-            for raw in replay + reports:
+        if not (self.replay_reports and d.mono < self.storage_retry_at):  # (still failing: they wait)
+            todo, self.replay_reports = self.replay_reports, []
+            self.turn_reports.extend(todo)  # (all of them: a failure at one must keep the rest)
+            for raw in todo:
                 self.apply_report(raw)
         if self.check_orphans and not self.replay_reports:
             self.check_orphans = False
@@ -278,7 +288,6 @@ class Loop:
 
     def apply_report(self, raw: bytes) -> None:
         d = self.d
-        self.turn_reports.append(raw)
         try:
             msg = wire.decode(raw)
         except wire.WireError as exc:
@@ -334,7 +343,7 @@ class Loop:
         d.journal.begin()
         try:
             with d.store.transaction():
-                self.take_child_world([], [])
+                self.take_child_world([])
             d.journal.commit()
         except d.store.errors as exc:
             self.reports_failed(exc)

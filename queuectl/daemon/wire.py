@@ -43,10 +43,13 @@ class Run:
     rotate_after: float = 3600.0  # a written log segment this old is closed before it starts
 
 
+FENCED = "fenced"  # an Abort's reason: the daemon lost its lease; killed at once, no grace
+
+
 @dataclass(frozen=True, slots=True)
 class Abort:
-    """daemon -> child: kill that job ("cancel" or "shutdown") and report it; a job it
-    holds but has not started is handed back (Returned)."""
+    """daemon -> child: kill that job ("cancel", "shutdown", "pause" or FENCED) and report
+    it; a job it holds but has not started is handed back (Returned)."""
 
     TAG: ClassVar[str] = "abort"
     seq: int

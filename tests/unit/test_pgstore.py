@@ -33,32 +33,34 @@ def with_password(url: str, password: str) -> str:
     return url.replace("postgresql://postgres@", f"postgresql://postgres:{password}@")
 
 
-def test_a_second_daemon_on_the_same_database_is_refused_without_showing_a_password(pg: Any) -> None:
+def test_a_second_daemon_of_the_same_name_is_refused_without_showing_a_password(pg: Any) -> None:
     from queuectl.daemon.store.postgres import PgStore
 
     url, _ = pg
-    first = PgStore(url)
+    first = PgStore(url, name="alpha")
     try:
         with pytest.raises(UnusableDatabase) as err:
-            PgStore(with_password(url, "s3cret-pw"))  # (the test server trusts: any password will do)
-        assert str(err.value).startswith("another queuectl daemon is using the database postgresql://postgres@/")
+            PgStore(with_password(url, "s3cret-pw"), name="alpha")  # (the test server trusts any password)
+        assert str(err.value).startswith("another queuectl daemon named 'alpha' is using the database "
+                                         "postgresql://postgres@/")  # fmt: skip
         assert "s3cret-pw" not in str(err.value)
+        PgStore(url, name="beta").close()  # another name shares the database
     finally:
         first.close()
-    PgStore(url).close()  # closing released the lock
+    PgStore(url, name="alpha").close()  # closing released the lock
 
 
 def test_a_schema_from_a_newer_queuectl_is_refused_untouched(pg: Any) -> None:
     from queuectl.daemon.store.postgres import PgStore
 
     url, admin = pg
-    admin.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+    admin.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
     try:
-        with pytest.raises(UnusableDatabase, match=r"schema version 2, newer than this queuectl's \(1\)"):
+        with pytest.raises(UnusableDatabase, match=r"schema version 3, newer than this queuectl's \(2\)"):
             PgStore(url)
-        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 2
+        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 3
     finally:
-        admin.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
+        admin.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
 
 
 def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any) -> None:
@@ -81,8 +83,8 @@ def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any
         assert store.get("lost") is None and store.get("after") is not None
         assert store.counts[J.PENDING] == 3 and store.queue_counts["default"][J.PENDING] == 3
         assert admin.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
-        with pytest.raises(UnusableDatabase, match="another queuectl daemon"):
-            PgStore(url)  # the new connection holds the lock again
+        with pytest.raises(UnusableDatabase, match="another queuectl daemon named"):
+            PgStore(url)  # the new connection holds the name's lock again
     finally:
         store.close()
 

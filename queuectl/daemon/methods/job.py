@@ -335,17 +335,24 @@ def cancel(api: Api, send: Send, id: str, with_dependents: bool) -> Any:
     if job["state"] not in J.CANCELLABLE_STATES and not with_dependents:
         raise invalid_state(job, "only scheduled, blocked, pending, assigned, failed or running jobs can be "
                                  "cancelled")  # fmt: skip
+    if _held_elsewhere(api, job):
+        raise invalid_state(job, "another daemon sharing the database runs it: cancel it through that daemon")
     downstream = api.lifecycle.deps.descendants(job["seq"]) if with_dependents else []
     flight = api.lifecycle.cancel(job, api.now) if job["state"] in J.CANCELLABLE_STATES else None
     for seq in downstream:
         other = api.store.get_by_seq(seq)
-        if other is not None and other["state"] in J.CANCELLABLE_STATES:
+        if other is not None and other["state"] in J.CANCELLABLE_STATES and not _held_elsewhere(api, other):
             api.lifecycle.cancel(other, api.now)
     if flight is None:
         return job_view(find(api, id))
     api.waits.add(job["seq"], Waiter(lambda j: send(job_view(j) if j else None),
                                      lambda j: send(error=_stopped_while_waiting(id, j))))  # fmt: skip
     return DEFERRED
+
+
+def _held_elsewhere(api: Api, job: dict[str, Any]) -> bool:
+    """Assigned or running, but not by this daemon: another one sharing the database has it."""
+    return job["state"] in J.HELD_STATES and api.lifecycle.inflight.get(job["seq"]) is None
 
 
 @method(

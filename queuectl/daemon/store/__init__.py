@@ -14,15 +14,16 @@ __all__ = ["SCHEMA_VERSION", "DuplicateIdError", "Runnable", "Storage", "Store",
            "damaged_message", "open_store"]
 
 
-def open_store(database: str | None, db_path: Path) -> Storage:
+def open_store(database: str | None, db_path: Path, name: str = "") -> Storage:
     """The store of `database`: a postgresql:// (or postgres://) URL, or None for the
-    SQLite file `db_path`. Raises UnusableDatabase for anything else, or one it cannot use."""
+    SQLite file `db_path`; `name`: the daemon's (one daemon per name on a shared database).
+    Raises UnusableDatabase for anything else, or one it cannot use."""
     if database is None:
         return Store(db_path)
     if database.startswith(("postgresql://", "postgres://")):
         from queuectl.daemon.store.postgres import PgStore
 
-        return PgStore(database)
+        return PgStore(database, name=name)
     scheme = database.partition(":")[0][:20]
     raise UnusableDatabase(f"unsupported database URL (scheme {scheme!r}): queuectl uses SQLite (no URL) "
                            "or PostgreSQL (postgresql://...)")  # fmt: skip

@@ -2,8 +2,9 @@
 
 The daemon's core and its RPC methods use storage only through `Storage`. SQLite
 (store/sqlite.py) is the embedded implementation; PostgreSQL (store/postgres/, one
-daemon per database) implements the same methods, and nothing above it knows which
-one it has (store.open_store picks). All SQL lives in the implementations.
+daemons share one database) implements the same methods and SharedStorage's; nothing
+above it but daemon/cluster.py knows which one it has (store.open_store picks). All SQL
+lives in the implementations.
 
 Writes happen inside `transaction()` (the loop opens one per turn: group commit)
 and, within it, each request inside a `savepoint()`. Counts per state are kept in
@@ -39,6 +40,15 @@ class DuplicateIdError(Exception):
         self.job_id = job_id
         self.index = index
         self.why = why
+
+
+class ClaimLost(Exception):
+    """claim(): the job is not pending any more, or another daemon sharing the database is
+    claiming it right now. Nothing was written; dispatch moves on to the next job."""
+
+    def __init__(self, seq: int):
+        super().__init__(f"job {seq} was claimed elsewhere")
+        self.seq = seq
 
 
 class KeyHeldError(Exception):
@@ -105,6 +115,8 @@ class Storage(Protocol):
     queue_counts: dict[str, dict[str, int]]
     # This daemon's name (queuectl/identity.py), recorded on each attempt claim() makes.
     daemon_name: str
+    # Other daemons may write the same database (PostgreSQL): it is a SharedStorage too.
+    shared: bool
 
     # --- life and transactions
     def transaction(self) -> AbstractContextManager[None]: ...
@@ -171,7 +183,7 @@ class Storage(Protocol):
                        out_len: int | None, err_len: int | None, charged: bool,
                        new_state: str, run_at: float | None,
                        last_error: str | None, started: bool = True,
-                       queue: str = "default", dropped: int = 0) -> None: ...  # fmt: skip
+                       queue: str = "default", dropped: int = 0) -> bool: ...  # fmt: skip
     def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]: ...
     def shift_relative_waits(self, step: float) -> int: ...
     def retry(self, seq: int, state: str, now: float, queue: str = "default") -> None: ...
@@ -206,3 +218,17 @@ class Storage(Protocol):
     def schedule_advance(self, name: str, next_at: float | None, last_job: str | None, now: float) -> None: ...
     def schedule_delete(self, name: str) -> None: ...
     def schedule_jobs(self, name: str, limit: int) -> list[dict[str, Any]]: ...
+
+
+class SharedStorage(Storage, Protocol):
+    """A database several daemons share (PostgreSQL; docs/postgres.md): leases, and being
+    woken by the others' writes (daemon/cluster.py uses these)."""
+
+    def register(self, lease: float, workers: int) -> None: ...
+    def renew(self, lease: float, workers: int, running: int) -> bool: ...
+    def resign(self) -> None: ...
+    def take_back_own(self, now: float) -> list[tuple[int, str, int]]: ...
+    def rescue_lapsed(self, now: float) -> dict[str, list[tuple[int, str, int]]]: ...
+    def daemons(self) -> list[dict[str, Any]]: ...
+    def wake_fd(self) -> int | None: ...
+    def take_wakes(self) -> bool: ...

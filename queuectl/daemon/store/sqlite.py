@@ -34,6 +34,8 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
     """The embedded store: one SQLite file in WAL mode, one connection, owned by the
     daemon (implements interface.Storage)."""
 
+    shared = False  # (the daemon holds the home's lock: it is the only writer)
+
     errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
 
     def __init__(self, path: Path, synchronous: str = "NORMAL"):
@@ -308,9 +310,10 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
         started: bool = True,
         queue: str = "default",
         dropped: int = 0,
-    ) -> None:
+    ) -> bool:
         """Close an attempt and move its job to `new_state` (decided by the caller's policy);
-        `started`: it ran (processing), or never confirmed its start (assigned)."""
+        `started`: it ran (processing), or never confirmed its start (assigned). True: this
+        daemon is the database's only writer, so the attempt is always still the job's."""
         start = self._starts.pop(seq, None)
         if start is not None and start[-1] != attempt:
             self._starts[seq] = start  # (another attempt's: cannot be, but never lose it)
@@ -339,6 +342,7 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
              int(new_state in J.FINAL_STATES), started_at, int(final), now, now, seq),
         )  # fmt: skip
         self._move(J.PROCESSING if started else J.ASSIGNED, new_state, queue)
+        return True
 
     def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]:
         """After a crash: every `assigned` or `processing` job back to pending, its attempt recorded as

@@ -1,8 +1,10 @@
 """Connecting to PostgreSQL: the URL as it may be shown (never its password), the
-exceptions that mean "the database could not do it", and the one-daemon lock."""
+exceptions that mean "the database could not do it", a daemon's name lock, and the
+TCP limits that keep a cut network from blocking the daemon's loop."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -25,9 +27,14 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.errors.ReadOnlySqlTransaction,
 )
 
-# Session-level advisory lock held by the daemon for as long as it is connected: one
-# daemon per database. (The bytes of "queuectl" as a bigint.)
-LOCK_KEY = int.from_bytes(b"queuectl", "big")
+
+def name_lock_key(name: str) -> int:
+    """The session advisory lock a daemon holds for as long as it is connected: one daemon
+    per name on a database (several daemons share it, each under its own name). A signed
+    bigint from a hash of the name."""
+    digest = hashlib.blake2b(f"queuectl daemon {name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
 
 # A lost connection is noticed by the next statement; connecting again must not stall
 # the loop for long.
@@ -61,6 +68,18 @@ def scrubbed(text: str, url: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+# Over TCP, a cut network must fail a statement within seconds, not the kernel's 15
+# minutes: a daemon sharing the database fences itself on time only if its loop is not
+# stuck in a call (docs/postgres.md). A URL's own values win.
+TCP_LIMITS = {"keepalives": "1", "keepalives_idle": "2", "keepalives_interval": "1", "keepalives_count": "2",
+              "tcp_user_timeout": "3000"}  # fmt: skip
+
+
+def _tcp_limits(url: str) -> dict[str, Any]:
+    given = {k for k, _ in parse_qsl(urlsplit(url).query)}
+    return {k: v for k, v in TCP_LIMITS.items() if k not in given}
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
     """A connection in autocommit mode: the store says BEGIN and COMMIT itself. psycopg
     prepares a statement on the server once it has run a few times (prepare_threshold),
@@ -68,22 +87,22 @@ def connect(url: str) -> psycopg.Connection[Any]:
     integer column), or `seq = %s` would be prepared again for each size psycopg picks
     (smallint, integer, bigint) and crowd its cache of prepared statements."""
     db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                         application_name="queuectl daemon")  # fmt: skip
+                         application_name="queuectl daemon", **_tcp_limits(url))  # fmt: skip
     db.adapters.register_dumper(int, Int8Dumper)
     return db
 
 
-def try_lock(db: psycopg.Connection[Any]) -> bool:
-    """Take the one-daemon lock for this session; False if another session holds it."""
-    row = db.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+def try_lock(db: psycopg.Connection[Any], key: int) -> bool:
+    """Take the lock `key` for this session; False if another session holds it."""
+    row = db.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
     return bool(row and row[0])
 
 
-def lock_within(db: psycopg.Connection[Any], seconds: float) -> bool:
-    """Take the one-daemon lock, waiting at most `seconds` for the session holding it to end."""
+def lock_within(db: psycopg.Connection[Any], key: int, seconds: float) -> bool:
+    """Take the lock `key`, waiting at most `seconds` for the session holding it to end."""
     db.execute(f"SET lock_timeout = {max(1, int(seconds * 1000))}")
     try:
-        db.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+        db.execute("SELECT pg_advisory_lock(%s)", (key,))
         return True
     except psycopg.errors.LockNotAvailable:
         return False

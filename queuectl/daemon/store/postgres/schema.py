@@ -20,7 +20,9 @@ import psycopg
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# A session advisory lock held while the schema is created or migrated.
+MIGRATION_LOCK_KEY = int.from_bytes(b"qctl-mig", "big")
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -131,6 +133,25 @@ MIGRATIONS: dict[int, list[str]] = {
             updated_at double precision NOT NULL
         )""",
     ],
+    # Several daemons on one database (docs/postgres.md): each renews its lease row; a
+    # daemon whose lease lapsed has its jobs rescued by another, which sets rescued_at.
+    # Times are the server's clock (every daemon compares them with the same clock).
+    2: [
+        """CREATE TABLE daemons (
+            name text COLLATE "C" PRIMARY KEY,
+            host text NOT NULL,
+            pid bigint NOT NULL,
+            started_at double precision NOT NULL,
+            renewed_at double precision NOT NULL,
+            lease_until double precision NOT NULL,
+            rescued_at double precision,
+            rescued_by text,
+            workers bigint NOT NULL DEFAULT 0,
+            running bigint NOT NULL DEFAULT 0
+        )""",
+        # Rescue finds a daemon's held jobs through their current attempt.
+        "CREATE INDEX attempts_open ON attempts(daemon) WHERE finished_at IS NULL",
+    ],
 }
 
 
@@ -144,8 +165,17 @@ def stored_version(db: psycopg.Connection[Any]) -> int:
 
 
 def migrate(db: psycopg.Connection[Any], where: str) -> None:
-    """Create or move the schema forward; refuse a newer one. `db` is in autocommit mode,
-    and holds the daemon's lock (so no other daemon migrates at the same time)."""
+    """Create or move the schema forward; refuse a newer one. `db` is in autocommit mode.
+    Daemons starting together take turns: the migration lock is held until this returns
+    (the version is read again under it)."""
+    db.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    try:
+        _migrate(db, where)
+    finally:
+        db.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _migrate(db: psycopg.Connection[Any], where: str) -> None:
     version = stored_version(db)
     if version > SCHEMA_VERSION:
         raise UnusableDatabase(

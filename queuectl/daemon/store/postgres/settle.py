@@ -4,6 +4,7 @@ jobs a crash interrupted, a clock step, retry, cancel, delete."""
 from __future__ import annotations
 
 from queuectl import jobs as J
+from queuectl import protocol as P
 from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL
 from queuectl.daemon.store.postgres.base import PgBase
 
@@ -20,7 +21,8 @@ _FINISH_JOB = (
     "charged = charged + %s, started_at = coalesce(%s, started_at), "
     f"unique_hold = CASE WHEN %s THEN {RELEASED_WHEN_FINAL} "
     f"WHEN %s::double precision IS NOT NULL THEN {RELEASED_AT_START} ELSE unique_hold END, "
-    "finished_at = CASE WHEN %s THEN %s ELSE finished_at END, updated_at = %s WHERE seq = %s"
+    "finished_at = CASE WHEN %s THEN %s ELSE finished_at END, updated_at = %s "
+    "WHERE seq = %s AND attempts = %s AND state IN ('assigned', 'processing')"
 )
 
 
@@ -44,41 +46,30 @@ class PgSettle(PgBase):
         started: bool = True,
         queue: str = "default",
         dropped: int = 0,
-    ) -> None:
+    ) -> bool:
         """Close an attempt and move its job to `new_state`; `started`: it ran (processing),
-        or never confirmed its start (assigned). A start held from this turn is written here."""
+        or never confirmed its start (assigned). A start held from this turn is written here.
+
+        False, and nothing written, if the attempt is not the job's open one any more: this
+        daemon's lease lapsed and another daemon rescued the job (its attempt was closed as
+        interrupted then, and the job may be running elsewhere now)."""
         start = self._starts.pop(seq, None)
         if start is not None and start[-1] != attempt:
             self._starts[seq] = start  # (another attempt's: cannot be, but never lose it)
             start = None
         started_at, pid, segment, out_off, err_off = start[:5] if start else (None,) * 5
+        final = new_state in J.FINAL_STATES or new_state == J.FAILED
+        cur = self.db.execute(_FINISH_JOB, (
+            new_state, run_at, exit_code, last_error, int(charged), started_at,
+            new_state in J.FINAL_STATES, started_at, final, now, now, seq, attempt))  # fmt: skip
+        if not cur.rowcount:
+            return False
         # An attempt that wrote nothing points into no segment: it must not keep one alive.
         self.db.execute(_FINISH_ATTEMPT, (
             now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len, dropped,
             started_at, pid, out_off, err_off, out_len, err_len, segment, seq, attempt))  # fmt: skip
-        final = new_state in J.FINAL_STATES or new_state == J.FAILED
-        self.db.execute(_FINISH_JOB, (
-            new_state, run_at, exit_code, last_error, int(charged), started_at,
-            new_state in J.FINAL_STATES, started_at, final, now, now, seq))  # fmt: skip
         self._move(J.PROCESSING if started else J.ASSIGNED, new_state, queue)
-
-    def requeue_interrupted(self, now: float) -> list[tuple[int, str, int]]:
-        """After a crash: every `assigned` or `processing` job back to pending, its attempt
-        recorded as interrupted (or unconfirmed: it may have run) and not charged."""
-        rows = self.db.execute(
-            "SELECT seq, id, attempts, state, queue FROM jobs WHERE state IN ('assigned', 'processing')"
-        ).fetchall()
-        with self.transaction():
-            for seq, _id, attempt, state, queue in rows:
-                self.db.execute(
-                    "UPDATE attempts SET finished_at = %s, charged = 0, "
-                    "error = CASE WHEN started_at IS NULL THEN %s ELSE %s END "
-                    "WHERE job_seq = %s AND n = %s AND finished_at IS NULL",
-                    (now, J.INTERRUPTED_UNCONFIRMED, J.INTERRUPTED, seq, attempt),
-                )
-                self.db.execute("UPDATE jobs SET state = 'pending', updated_at = %s WHERE seq = %s", (now, seq))
-                self._move(state, J.PENDING, queue)
-        return [(seq, job_id, attempt) for seq, job_id, attempt, _, _ in rows]
+        return True
 
     def shift_relative_waits(self, step: float) -> int:
         """The wall clock stepped by `step` seconds: waits given as durations move with it."""
@@ -88,25 +79,37 @@ class PgSettle(PgBase):
 
     def retry(self, seq: int, state: str, now: float, queue: str = "default") -> None:
         """failed/dead -> pending now, with a fresh set of retries."""
-        self.db.execute("UPDATE jobs SET state = 'pending', run_at = NULL, charged = 0, updated_at = %s "
-                        "WHERE seq = %s", (now, seq))  # fmt: skip
+        cur = self.db.execute("UPDATE jobs SET state = 'pending', run_at = NULL, charged = 0, updated_at = %s "
+                              "WHERE seq = %s AND state = %s", (now, seq, state))  # fmt: skip
+        _changed_unless(cur.rowcount, state)
         self._move(state, J.PENDING, queue)
 
     def cancel(self, seq: int, state: str, now: float, queue: str = "default") -> None:
-        self.db.execute(
+        cur = self.db.execute(
             "UPDATE jobs SET state = 'cancelled', run_at = NULL, last_error = 'cancelled', "
-            f"unique_hold = {RELEASED_WHEN_FINAL}, finished_at = %s, updated_at = %s WHERE seq = %s",
-            (now, now, seq),
+            f"unique_hold = {RELEASED_WHEN_FINAL}, finished_at = %s, updated_at = %s WHERE seq = %s AND state = %s",
+            (now, now, seq, state),
         )
+        _changed_unless(cur.rowcount, state)
         self._move(state, J.CANCELLED, queue)
 
     def delete(self, seq: int, state: str, queue: str = "default") -> set[str]:
         """Remove a job and its attempts; returns the log segments they pointed into."""
         segments = {r[0] for r in self.db.execute(
             "SELECT DISTINCT segment FROM attempts WHERE job_seq = %s AND segment IS NOT NULL", (seq,))}  # fmt: skip
+        cur = self.db.execute("DELETE FROM jobs WHERE seq = %s AND state = %s", (seq, state))
+        _changed_unless(cur.rowcount, state)
         self.db.execute("DELETE FROM attempts WHERE job_seq = %s", (seq,))
-        self.db.execute("DELETE FROM jobs WHERE seq = %s", (seq,))
         self.db.execute("UPDATE jobs SET hook_of = NULL WHERE hook_of = %s", (seq,))  # (its hooks stay)
         self.counts[state] -= 1
         self._queue_counts(queue)[state] -= 1
         return segments
+
+
+def _changed_unless(rowcount: int, state: str) -> None:
+    """A request acted on a job it read as `state`, and the row is not in it any more:
+    another daemon sharing the database moved it meanwhile. The request is undone (its
+    savepoint) and answered; trying again reads the job afresh."""
+    if not rowcount:
+        raise P.RpcError(P.INVALID_STATE, f"the job changed on another daemon meanwhile (it is no longer "
+                         f"{state}); try again", {"state": None})  # fmt: skip

@@ -1,4 +1,4 @@
-"""PgStore: the PostgreSQL implementation of interface.Storage, one daemon per database.
+"""PgStore: the PostgreSQL implementation of interface.Storage, shared by several daemons.
 
 Its life and transactions are here; the SQL of each part is in the mixins (reads,
 writes, settle, deps, schedules, queues, keys, prune), as in the SQLite store.
@@ -7,7 +7,8 @@ One connection in autocommit mode: the store says BEGIN, COMMIT, SAVEPOINT itsel
 exactly where the SQLite store does. A connection that is lost (the server restarted,
 the backend was terminated, the network) fails the statement that notices it with one
 of `errors`; the next `transaction()` connects again (no sooner than a short back-off
-after a failed try), takes the one-daemon lock again and reloads the counts.
+after a failed try), takes this daemon's name lock again, listens again and reloads
+the counts.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from psycopg.pq import TransactionStatus
 from queuectl.daemon.store.interface import UnusableDatabase
 from queuectl.daemon.store.postgres import connection as C
 from queuectl.daemon.store.postgres.deps import PgDeps
+from queuectl.daemon.store.postgres.lease import PgLease
 from queuectl.daemon.store.postgres.prune import PgPrune
 from queuectl.daemon.store.postgres.queues import PgQueues
 from queuectl.daemon.store.postgres.schedules import PgSchedules
 from queuectl.daemon.store.postgres.schema import migrate
 from queuectl.daemon.store.postgres.settle import PgSettle
+from queuectl.daemon.store.postgres.wake import PgWake
 from queuectl.daemon.store.postgres.writes import PgWrites
 
 _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
@@ -37,39 +40,46 @@ _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 RECONNECT_BACKOFF_S = (0.05, 5.0)
 
 
-class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
-    """A PostgreSQL database owned by one daemon (implements interface.Storage)."""
+class PgStore(PgLease, PgWake, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
+    """A PostgreSQL database shared by the daemons pointed at it, each under its own name
+    (implements interface.SharedStorage)."""
 
     errors: tuple[type[BaseException], ...] = C.STORAGE_ERRORS
-    reconnect_lock_wait = 0.5  # seconds a reconnect waits for the one-daemon lock
+    shared = True
+    reconnect_lock_wait = 0.5  # seconds a reconnect waits for this daemon's name lock
 
-    def __init__(self, url: str, synchronous: str = "NORMAL"):
-        """Connect, take the one-daemon lock, create or migrate the schema, read the counts.
+    def __init__(self, url: str, synchronous: str = "NORMAL", name: str = ""):
+        """Connect, take this daemon's name lock, create or migrate the schema, read the
+        counts, listen for the other daemons.
 
         Raises UnusableDatabase, one line naming the database (never its password), when it
-        cannot be reached, another daemon uses it, or its schema is newer."""
+        cannot be reached, a daemon of the same name uses it, or its schema is newer."""
         self.url = url
         self.where = C.shown(url)
         self.synchronous = synchronous
         self._in_tx = False
-        self.daemon_name = ""
+        self.daemon_name = name
+        self._lock_key = C.name_lock_key(name)
         self._stale = False  # counts not reloaded after a failed rollback
         self._retry_at = 0.0
         self._backoff = RECONNECT_BACKOFF_S[0]
         self.counts = {}
         self.queue_counts = {}
         self._starts = {}
+        self._wake_others = self._woken = self._listening = False
         try:
             self.db = C.connect(url)
         except psycopg.Error as exc:
             raise UnusableDatabase(f"cannot connect to the database {self.where}: "
                                    f"{C.scrubbed(str(exc), url)}") from None  # fmt: skip
         try:
-            if not C.try_lock(self.db):
-                raise UnusableDatabase(f"another queuectl daemon is using the database {self.where}")
+            if not C.try_lock(self.db, self._lock_key):
+                raise UnusableDatabase(f"another queuectl daemon named {name!r} is using the database "
+                                       f"{self.where} (give each daemon its own --name)")  # fmt: skip
             migrate(self.db, self.where)
             self.set_synchronous(synchronous)
             self.reload_counts()
+            self.listen()
         except psycopg.Error as exc:
             self.db.close()
             raise UnusableDatabase(f"cannot use the database {self.where}: {C.scrubbed(str(exc), url)}") from None
@@ -93,7 +103,7 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         """Nothing to do: the server checkpoints."""
 
     def close(self) -> None:
-        """Close the connection (which releases the one-daemon lock)."""
+        """Close the connection (which releases this daemon's name lock)."""
         self.db.close()
 
     # --- transactions ------------------------------------------------------------------------
@@ -130,12 +140,14 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         # that must never pass for a commit.
         if self.db.info.transaction_status == TransactionStatus.INERROR:
             raise psycopg.OperationalError("the transaction failed earlier; it was rolled back")
+        self.notify_at_commit()
         cur = self.db.execute("COMMIT")
         if cur.statusmessage != "COMMIT":
             raise psycopg.OperationalError(f"the transaction was not committed ({cur.statusmessage})")
 
     def _rollback(self) -> None:
         self._starts.clear()
+        self._wake_others = False
         if self._usable() and self.db.info.transaction_status in _IN_TRANSACTION:
             with suppress(psycopg.Error):
                 self.db.execute("ROLLBACK")
@@ -176,10 +188,11 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
             # takes a few ms; one the network lost, until the server notices), or another
             # daemon took over: waited for a moment, then no writes here, and this is
             # tried again after the back-off.
-            if not C.lock_within(db, self.reconnect_lock_wait):
+            if not C.lock_within(db, self._lock_key, self.reconnect_lock_wait):
                 db.close()
-                raise psycopg.OperationalError(f"the database {self.where} is locked by another session "
-                                               "(another daemon, or this one's lost connection)")  # fmt: skip
+                raise psycopg.OperationalError(f"the name {self.daemon_name!r} is locked by another session of "
+                                               f"the database {self.where} (another daemon of that name, or "
+                                               "this one's lost connection)")  # fmt: skip
         except psycopg.Error as exc:
             self._retry_at = now + self._backoff
             self._backoff = min(self._backoff * 2, RECONNECT_BACKOFF_S[1])
@@ -187,6 +200,8 @@ class PgStore(PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
         self.db = db
         self._retry_at, self._backoff = 0.0, RECONNECT_BACKOFF_S[0]
         self.set_synchronous(self.synchronous)
+        self._listening = False
+        self.listen()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -11,7 +11,7 @@ import psycopg
 import psycopg.errors
 
 from queuectl import jobs as J
-from queuectl.daemon.store.interface import Runnable
+from queuectl.daemon.store.interface import ClaimLost, Runnable
 from queuectl.daemon.store.keys import RELEASED_AT_START
 from queuectl.daemon.store.newjobs import INSERTED, give_ids, new_rows
 from queuectl.daemon.store.postgres.base import storable_only
@@ -31,6 +31,21 @@ INSERT_ONE = f"INSERT INTO jobs({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_INS
 # would be 250,000 placeholders for psycopg to parse, over PostgreSQL's limit of 65,535).
 INSERT_MANY = (f"INSERT INTO jobs({_COLUMNS}) SELECT * FROM unnest("
                f"{', '.join(f'%s::{kind}[]' for _, kind in _INSERTED)}) RETURNING id, seq")  # fmt: skip
+
+
+# A claim that can lose: several daemons share the database. The CTE locks the row once
+# (FOR UPDATE, materialized) and SKIP LOCKED passes over a row another daemon is claiming
+# right now instead of waiting for its commit; then the row must still be pending.
+_CLAIM = (
+    "WITH c AS (SELECT seq FROM jobs WHERE seq = %s AND state = 'pending' FOR UPDATE SKIP LOCKED) "
+    "UPDATE jobs SET state = 'assigned', attempts = jobs.attempts + 1, updated_at = %s FROM c "
+    "WHERE jobs.seq = c.seq RETURNING jobs.attempts, jobs.charged"
+)
+_MAKE_RUNNABLE = (
+    "WITH t AS (SELECT seq, state FROM jobs WHERE seq = %s AND state IN ('scheduled', 'failed') FOR UPDATE SKIP LOCKED) "
+    "UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = %s FROM t WHERE jobs.seq = t.seq "
+    "RETURNING t.state, jobs.queue"
+)
 
 
 class PgWrites(PgReads, PgKeys):
@@ -79,19 +94,24 @@ class PgWrites(PgReads, PgKeys):
         return seqs
 
     def make_runnable(self, seq: int, now: float) -> bool:
-        """A scheduled or backing-off job whose time has come -> pending."""
-        row = self.db.execute("SELECT state, queue FROM jobs WHERE seq = %s", (seq,)).fetchone()
-        if not row or row[0] not in J.TIMED_STATES:
+        """A scheduled or backing-off job whose time has come -> pending. False if it is not
+        timed (any more: another daemon sharing the database may have got there first)."""
+        row = self.db.execute(_MAKE_RUNNABLE, (seq, now)).fetchone()
+        if row is None:
             return False
-        self.db.execute("UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = %s WHERE seq = %s", (now, seq))
         self._move(row[0], J.PENDING, row[1])
         return True
 
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None) -> int:
-        """pending -> assigned to `child`; records a new attempt row and returns its number."""
-        attempt = job.attempts + 1
-        self.db.execute("UPDATE jobs SET state = 'assigned', attempts = %s, updated_at = %s WHERE seq = %s",
-                        (attempt, now, job.seq))  # fmt: skip
+        """pending -> assigned to `child`; records a new attempt row and returns its number.
+
+        Raises ClaimLost if the job is not pending any more, or another daemon is claiming
+        it right now (SKIP LOCKED: never waits for it). The job's attempts and charged
+        retries are read from the row: another daemon may have run it since it was read."""
+        row = self.db.execute(_CLAIM, (job.seq, now)).fetchone()
+        if row is None:
+            raise ClaimLost(job.seq)
+        attempt, job.charged = int(row[0]), int(row[1])
         self.db.execute(
             "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot, max_output, daemon) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s::bigint, %s)",
@@ -116,19 +136,20 @@ class PgWrites(PgReads, PgKeys):
         starts, self._starts = list(self._starts.values()), {}
         with self.db.cursor() as cur:
             cur.executemany("UPDATE attempts SET started_at = %s, pid = %s, segment = %s, out_off = %s, "
-                            "err_off = %s WHERE job_seq = %s AND n = %s", starts)  # fmt: skip
-            cur.executemany(
+                            "err_off = %s WHERE job_seq = %s AND n = %s AND finished_at IS NULL", starts)  # fmt: skip
+            cur.executemany(  # (only if it is still this attempt's: see _CLAIM)
                 "UPDATE jobs SET state = 'processing', started_at = %s, finished_at = NULL, updated_at = %s, "
-                f"unique_hold = {RELEASED_AT_START} WHERE seq = %s",
-                [(t, t, seq) for t, _, _, _, _, seq, _ in starts],
+                f"unique_hold = {RELEASED_AT_START} WHERE seq = %s AND attempts = %s AND state = 'assigned'",
+                [(t, t, seq, attempt) for t, _, _, _, _, seq, attempt in starts],
             )
 
     def return_unstarted(self, seq: int, attempt: int, now: float, queue: str = "default") -> None:
         """An assigned job that never started (its child stopped): back to pending, no trace."""
-        self.db.execute("DELETE FROM attempts WHERE job_seq = %s AND n = %s", (seq, attempt))
-        self.db.execute("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = %s "
-                        "WHERE seq = %s AND state = 'assigned'", (now, seq))  # fmt: skip
-        self._move(J.ASSIGNED, J.PENDING, queue)
+        cur = self.db.execute("UPDATE jobs SET state = 'pending', attempts = attempts - 1, updated_at = %s "
+                              "WHERE seq = %s AND attempts = %s AND state = 'assigned'", (now, seq, attempt))  # fmt: skip
+        if cur.rowcount:  # (else another daemon rescued it: the attempt is closed, kept)
+            self.db.execute("DELETE FROM attempts WHERE job_seq = %s AND n = %s", (seq, attempt))
+            self._move(J.ASSIGNED, J.PENDING, queue)
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
