@@ -161,3 +161,31 @@ def test_a_daemon_cut_off_from_the_database_kills_its_jobs_before_its_lease_laps
     wait_for(lambda: unfinished(url) == 0, 60, interval=0.2, what="every job to finish")
     daemons["b"].enqueue("true", id="after-the-cut")
     assert daemons["b"].wait_state("after-the-cut")["state"] == "completed"
+
+
+def test_waits_and_events_reach_the_daemon_a_client_talks_to(cluster: Any, tmp_path: Path) -> None:
+    """Jobs run on b and c while a client talks to a (a runs nothing): `wait`,
+    `enqueue --wait`, job.wait and a subscriber on a's events all see them end."""
+    from queuectl.client.events import EventStream
+
+    url, daemons = cluster
+    a = daemons["a"]
+    a.call("workers.scale", {"count": 0})
+    with EventStream(a.paths.socket, ("job.",), 10) as events:
+        a.call("workers.status")  # (the subscription is in before anything happens)
+        a.enqueue("sleep 0.5; exit 7", id="seven", max_retries=0)
+        waited = a.cli("wait", "seven", "--timeout", "20")
+        assert waited.returncode == 7, waited.stdout + waited.stderr
+        ran_on = rows(url, "SELECT daemon FROM attempts a JOIN jobs j ON j.seq = a.job_seq WHERE j.id = 'seven'")
+        assert ran_on in ([("b",)], [("c",)])
+        seen: list[dict[str, Any]] = []
+        wait_for(lambda: (e := events.next(0.5)) is not None and seen.append(e) is None and any(
+            x["event"] == "job.dead" and x["job_id"] == "seven" for x in seen), 10, what="job.dead on a")  # fmt: skip
+        dead = next(x for x in seen if x["event"] == "job.dead")
+        assert dead["daemon"] == ran_on[0][0] and dead["exit_code"] == 7
+        assert {"job.started", "job.dead"} <= {x["event"] for x in seen if x["job_id"] == "seven"}
+    done = a.cli("enqueue", "--wait", "--id", "hello", "--", "echo", "hello")
+    assert done.returncode == 0, done.stdout + done.stderr
+    a.enqueue("sleep 0.3", id="later")
+    answer = a.call("job.wait", {"id": "later", "timeout": 20}, timeout=25)
+    assert answer["timed_out"] is False and answer["job"]["state"] == "completed"

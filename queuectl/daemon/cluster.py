@@ -72,6 +72,7 @@ class Cluster:
 
     def register(self) -> None:
         self.store.register(self.clock.lease, self.d.workers.target)
+        self.d.events.sharing = self.store  # (every event and settled job, for the others)
 
     def apply_config(self, config: dict[str, Any]) -> None:
         """A shorter lease or interval applies from the last good renew, not the next one
@@ -95,9 +96,21 @@ class Cluster:
             self.refresh_due = True
             self.next_poll = mono + self.poll
 
+    @property
+    def busy(self) -> bool:
+        """The next turn has something of the others' to take in (not a quiet one)."""
+        return self.refresh_due or bool(self.store.inbox["e"] or self.store.inbox["r"])
+
     def take_refresh(self) -> bool:
-        """In a turn: reload the counts if the others changed the queue (True: the windows
-        must be reloaded too)."""
+        """In a turn: what the others told. Their events go to this daemon's subscribers,
+        their settled jobs end the waits on them here; the counts are reloaded if they
+        changed the queue (True: the windows must be reloaded too)."""
+        d, inbox = self.d, self.store.take_inbox()
+        if d.events.subscriptions:
+            for event in inbox["e"]:
+                d.out.event(event)
+        for seq in inbox["r"]:
+            d.waits.release(seq, d.out.later)
         if not self.refresh_due:
             return False
         self.refresh_due = False

@@ -8,11 +8,20 @@ so a gap tells a subscriber it missed some.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from queuectl import jobs as J
 from queuectl.daemon.clock import Clock
 from queuectl.daemon.output import TurnOutput
+
+
+class Sharing(Protocol):
+    """Where events go for the other daemons sharing the database (the store's NOTIFY at
+    commit, store/postgres/wake.py): `kind` "e" an event, "r" a job whose waits end."""
+
+    def share(self, kind: str, item: Any) -> None: ...
+    def unshare(self, kind: str) -> None: ...
 
 
 class Events:
@@ -21,17 +30,32 @@ class Events:
         self.clock = clock
         self.subscriptions = 0  # live subscriptions on the events socket
         self.seq = 0
+        self.sharing: Sharing | None = None  # other daemons share the database: they get every event
 
     @property
     def wanted(self) -> bool:
         return self.subscriptions > 0
 
     def emit(self, event: str, **fields: Any) -> None:
-        if not self.subscriptions:
+        if not self.subscriptions and self.sharing is None:
             return
         fields["event"] = event
         fields["time"] = J.format_time(self.clock.wall())
-        self.out.event(fields)
+        if self.sharing is not None:
+            self._share("e", dict(fields))
+        if self.subscriptions:
+            self.out.event(fields)
+
+    def released(self, seq: int) -> None:
+        """A job settled or was deleted: waits on it through other daemons end too."""
+        if self.sharing is not None:
+            self._share("r", seq)
+
+    def _share(self, kind: str, item: Any) -> None:
+        sharing = self.sharing
+        assert sharing is not None
+        sharing.share(kind, item)
+        self.out.journal.record(_undo(sharing, kind))
 
     def subscription_message(self, msg: bytes) -> None:
         """XPUB_VERBOSER: b"\\x01topic" for every subscribe, b"\\x00topic" to leave."""
@@ -44,3 +68,7 @@ class Events:
         self.seq += 1
         event["seq"] = self.seq
         return event
+
+
+def _undo(sharing: Sharing, kind: str) -> Callable[[], None]:
+    return lambda: sharing.unshare(kind)

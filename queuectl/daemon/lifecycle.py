@@ -284,6 +284,7 @@ class Lifecycle:
         dependents (now)."""
         self.events.emit("job." + state, job_id=job_id, **fields)
         self.waits.release(seq, self.out.later)
+        self.events.released(seq)
         self.deps.parent_final(seq, job_id, state, now)
 
     # --- completion hooks (queuectl/hooks.py, daemon/hooks.py) -------------------------------
@@ -387,6 +388,7 @@ class Lifecycle:
         self.store.unlink(seq)
         segments = self.store.delete(seq, state, job["queue"])
         self.waits.release(seq, self.out.later)
+        self.events.released(seq)
         self.events.emit("job.deleted", job_id=job["id"])
         self.later_log("info", "job.deleted", job_id=job["id"], previous_state=state)
         return segments

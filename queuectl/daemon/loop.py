@@ -179,7 +179,7 @@ class Loop:
         d, signals = self.d, self.d.signals
         return not (arrived.reports or arrived.exited or self.due or self.replay_reports or self.check_orphans
                     or self.windows_stale or d.shutting_down or signals.stop_requested or signals.reload_requested
-                    or (d.cluster is not None and d.cluster.refresh_due))  # fmt: skip
+                    or (d.cluster is not None and d.cluster.busy))  # fmt: skip
 
     def answer_from_memory(self, frames: list[bytes]) -> bool:
         """A lone `daemon.status` in a quiet turn needs no transaction, dispatch or timers

@@ -67,6 +67,7 @@ class PgStore(PgLease, PgWake, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues
         self.queue_counts = {}
         self._starts = {}
         self._wake_others = self._woken = self._listening = False
+        self._note, self.inbox = {}, {"e": [], "r": []}
         try:
             self.db = C.connect(url)
         except psycopg.Error as exc:
@@ -147,7 +148,7 @@ class PgStore(PgLease, PgWake, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues
 
     def _rollback(self) -> None:
         self._starts.clear()
-        self._wake_others = False
+        self.forget_note()
         if self._usable() and self.db.info.transaction_status in _IN_TRANSACTION:
             with suppress(psycopg.Error):
                 self.db.execute("ROLLBACK")
