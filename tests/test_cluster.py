@@ -12,6 +12,7 @@ tests start (tests/pgserver.py).
 from __future__ import annotations
 
 import collections
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +190,28 @@ def test_waits_and_events_reach_the_daemon_a_client_talks_to(cluster: Any, tmp_p
     a.enqueue("sleep 0.3", id="later")
     answer = a.call("job.wait", {"id": "later", "timeout": 20}, timeout=25)
     assert answer["timed_out"] is False and answer["job"]["state"] == "completed"
+
+
+def test_a_job_running_on_another_daemon_is_cancelled_through_this_one(cluster: Any, tmp_path: Path) -> None:
+    url, daemons = cluster
+    a = daemons["a"]
+    a.call("workers.scale", {"count": 0})
+    marker = tmp_path / "still-running"
+    a.enqueue(f"touch {marker}; sleep 30; rm {marker}", id="long")
+    wait_for(lambda: a.job("long")["state"] == "processing" and marker.exists(), 20, what="long to run elsewhere")
+    started = time.monotonic()
+    cancelled = a.cli("cancel", "long", "--json")
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    assert json.loads(cancelled.stdout)["state"] == "cancelled"
+    assert time.monotonic() - started < 10  # (killed by the daemon that ran it: kill_grace is 5 s)
+    (ran_on,) = rows(url, "SELECT a.daemon FROM attempts a JOIN jobs j ON j.seq = a.job_seq WHERE j.id = 'long'")
+    assert ran_on[0] in ("b", "c")
+    assert marker.exists()  # (killed, so its `rm` never ran)
+    assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, str(marker))]
+
+
+def _cmdline_has(proc: Path, text: str) -> bool:
+    try:
+        return text.encode() in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False

@@ -99,7 +99,7 @@ class Cluster:
     @property
     def busy(self) -> bool:
         """The next turn has something of the others' to take in (not a quiet one)."""
-        return self.refresh_due or bool(self.store.inbox["e"] or self.store.inbox["r"])
+        return self.refresh_due or any(self.store.inbox.values())
 
     def take_refresh(self) -> bool:
         """In a turn: what the others told. Their events go to this daemon's subscribers,
@@ -111,6 +111,10 @@ class Cluster:
                 d.out.event(event)
         for seq in inbox["r"]:
             d.waits.release(seq, d.out.later)
+        for seq in inbox["c"]:  # (asked through another daemon: the one that runs it kills it)
+            flight = d.inflight.get(seq)
+            if flight is not None:
+                d.lifecycle.abort_flight(flight, "cancel")
         if not self.refresh_due:
             return False
         self.refresh_due = False

@@ -18,7 +18,8 @@ from queuectl.daemon.output import TurnOutput
 
 class Sharing(Protocol):
     """Where events go for the other daemons sharing the database (the store's NOTIFY at
-    commit, store/postgres/wake.py): `kind` "e" an event, "r" a job whose waits end."""
+    commit, store/postgres/wake.py): `kind` "e" an event, "r" a job whose waits end, "c" a
+    job to cancel (whichever daemon runs it)."""
 
     def share(self, kind: str, item: Any) -> None: ...
     def unshare(self, kind: str) -> None: ...
@@ -50,6 +51,11 @@ class Events:
         """A job settled or was deleted: waits on it through other daemons end too."""
         if self.sharing is not None:
             self._share("r", seq)
+
+    def ask_cancel(self, seq: int) -> None:
+        """Another daemon runs this job: ask it to cancel it (after this turn commits)."""
+        if self.sharing is not None:
+            self._share("c", seq)
 
     def _share(self, kind: str, item: Any) -> None:
         sharing = self.sharing

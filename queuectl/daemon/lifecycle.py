@@ -352,9 +352,10 @@ class Lifecycle:
         seq, state = job["seq"], job["state"]
         if state in J.HELD_STATES:
             flight = self.inflight.get(seq)
-            assert flight is not None
-            self.inflight.set_abort(flight, "cancel")
-            self.out.send(flight.child, wire.Abort(seq, "cancel"))
+            if flight is None:  # (another daemon sharing the database runs it)
+                self.events.ask_cancel(seq)
+                return None
+            self.abort_flight(flight, "cancel")
             return flight
         self.runnable.drop(seq, job["queue"])
         self.timers.drop(seq)
@@ -363,6 +364,11 @@ class Lifecycle:
         self.count("cancelled", now, job["queue"])
         self.settled(seq, job["id"], J.CANCELLED, now)
         return None
+
+    def abort_flight(self, flight: InFlight, reason: str) -> None:
+        """Ask the child to kill this job (or to hand it back, if it has not started it)."""
+        self.inflight.set_abort(flight, reason)
+        self.out.send(flight.child, wire.Abort(flight.job.seq, reason))
 
     def retry(self, job: dict[str, Any], now: float) -> None:
         """failed/dead -> pending now, with a fresh set of retries."""

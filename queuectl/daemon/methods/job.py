@@ -335,15 +335,14 @@ def cancel(api: Api, send: Send, id: str, with_dependents: bool) -> Any:
     if job["state"] not in J.CANCELLABLE_STATES and not with_dependents:
         raise invalid_state(job, "only scheduled, blocked, pending, assigned, failed or running jobs can be "
                                  "cancelled")  # fmt: skip
-    if _held_elsewhere(api, job):
-        raise invalid_state(job, "another daemon sharing the database runs it: cancel it through that daemon")
     downstream = api.lifecycle.deps.descendants(job["seq"]) if with_dependents else []
+    elsewhere = _held_elsewhere(api, job)  # (its daemon is asked to kill it; the reply comes when it did)
     flight = api.lifecycle.cancel(job, api.now) if job["state"] in J.CANCELLABLE_STATES else None
     for seq in downstream:
         other = api.store.get_by_seq(seq)
-        if other is not None and other["state"] in J.CANCELLABLE_STATES and not _held_elsewhere(api, other):
+        if other is not None and other["state"] in J.CANCELLABLE_STATES:
             api.lifecycle.cancel(other, api.now)
-    if flight is None:
+    if flight is None and not elsewhere:
         return job_view(find(api, id))
     api.waits.add(job["seq"], Waiter(lambda j: send(job_view(j) if j else None),
                                      lambda j: send(error=_stopped_while_waiting(id, j))))  # fmt: skip

@@ -67,7 +67,7 @@ class PgStore(PgLease, PgWake, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues
         self.queue_counts = {}
         self._starts = {}
         self._wake_others = self._woken = self._listening = False
-        self._note, self.inbox = {}, {"e": [], "r": []}
+        self._note, self.inbox = {}, {"e": [], "r": [], "c": []}
         try:
             self.db = C.connect(url)
         except psycopg.Error as exc:

@@ -3,7 +3,8 @@ transaction that has something for them, sent at commit (never for a rollback).
 
 Its payload is a small JSON object: {"d": sender, "w": 1 if a job became runnable or
 timed (reload your windows), "e": [events, for your subscribers], "r": [seqs of jobs
-that settled or were deleted: end your waits on them]}. NOTIFY payloads are limited to
+that settled or were deleted: end your waits on them], "c": [seqs of jobs to cancel:
+the daemon that runs one kills it]}. NOTIFY payloads are limited to
 8,000 bytes, so a long one is split into several; an event too long for one on its own
 goes as its name and job id only. A NOTIFY takes a lock at commit that serializes the
 committing transactions that notify: one per transaction, never one per job. Every
@@ -33,7 +34,7 @@ class PgWake(PgBase):
     _note: dict[str, list[Any]]  # this transaction's events ("e") and releases ("r")
     _woken: bool  # another daemon made a job runnable since take_wakes() last asked
     _listening: bool  # this connection LISTENs and its socket is worth waiting on
-    inbox: dict[str, list[Any]]  # what the others sent: events (with "daemon"), releases
+    inbox: dict[str, list[Any]]  # what the others sent: events (with "daemon"), releases, cancels
 
     def _move(self, old: str, new: str, queue: str, n: int = 1) -> None:
         super()._move(old, new, queue, n)
@@ -79,7 +80,8 @@ class PgWake(PgBase):
         for event in message.get("e", ()):
             if isinstance(event, dict):
                 self.inbox["e"].append({**event, "daemon": sender})
-        self.inbox["r"].extend(s for s in message.get("r", ()) if isinstance(s, int))
+        for kind in ("r", "c"):
+            self.inbox[kind].extend(s for s in message.get(kind, ()) if isinstance(s, int))
 
     def notify_at_commit(self) -> None:
         """Inside the transaction, just before COMMIT: delivered when (and if) it commits."""
@@ -114,7 +116,7 @@ class PgWake(PgBase):
         return woken
 
     def take_inbox(self) -> dict[str, list[Any]]:
-        inbox, self.inbox = self.inbox, {"e": [], "r": []}
+        inbox, self.inbox = self.inbox, {"e": [], "r": [], "c": []}
         return inbox
 
 
@@ -123,7 +125,7 @@ def payloads(sender: str, wake: bool, note: dict[str, list[Any]]) -> list[str]:
     out: list[str] = []
     current: dict[str, Any] = {"d": sender, "w": int(wake)}
     size = len(json.dumps(current))
-    for kind in ("r", "e"):
+    for kind in ("c", "r", "e"):
         for item in note.get(kind, ()):
             text = json.dumps(item, separators=(",", ":"))
             if len(text.encode()) > PAYLOAD_MAX // 2:  # (an event with a huge error text)
