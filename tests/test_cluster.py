@@ -215,3 +215,25 @@ def _cmdline_has(proc: Path, text: str) -> bool:
         return text.encode() in (proc / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+def test_logs_of_a_job_another_daemon_ran_are_read_through_this_one(cluster: Any, tmp_path: Path) -> None:
+    url, daemons = cluster
+    a = daemons["a"]
+    a.call("workers.scale", {"count": 0})
+    a.enqueue("echo out-line; echo err-line >&2", id="small")
+    a.enqueue("head -c 2500000 /dev/zero | tr '\\0' x; printf end", id="big")  # (3 chunks of 1 MiB)
+    for job_id in ("small", "big"):
+        assert a.wait_state(job_id)["state"] == "completed"
+    ran_on = {r[0] for r in rows(url, "SELECT daemon FROM attempts")}
+    assert ran_on <= {"b", "c"} and ran_on
+    small = a.cli("logs", "small")
+    assert small.returncode == 0 and small.stdout == "out-line\n", small
+    err = a.cli("logs", "small", "--stderr")
+    assert err.returncode == 0 and "err-line" in err.stdout + err.stderr, err
+    big = a.cli("logs", "big")
+    assert big.returncode == 0 and big.stdout == "x" * 2_500_000 + "end", (len(big.stdout), big.stderr)
+    # read through the daemon that ran it, the same bytes (from its own segments)
+    runner = daemons[rows(url, "SELECT a.daemon FROM attempts a JOIN jobs j ON j.seq = a.job_seq "
+                               "WHERE j.id = 'big'")[0][0]]  # fmt: skip
+    assert runner.cli("logs", "big").stdout == big.stdout

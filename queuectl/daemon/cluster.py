@@ -73,6 +73,7 @@ class Cluster:
     def register(self) -> None:
         self.store.register(self.clock.lease, self.d.workers.target)
         self.d.events.sharing = self.store  # (every event and settled job, for the others)
+        self.store.logs_dir = self.d.paths.logs_dir  # (ended attempts' output, for `logs` through the others)
 
     def apply_config(self, config: dict[str, Any]) -> None:
         """A shorter lease or interval applies from the last good renew, not the next one

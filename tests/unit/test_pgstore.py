@@ -54,13 +54,17 @@ def test_a_schema_from_a_newer_queuectl_is_refused_untouched(pg: Any) -> None:
     from queuectl.daemon.store.postgres import PgStore
 
     url, admin = pg
-    admin.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
+    from queuectl.daemon.store.postgres.schema import SCHEMA_VERSION
+
+    newer = SCHEMA_VERSION + 1
+    admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (newer,))
     try:
-        with pytest.raises(UnusableDatabase, match=r"schema version 3, newer than this queuectl's \(2\)"):
+        with pytest.raises(UnusableDatabase, match=rf"schema version {newer}, newer than this queuectl's "
+                                                   rf"\({SCHEMA_VERSION}\)"):  # fmt: skip
             PgStore(url)
-        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 3
+        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == newer
     finally:
-        admin.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+        admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
 
 def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any) -> None:

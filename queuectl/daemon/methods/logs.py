@@ -1,9 +1,10 @@
-"""job.logs: a chunk of one attempt's output, read from its child's log segment."""
+"""job.logs: a chunk of one attempt's output, read from its child's log segment (or, for an
+attempt another daemon sharing the database ran, from the copy in the database)."""
 
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from queuectl import protocol as P
 from queuectl.daemon.methods.views import find
@@ -11,6 +12,7 @@ from queuectl.daemon.rpc import Param, Send, method
 
 if TYPE_CHECKING:
     from queuectl.daemon.api import Api
+    from queuectl.daemon.store.interface import SharedStorage
 
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 
@@ -55,6 +57,8 @@ def logs(api: Api, send: Send, id: str, attempt: int | None, stream: str, offset
         else ("err", row["err_off"], row["err_len"])
     )  # fmt: skip
     path = api.paths.logs_dir / f"{row['segment']}.{ext}"
+    if api.store.shared and not path.exists():  # (segments are named by the database: not ours)
+        return _from_database(api, job["seq"], row, stream, offset, max_bytes, empty)
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
@@ -64,13 +68,31 @@ def logs(api: Api, send: Send, id: str, attempt: int | None, stream: str, offset
             data = f.read(min(max_bytes, end - pos))
     except FileNotFoundError:
         return empty
-    next_offset = offset + len(data)
+    return _chunk(data, offset, n, running, not running and start + offset + len(data) >= end, row)
+
+
+def _from_database(api: Api, seq: int, row: dict[str, Any], stream: str, offset: int, max_bytes: int,
+                   empty: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Another daemon sharing the database ran the attempt: its output as copied into the
+    database when the attempt ended (store/postgres/output.py). While it runs, there is
+    nothing here yet: read it through the daemon that runs it."""
+    if row["finished_at"] is None:
+        return {**empty, "running": True, "eof": False}
+    store = cast("SharedStorage", api.store)
+    data = store.output_read(seq, row["n"], stream, offset, max_bytes)
+    if data is None:
+        return empty
+    length = row["out_len"] if stream == "stdout" else row["err_len"]
+    return _chunk(data, offset, row["n"], False, length is None or offset + len(data) >= length, row)
+
+
+def _chunk(data: bytes, offset: int, n: int, running: bool, eof: bool, row: dict[str, Any]) -> dict[str, Any]:
     try:
         text, encoding = data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(data).decode(), "base64"
     return {
-        "data": text, "encoding": encoding, "offset": offset, "next_offset": next_offset,
-        "attempt": n, "running": running, "eof": not running and start + next_offset >= end,
+        "data": text, "encoding": encoding, "offset": offset, "next_offset": offset + len(data),
+        "attempt": n, "running": running, "eof": eof,
         "dropped_bytes": row["dropped"], "max_output": row["max_output"],
     }  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from queuectl import jobs as J
@@ -225,6 +226,7 @@ class SharedStorage(Storage, Protocol):
     woken by the others' writes (daemon/cluster.py uses these)."""
 
     inbox: dict[str, list[Any]]  # what the others told, not taken yet (take_inbox)
+    logs_dir: Path | None  # the daemon's log segments: an ended attempt's output is copied from there
 
     def register(self, lease: float, workers: int) -> None: ...
     def renew(self, lease: float, workers: int, running: int) -> bool: ...
@@ -236,6 +238,8 @@ class SharedStorage(Storage, Protocol):
     def take_wakes(self) -> bool: ...
     # What the others sent: events ("e", each with its "daemon") and jobs whose waits end ("r").
     def take_inbox(self) -> dict[str, list[Any]]: ...
+    # An attempt's stdout or stderr as copied into the database (None: nothing of it was).
+    def output_read(self, seq: int, attempt: int, stream: str, offset: int, limit: int) -> bytes | None: ...
     # (events.Sharing: this transaction's events and releases, told at commit)
     def share(self, kind: str, item: Any) -> None: ...
     def unshare(self, kind: str) -> None: ...

@@ -20,7 +20,7 @@ import psycopg
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # A session advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = int.from_bytes(b"qctl-mig", "big")
 
@@ -151,6 +151,18 @@ MIGRATIONS: dict[int, list[str]] = {
         )""",
         # Rescue finds a daemon's held jobs through their current attempt.
         "CREATE INDEX attempts_open ON attempts(daemon) WHERE finished_at IS NULL",
+    ],
+    # Jobs' output, copied when an attempt ends, readable through any daemon (output.py).
+    3: [
+        """CREATE TABLE output (
+            job_seq bigint NOT NULL REFERENCES jobs(seq) ON DELETE CASCADE,
+            n bigint NOT NULL,
+            stream text NOT NULL,        -- 'out' or 'err'
+            part bigint NOT NULL,        -- chunk number: bytes part * CHUNK onwards
+            data bytea NOT NULL,
+            PRIMARY KEY (job_seq, n, stream, part)
+        )""",
+        "ALTER TABLE output SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)",
     ],
 }
 

@@ -69,6 +69,7 @@ class PgSettle(PgBase):
             now, exit_code, signal, int(timed_out), int(charged), error, out_len, err_len, dropped,
             started_at, pid, out_off, err_off, out_len, err_len, segment, seq, attempt))  # fmt: skip
         self._move(J.PROCESSING if started else J.ASSIGNED, new_state, queue)
+        self.copy_output(seq, attempt, (segment, out_off, err_off) if start else None, out_len, err_len)
         return True
 
     def shift_relative_waits(self, step: float) -> int:

@@ -26,6 +26,7 @@ from queuectl.daemon.store.interface import UnusableDatabase
 from queuectl.daemon.store.postgres import connection as C
 from queuectl.daemon.store.postgres.deps import PgDeps
 from queuectl.daemon.store.postgres.lease import PgLease
+from queuectl.daemon.store.postgres.output import PgOutput
 from queuectl.daemon.store.postgres.prune import PgPrune
 from queuectl.daemon.store.postgres.queues import PgQueues
 from queuectl.daemon.store.postgres.schedules import PgSchedules
@@ -40,7 +41,7 @@ _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 RECONNECT_BACKOFF_S = (0.05, 5.0)
 
 
-class PgStore(PgLease, PgWake, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
+class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
     """A PostgreSQL database shared by the daemons pointed at it, each under its own name
     (implements interface.SharedStorage)."""
 
@@ -68,6 +69,7 @@ class PgStore(PgLease, PgWake, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues
         self._starts = {}
         self._wake_others = self._woken = self._listening = False
         self._note, self.inbox = {}, {"e": [], "r": [], "c": []}
+        self.logs_dir = None
         try:
             self.db = C.connect(url)
         except psycopg.Error as exc:
