@@ -237,3 +237,29 @@ def test_logs_of_a_job_another_daemon_ran_are_read_through_this_one(cluster: Any
     runner = daemons[rows(url, "SELECT a.daemon FROM attempts a JOIN jobs j ON j.seq = a.job_seq "
                                "WHERE j.id = 'big'")[0][0]]  # fmt: skip
     assert runner.cli("logs", "big").stdout == big.stdout
+
+
+def test_a_queues_concurrency_holds_across_daemons(cluster: Any, tmp_path: Path) -> None:
+    """A queue made through a after b and c started: all three learn of it, and its
+    concurrency of 2 counts every daemon's running jobs of it (one worker each: three
+    could run at once if each daemon counted only its own)."""
+    url, daemons = cluster
+    a = daemons["a"]
+    for d in daemons.values():
+        d.call("workers.scale", {"count": 1})
+    made = a.cli("queue", "add", "narrow", "--concurrency", "2")
+    assert made.returncode == 0, made.stderr
+    spans = tmp_path / "spans.txt"
+    for i in range(12):
+        a.enqueue(f'echo "start $(date +%s.%N)" >> {spans}; sleep 0.4; echo "end $(date +%s.%N)" >> {spans}',
+                  id=f"n{i}", queue="narrow")  # fmt: skip
+    wait_for(lambda: unfinished(url) == 0, 60, interval=0.2, what="the queue's jobs to finish")
+    events = sorted((float(t), 1 if kind == "start" else -1) for kind, t in
+                    (line.split() for line in spans.read_text().splitlines()))  # fmt: skip
+    running = most = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # (an end before a start at the same time)
+        running += step
+        most = max(most, running)
+    assert most <= 2, most
+    for d in daemons.values():
+        assert "narrow" in [q["name"] for q in d.call("queue.list")]

@@ -112,6 +112,8 @@ class Cluster:
                 d.out.event(event)
         for seq in inbox["r"]:
             d.waits.release(seq, d.out.later)
+        if inbox["q"]:  # (another daemon added, changed or removed a queue)
+            d.queues.reload()
         for seq in inbox["c"]:  # (asked through another daemon: the one that runs it kills it)
             flight = d.inflight.get(seq)
             if flight is not None:

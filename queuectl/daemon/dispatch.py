@@ -37,7 +37,7 @@ from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.queueset import Held, QueueSet
 from queuectl.daemon.rates import RateLimits, on_the_way
-from queuectl.daemon.store.interface import ClaimLost, Runnable, Storage
+from queuectl.daemon.store.interface import ClaimLost, QueueFull, Runnable, Storage
 from queuectl.daemon.windows import Runnables
 from queuectl.daemon.workers import Workers
 
@@ -197,7 +197,12 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
     slot = Q.allocate_slots(held.indices, job.slots)
     config = queues.get(job.queue)
     try:
-        lifecycle.claim(job, child, now, queued=queued, slot=slot)
+        lifecycle.claim(job, child, now, queued=queued, slot=slot,
+                        concurrency=config.concurrency if config else None)  # fmt: skip
+    except QueueFull:  # (other daemons sharing the database hold the queue's room)
+        runnables.add(job)
+        cap.heads.pop(job.queue, None)
+        return False
     except ClaimLost:
         cap.lost += 1
         next_head(cap, runnables, queues, config, job.queue)

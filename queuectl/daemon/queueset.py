@@ -51,6 +51,14 @@ class QueueSet:
         if Q.DEFAULT not in self.configs:  # (the migration made it; a hand-edited database may not have)
             self.configs[Q.DEFAULT] = Q.QueueConfig(Q.DEFAULT)
 
+    def reload(self) -> None:
+        """Another daemon sharing the database changed the queues: the table's rows now
+        (rate limits stay as this daemon last set them: they hold per daemon)."""
+        before = set(self.configs)
+        self.load()
+        for name in before - set(self.configs):
+            self.runnables.forget(name)
+
     def get(self, name: str) -> Q.QueueConfig | None:
         return self.configs.get(name)
 

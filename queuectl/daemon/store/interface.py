@@ -52,6 +52,11 @@ class ClaimLost(Exception):
         self.seq = seq
 
 
+class QueueFull(ClaimLost):
+    """claim(): the job's queue has no room left for it, counting what every daemon
+    sharing the database runs of it. Nothing was written; the job stays pending."""
+
+
 class KeyHeldError(Exception):
     """A unique key is held by a job already (`job_id`), or is given twice in one batch
     (`index` in the batch of the later one)."""
@@ -171,8 +176,10 @@ class Storage(Protocol):
     # --- state changes (each knows the state it leaves, for the counts)
     def make_runnable(self, seq: int, now: float) -> bool: ...
     # (`queue`: the job's queue, for the counts per queue)
+    # `concurrency`: the queue's, checked against every daemon's held jobs of it on a
+    # shared database (QueueFull); a single daemon's dispatch has checked it already.
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0",
-              max_output: int | None = None) -> int: ...  # fmt: skip
+              max_output: int | None = None, concurrency: int | None = None) -> int: ...  # fmt: skip
     # A start may be held and written with its attempt's finish (one write for a short
     # job); write_starts() writes what is held, before the turn reads jobs or commits.
     def mark_started(self, seq: int, attempt: int, t: float, pid: int, segment: str,

@@ -239,7 +239,8 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
         self._move(row[0], J.PENDING, row[1])
         return True
 
-    def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None) -> int:
+    def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None,
+              concurrency: int | None = None) -> int:  # fmt: skip
         """pending -> assigned to `child`; records a new attempt row (with the queue, the
         slots and the slot indices it holds, its output limit) and returns its number."""
         attempt = job.attempts + 1

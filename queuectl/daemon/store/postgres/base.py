@@ -41,6 +41,9 @@ class PgBase(Counts):
     def write_starts(self) -> None:  # (writes.py)
         raise NotImplementedError
 
+    def share(self, kind: str, item: Any) -> None:  # (wake.py)
+        raise NotImplementedError
+
     def copy_output(self, seq: int, attempt: int, start: tuple[str | None, int | None, int | None] | None,
                     out_len: int | None, err_len: int | None) -> None:  # (output.py)  # fmt: skip
         raise NotImplementedError

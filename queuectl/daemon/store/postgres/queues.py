@@ -22,9 +22,11 @@ class PgQueues(PgBase):
             (queue.name, queue.concurrency, queue.weight, int(queue.paused), queue.created_at,
              queue.rate.count if queue.rate else None, queue.rate.period if queue.rate else None),
         )  # fmt: skip
+        self.share("q", queue.name)  # (the other daemons load the queues again)
 
     def queue_delete(self, name: str) -> None:
         self.db.execute("DELETE FROM queues WHERE name = %s", (name,))
+        self.share("q", name)
 
     def oldest_pending(self, queue: str) -> float | None:
         row = self.db.execute(

@@ -32,7 +32,7 @@ from queuectl.daemon.store.postgres.queues import PgQueues
 from queuectl.daemon.store.postgres.schedules import PgSchedules
 from queuectl.daemon.store.postgres.schema import migrate
 from queuectl.daemon.store.postgres.settle import PgSettle
-from queuectl.daemon.store.postgres.wake import PgWake
+from queuectl.daemon.store.postgres.wake import PgWake, new_inbox
 from queuectl.daemon.store.postgres.writes import PgWrites
 
 _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
@@ -68,7 +68,7 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
         self.queue_counts = {}
         self._starts = {}
         self._wake_others = self._woken = self._listening = False
-        self._note, self.inbox = {}, {"e": [], "r": [], "c": []}
+        self._note, self.inbox = {}, new_inbox()
         self.logs_dir = None
         try:
             self.db = C.connect(url)

@@ -11,7 +11,8 @@ import psycopg
 import psycopg.errors
 
 from queuectl import jobs as J
-from queuectl.daemon.store.interface import ClaimLost, Runnable
+from queuectl import queues as Q
+from queuectl.daemon.store.interface import ClaimLost, QueueFull, Runnable
 from queuectl.daemon.store.keys import RELEASED_AT_START
 from queuectl.daemon.store.newjobs import INSERTED, give_ids, new_rows
 from queuectl.daemon.store.postgres.base import storable_only
@@ -40,6 +41,11 @@ _CLAIM = (
     "WITH c AS (SELECT seq FROM jobs WHERE seq = %s AND state = 'pending' FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs SET state = 'assigned', attempts = jobs.attempts + 1, updated_at = %s FROM c "
     "WHERE jobs.seq = c.seq RETURNING jobs.attempts, jobs.charged"
+)
+# A limited queue's room: its concurrency less the slots every daemon's held jobs of it take.
+_QUEUE_ROOM = (
+    "SELECT q.concurrency - coalesce((SELECT sum(j.slots) FROM jobs j WHERE j.queue = q.name "
+    "AND j.state IN ('assigned', 'processing')), 0) FROM queues q WHERE q.name = %s FOR UPDATE"
 )
 _MAKE_RUNNABLE = (
     "WITH t AS (SELECT seq, state FROM jobs WHERE seq = %s AND state IN ('scheduled', 'failed') FOR UPDATE SKIP LOCKED) "
@@ -102,12 +108,19 @@ class PgWrites(PgReads, PgKeys):
         self._move(row[0], J.PENDING, row[1])
         return True
 
-    def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None) -> int:
+    def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None,
+              concurrency: int | None = None) -> int:  # fmt: skip
         """pending -> assigned to `child`; records a new attempt row and returns its number.
 
         Raises ClaimLost if the job is not pending any more, or another daemon is claiming
         it right now (SKIP LOCKED: never waits for it). The job's attempts and charged
         retries are read from the row: another daemon may have run it since it was read."""
+        if concurrency is not None and concurrency < Q.DEFAULT_CONCURRENCY:
+            # Every daemon's held jobs of the queue count. The queue's row is locked until
+            # this turn commits: the other daemons' claims of it wait for that, not longer.
+            room = self.db.execute(_QUEUE_ROOM, (job.queue,)).fetchone()
+            if room is not None and room[0] < job.slots:
+                raise QueueFull(job.seq)
         row = self.db.execute(_CLAIM, (job.seq, now)).fetchone()
         if row is None:
             raise ClaimLost(job.seq)
