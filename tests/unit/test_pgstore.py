@@ -288,3 +288,34 @@ def test_both_stores_answer_every_read_with_the_same_records(pg: Any, tmp_path: 
     finally:
         sqlite.close()
         postgres.close()
+
+
+def test_two_daemons_stores_read_the_whole_queues_counts_without_counting_rows(pg: Any) -> None:
+    """job_counts (schema 4): each store's writes add into its own rows; either one's
+    reload sums them all, and agrees with count(*)."""
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    a, b = PgStore(url, name="a"), PgStore(url, name="b")
+    try:
+        with a.transaction():
+            jobs = a.insert_jobs([JobSpec("true", id=f"j{i}") for i in range(3)], NOW, 3, None)
+        with b.transaction():
+            job = b.runnable(jobs[0].seq)
+            assert job is not None
+            attempt = b.claim(job, 1, NOW)
+            b.finish_attempt(job.seq, attempt, NOW + 1, exit_code=0, signal=None, timed_out=False, error=None,
+                             out_len=0, err_len=0, charged=True, new_state=J.COMPLETED, run_at=None,
+                             last_error=None, started=False)  # fmt: skip
+        for store in (a, b):
+            store.reload_counts()
+            assert store.counts[J.PENDING] == 2 and store.counts[J.COMPLETED] == 1
+            assert store.queue_counts["default"][J.PENDING] == 2
+        per_daemon = dict(((d, s), n) for d, s, n in admin.execute("SELECT daemon, state, n FROM job_counts"))
+        assert per_daemon[("a", J.PENDING)] == 3 and per_daemon[("b", J.PENDING)] == -1
+        assert per_daemon[("b", J.COMPLETED)] == 1
+        actual = dict(admin.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        assert actual == {J.PENDING: 2, J.COMPLETED: 1}
+    finally:
+        a.close()
+        b.close()

@@ -9,7 +9,7 @@ Privileges the daemon's role needs:
   - on its first start (an empty database), CREATE on the schema its tables go to (the
     first schema of its search_path, `public` by default): it creates its tables there;
   - from then on, SELECT, INSERT, UPDATE and DELETE on those tables (jobs, attempts,
-    config, meta, queues, job_deps, schedules, daemons, output) and USAGE on that schema; nothing on a
+    config, meta, queues, job_deps, schedules, daemons, output, job_counts) and USAGE on that schema; nothing on a
     sequence (jobs.seq is an identity column). A migration (a newer queuectl's first
     start) needs the first start's privileges again, and to own the tables it alters.
     (tests/unit/test_pgstore.py checks that these are enough.)

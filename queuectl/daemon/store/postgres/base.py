@@ -9,7 +9,9 @@ from typing import Any
 
 import psycopg
 
-from queuectl.daemon.store.counts import COUNT_QUERY, Counts
+from queuectl.daemon.store.counts import Counts
+
+COUNTS_QUERY = "SELECT queue, state, sum(n)::bigint FROM job_counts GROUP BY queue, state HAVING sum(n) <> 0"
 
 
 def storable(text: str) -> bool:
@@ -33,7 +35,8 @@ class PgBase(Counts):
     _starts: dict[int, tuple[Any, ...]]
 
     def reload_counts(self) -> None:
-        self.set_counts(self.db.execute(COUNT_QUERY))
+        """From job_counts (schema.py, version 4): every daemon's additions, summed."""
+        self.set_counts(self.db.execute(COUNTS_QUERY))
 
     def transaction(self) -> AbstractContextManager[None]:  # (the store's own: store.py)
         raise NotImplementedError

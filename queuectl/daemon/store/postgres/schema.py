@@ -20,7 +20,7 @@ import psycopg
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # A session advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = int.from_bytes(b"qctl-mig", "big")
 
@@ -163,6 +163,50 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (job_seq, n, stream, part)
         )""",
         "ALTER TABLE output SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02)",
+    ],
+    # Jobs per queue and state, kept by the statements that change them (statement-level
+    # triggers with transition tables: one upsert per statement, not per row), so that
+    # every daemon reads the whole queue's counts without a count(*) over a million rows.
+    # Each session adds into rows of its own (`queuectl.daemon`, set at connect): daemons
+    # never wait for each other's counts; the sum over daemons is the count.
+    4: [
+        """CREATE TABLE job_counts (
+            daemon text COLLATE "C" NOT NULL,
+            queue text COLLATE "C" NOT NULL,
+            state text NOT NULL,
+            n bigint NOT NULL,
+            PRIMARY KEY (daemon, queue, state)
+        )""",
+        "INSERT INTO job_counts(daemon, queue, state, n) SELECT '', queue, state, count(*) FROM jobs "
+        "GROUP BY queue, state",
+        """CREATE FUNCTION queuectl_count_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            who text := coalesce(current_setting('queuectl.daemon', true), '');
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO job_counts(daemon, queue, state, n)
+                    SELECT who, queue, state, count(*) FROM new_rows GROUP BY queue, state
+                    ON CONFLICT (daemon, queue, state) DO UPDATE SET n = job_counts.n + excluded.n;
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO job_counts(daemon, queue, state, n)
+                    SELECT who, queue, state, -count(*) FROM old_rows GROUP BY queue, state
+                    ON CONFLICT (daemon, queue, state) DO UPDATE SET n = job_counts.n + excluded.n;
+            ELSE
+                INSERT INTO job_counts(daemon, queue, state, n)
+                    SELECT who, queue, state, sum(d) FROM (
+                        SELECT queue, state, -1 AS d FROM old_rows
+                        UNION ALL SELECT queue, state, 1 FROM new_rows) AS moved
+                    GROUP BY queue, state HAVING sum(d) <> 0
+                    ON CONFLICT (daemon, queue, state) DO UPDATE SET n = job_counts.n + excluded.n;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION queuectl_count_jobs()",
+        "CREATE TRIGGER jobs_count_update AFTER UPDATE ON jobs REFERENCING OLD TABLE AS old_rows "
+        "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION queuectl_count_jobs()",
+        "CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION queuectl_count_jobs()",
     ],
 }
 

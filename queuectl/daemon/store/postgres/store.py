@@ -80,6 +80,7 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
                 raise UnusableDatabase(f"another queuectl daemon named {name!r} is using the database "
                                        f"{self.where} (give each daemon its own --name)")  # fmt: skip
             migrate(self.db, self.where)
+            self._name_session()
             self.set_synchronous(synchronous)
             self.reload_counts()
             self.listen()
@@ -101,6 +102,10 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
         if self._usable():
             with suppress(psycopg.OperationalError):  # (lost: the reconnect sets it)
                 self.db.execute("SET synchronous_commit = off" if mode == "NORMAL" else "SET synchronous_commit = on")
+
+    def _name_session(self) -> None:
+        """The counts this session's writes move go to this daemon's rows (job_counts)."""
+        self.db.execute("SELECT set_config('queuectl.daemon', %s, false)", (self.daemon_name,))
 
     def start_checkpointer(self) -> None:
         """Nothing to do: the server checkpoints."""
@@ -202,6 +207,7 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
             raise psycopg.OperationalError(C.scrubbed(str(exc), self.url)) from None
         self.db = db
         self._retry_at, self._backoff = 0.0, RECONNECT_BACKOFF_S[0]
+        self._name_session()
         self.set_synchronous(self.synchronous)
         self._listening = False
         self.listen()
