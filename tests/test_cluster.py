@@ -263,3 +263,29 @@ def test_a_queues_concurrency_holds_across_daemons(cluster: Any, tmp_path: Path)
     assert most <= 2, most
     for d in daemons.values():
         assert "narrow" in [q["name"] for q in d.call("queue.list")]
+
+
+def test_a_schedule_fires_each_slot_once_whichever_daemons_serve_it(cluster: Any, tmp_path: Path) -> None:
+    """A schedule added through a: b and c learn its next slot at once; the three take
+    turns on the schedule's row, so each slot makes one run, none is skipped, and no
+    daemon trips over another's run (no schedule.failed, no store.error)."""
+    url, daemons = cluster
+    a = daemons["a"]
+    began = time.monotonic()
+    added = a.cli("schedule", "add", "tick", "--every", "1s", "--overlap", "allow", "--", "true")
+    assert added.returncode == 0, added.stderr
+    for name in ("b", "c"):  # (started again: each reads the schedule at start too)
+        daemons[name].stop()
+        daemons[name].start("--name", name)
+    time.sleep(5.5)
+    assert a.cli("schedule", "pause", "tick").returncode == 0
+    seconds = time.monotonic() - began
+    time.sleep(0.5)
+    ids = sorted(r[0] for r in rows(url, "SELECT id FROM jobs WHERE id LIKE 'tick@%%'"))
+    # one run per second the schedule was active: none twice (ids are per slot), none skipped
+    assert seconds - 2 <= len(ids) <= seconds + 1, (seconds, ids)
+    firing = dict(rows(url, "SELECT daemon, count(*) FROM attempts GROUP BY daemon"))
+    assert sum(firing.values()) >= 4
+    for d in daemons.values():
+        bad = [e for e in d.log_events() if e.get("event") in ("schedule.failed", "store.error")]
+        assert not bad, bad

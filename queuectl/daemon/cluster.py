@@ -114,6 +114,8 @@ class Cluster:
             d.waits.release(seq, d.out.later)
         if inbox["q"]:  # (another daemon added, changed or removed a queue)
             d.queues.reload()
+        for name in set(inbox["s"]):  # (... or a schedule)
+            d.scheduler.follow(name)
         for seq in inbox["c"]:  # (asked through another daemon: the one that runs it kills it)
             flight = d.inflight.get(seq)
             if flight is not None:

@@ -25,6 +25,7 @@ from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.store.interface import DuplicateIdError, Storage
 
 log = structlog.get_logger("queuectl")
+BUSY_RETRY_S = 0.5
 
 
 class Scheduler:
@@ -39,6 +40,12 @@ class Scheduler:
         self.due = {s["name"]: s["next_at"] for s in self.store.schedule_list()
                     if not s["paused"] and s["next_at"] is not None}  # fmt: skip
         self.loaded_at = now
+
+    def follow(self, name: str) -> None:
+        """Another daemon sharing the database added, changed or removed this schedule."""
+        sched = self.store.schedule_get(name)
+        active = sched is not None and not sched["paused"] and sched["next_at"] is not None
+        self.set_due(name, sched["next_at"] if active and sched else None)
 
     def set_due(self, name: str, next_at: float | None) -> None:
         previous = self.due.get(name)
@@ -66,7 +73,10 @@ class Scheduler:
         if soonest is None or soonest > now:
             return
         for name in sorted(n for n, at in self.due.items() if at <= now):
-            sched = self.store.schedule_get(name)
+            sched, busy = self.store.schedule_to_fire(name)
+            if busy:  # (another daemon sharing the database fires it now: look again in a moment)
+                self.set_due(name, now + BUSY_RETRY_S)
+                continue
             if sched is None or sched["paused"] or sched["next_at"] is None:
                 self.set_due(name, None)
                 continue

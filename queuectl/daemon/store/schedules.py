@@ -29,6 +29,10 @@ class StoreSchedules:
         row = self.db.execute(f"SELECT {SCHEDULE_COLUMNS} FROM schedules WHERE name = ?", (name,)).fetchone()
         return _schedule(row) if row else None
 
+    def schedule_to_fire(self, name: str) -> tuple[dict[str, Any] | None, bool]:
+        """(the schedule, busy): one daemon per database here, so never busy."""
+        return self.schedule_get(name), False
+
     def schedule_list(self) -> list[dict[str, Any]]:
         return [_schedule(r) for r in self.db.execute(f"SELECT {SCHEDULE_COLUMNS} FROM schedules ORDER BY name")]
 
