@@ -289,3 +289,14 @@ def test_a_schedule_fires_each_slot_once_whichever_daemons_serve_it(cluster: Any
     for d in daemons.values():
         bad = [e for e in d.log_events() if e.get("event") in ("schedule.failed", "store.error")]
         assert not bad, bad
+
+
+def test_a_setting_changed_through_one_daemon_is_taken_by_the_others(cluster: Any) -> None:
+    _, daemons = cluster
+    changed = daemons["a"].cli("config", "set", "max_retries", "7")
+    assert changed.returncode == 0, changed.stderr
+    for name in ("b", "c"):
+        wait_for(lambda name=name: daemons[name].call("config.get", {"key": "max_retries"})["value"] == 7, 5,
+                 what=f"{name} to take max_retries")  # fmt: skip
+    job = daemons["c"].enqueue("true", id="after-the-change")
+    assert job["max_retries"] == 7  # (enqueued through c, with the setting made through a)

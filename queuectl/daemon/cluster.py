@@ -116,6 +116,8 @@ class Cluster:
             d.queues.reload()
         for name in set(inbox["s"]):  # (... or a schedule)
             d.scheduler.follow(name)
+        for key in sorted(set(inbox["k"])):  # (... or a setting: config set)
+            d.follow_setting(key)
         for seq in inbox["c"]:  # (asked through another daemon: the one that runs it kills it)
             flight = d.inflight.get(seq)
             if flight is not None:

@@ -203,6 +203,21 @@ class Daemon:
         log.info("daemon.reloaded", config=self.config)
         self.notifier.ready()
 
+    def follow_setting(self, key: str) -> None:
+        """Another daemon sharing the database changed a setting (`config set`): take it
+        (`workers` too, unless this daemon was started with --workers)."""
+        value = self.store.config_load().get(key)
+        try:
+            value = settings.check(key, value)
+        except J.ValidationError:
+            return  # (unset, unknown to this version, or invalid: left as it is)
+        if self.config.get(key) == value:
+            return
+        log.info("config.followed", key=key, value=value)
+        self.out.later(lambda: self.apply_setting(key, value))
+        if key == "workers" and self.workers_override is None:
+            self.workers.scale(value)
+
     def housekeeping(self, mono: float) -> None:
         """Every few seconds: the space reserve, idle reply routes, paused connection
         checks, silent or overdue children, systemd's status line, held segments."""

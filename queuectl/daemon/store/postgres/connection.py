@@ -25,6 +25,7 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.errors.InsufficientResources,
     psycopg.errors.IoError,
     psycopg.errors.ReadOnlySqlTransaction,
+    psycopg.errors.IdleInTransactionSessionTimeout,  # (the server ended a session cut off mid-turn)
 )
 
 

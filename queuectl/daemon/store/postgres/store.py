@@ -39,6 +39,8 @@ _IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 # After a failed reconnect, transactions fail at once (no stall of the loop) until this
 # back-off has passed; it doubles up to the last.
 RECONNECT_BACKOFF_S = (0.05, 5.0)
+LOCK_TIMEOUT_MS = 2000  # a lock wait longer than this fails the statement (a storage error)
+IDLE_IN_TRANSACTION_MS = 5000  # the daemon's turns are short: one idle this long was cut off
 
 
 class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules, PgQueues, PgPrune):
@@ -104,8 +106,14 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
                 self.db.execute("SET synchronous_commit = off" if mode == "NORMAL" else "SET synchronous_commit = on")
 
     def _name_session(self) -> None:
-        """The counts this session's writes move go to this daemon's rows (job_counts)."""
+        """The counts this session's writes move go to this daemon's rows (job_counts); and
+        no statement of the daemon's waits long for a lock another session holds (a daemon
+        cut off in the middle of a turn keeps its row locks until the server notices):
+        such a turn fails and is tried again, and a session idle in a transaction that long
+        is ended by the server, its locks released."""
         self.db.execute("SELECT set_config('queuectl.daemon', %s, false)", (self.daemon_name,))
+        self.db.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+        self.db.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
 
     def start_checkpointer(self) -> None:
         """Nothing to do: the server checkpoints."""
@@ -251,6 +259,7 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
         with self.transaction():
             self.db.execute("INSERT INTO config(key, value) VALUES (%s, %s) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))  # fmt: skip
+            self.share("k", key)  # (the other daemons take the setting too)
 
     def file_sizes(self) -> dict[str, int]:
         """The SQLite store's keys: the database's size on the server; no WAL file of its own

@@ -5,7 +5,8 @@ Its payload is a small JSON object: {"d": sender, "w": 1 if a job became runnabl
 timed (reload your windows), "e": [events, for your subscribers], "r": [seqs of jobs
 that settled or were deleted: end your waits on them], "c": [seqs of jobs to cancel:
 the daemon that runs one kills it], "q": [queues added, changed or removed: load the
-queues again], "s": [schedules added, changed or removed: read their next slot]}. NOTIFY payloads are limited to
+queues again], "s": [schedules added, changed or removed: read their next slot], "k":
+[settings changed by `config set`: take them]}. NOTIFY payloads are limited to
 8,000 bytes, so a long one is split into several; an event too long for one on its own
 goes as its name and job id only. A NOTIFY takes a lock at commit that serializes the
 committing transactions that notify: one per transaction, never one per job. Every
@@ -83,7 +84,7 @@ class PgWake(PgBase):
                 self.inbox["e"].append({**event, "daemon": sender})
         for kind in ("r", "c"):
             self.inbox[kind].extend(s for s in message.get(kind, ()) if isinstance(s, int))
-        for kind in ("q", "s"):
+        for kind in ("q", "s", "k"):
             self.inbox[kind].extend(q for q in message.get(kind, ()) if isinstance(q, str))
 
     def notify_at_commit(self) -> None:
@@ -128,7 +129,7 @@ def payloads(sender: str, wake: bool, note: dict[str, list[Any]]) -> list[str]:
     out: list[str] = []
     current: dict[str, Any] = {"d": sender, "w": int(wake)}
     size = len(json.dumps(current))
-    for kind in ("s", "q", "c", "r", "e"):
+    for kind in ("k", "s", "q", "c", "r", "e"):
         for item in note.get(kind, ()):
             text = json.dumps(item, separators=(",", ":"))
             if len(text.encode()) > PAYLOAD_MAX // 2:  # (an event with a huge error text)
@@ -145,4 +146,4 @@ def payloads(sender: str, wake: bool, note: dict[str, list[Any]]) -> list[str]:
 
 
 def new_inbox() -> dict[str, list[Any]]:
-    return {"e": [], "r": [], "c": [], "q": [], "s": []}
+    return {"e": [], "r": [], "c": [], "q": [], "s": [], "k": []}
