@@ -12,6 +12,7 @@ tests start (tests/pgserver.py).
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -300,3 +301,126 @@ def test_a_setting_changed_through_one_daemon_is_taken_by_the_others(cluster: An
                  what=f"{name} to take max_retries")  # fmt: skip
     job = daemons["c"].enqueue("true", id="after-the-change")
     assert job["max_retries"] == 7  # (enqueued through c, with the setting made through a)
+
+
+class FreezableProxy:
+    """A TCP proxy to the test server's Unix socket that can freeze: it stops passing
+    bytes either way but keeps every connection open (its kernel still acknowledges
+    them), so a daemon behind it hangs inside a database call, its loop stuck, until
+    the proxy thaws or drops the connections. No TCP timeout notices that."""
+
+    def __init__(self, unix_path: str):
+        import socket
+        import threading
+
+        self.unix_path = unix_path
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.frozen = threading.Event()
+        self.closing = threading.Event()
+        self.conns: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.closing.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.socket(socket.AF_UNIX)
+            server.connect(self.unix_path)
+            self.conns += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client), daemon=True).start()
+
+    def _pipe(self, src: Any, dst: Any) -> None:
+        import select
+
+        while not self.closing.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.01)
+                continue
+            try:
+                if not select.select([src], [], [], 0.05)[0]:
+                    continue
+                data = src.recv(65536)
+            except (OSError, ValueError):  # (closed: drop_all)
+                return
+            if not data:
+                return
+            while self.frozen.is_set() and not self.closing.is_set():
+                time.sleep(0.01)  # (frozen with bytes in hand: they wait with the rest)
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def drop_all(self) -> None:
+        """Reset every connection (the daemon's calls fail and it connects again)."""
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self.conns = []
+
+    def close(self) -> None:
+        self.closing.set()
+        self.listener.close()
+        self.drop_all()
+
+
+def test_a_daemon_stuck_in_a_database_call_has_its_jobs_killed_by_the_watchdog(
+    cluster: Any, tmp_path: Path, pg_server: Any
+) -> None:
+    """Daemon d reaches the database through a proxy that freezes: d's loop hangs inside a
+    call and cannot fence itself. Its watchdog thread kills d's jobs before d's lease
+    lapses; the others rescue them after it lapsed; no job's two runs overlap."""
+    url, daemons = cluster
+    proxy = FreezableProxy(str(pg_server.sockdir / ".s.PGSQL.5432"))
+    dbname = url.split("?")[0].rsplit("/", 1)[1]
+    stuck = Daemon(tmp_path / "d", workers=2,
+                   env={"QUEUECTL_DATABASE": f"postgresql://postgres@127.0.0.1:{proxy.port}/{dbname}"})  # fmt: skip
+    try:
+        stuck.start("--name", "d")
+        beats = tmp_path / "beats.txt"
+        beat = f'for i in $(seq 150); do echo "$QUEUECTL_JOB_ID $QUEUECTL_ATTEMPT $(date +%s.%N)" >> {beats}; sleep 0.02; done'
+        for d in daemons.values():  # (d alone takes the jobs first)
+            d.call("workers.scale", {"count": 0})
+        for i in range(6):
+            daemons["a"].enqueue(beat, id=f"w{i}")
+        wait_for(lambda: len(held_by(url, "d")) >= 2, 20, what="daemon d to run jobs")
+        for d in daemons.values():
+            d.call("workers.scale", {"count": 2})
+        proxy.frozen.set()
+        frozen_at = time.time()
+        held = set(held_by(url, "d"))
+        wait_for(lambda: not set(held_by(url, "d")) & held, LEASE + RENEW + 5, interval=0.05, what="the rescue")
+
+        def runs() -> dict[tuple[str, str], list[float]]:
+            found: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+            for line in beats.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 3:
+                    found[(parts[0], parts[1])].append(float(parts[2]))
+            return found
+
+        wait_for(lambda: all((j, "2") in runs() for j in held), 30, what="the rescued jobs to run again")
+        seen = runs()
+        ran_on_d = [j for j in held if seen[(j, "1")]]
+        assert ran_on_d, sorted(seen)
+        for job_id in ran_on_d:
+            first, second = seen[(job_id, "1")], seen[(job_id, "2")]
+            assert max(first) < min(second), (job_id, max(first), min(second))
+            assert max(first) < frozen_at + LEASE, (job_id, max(first) - frozen_at)
+        assert not any(e.get("event") == "daemon.fenced" for e in stuck.log_events())  # (its loop is stuck)
+        # Thawed (the connections reset): d fences itself, takes a new lease and runs jobs.
+        proxy.drop_all()
+        proxy.frozen.clear()
+        wait_for(lambda: any(e.get("event") == "daemon.unfenced" for e in stuck.log_events()), 20,
+                 interval=0.1, what="d to come back")  # fmt: skip
+        wait_for(lambda: unfinished(url) == 0, 60, interval=0.2, what="every job to finish")
+    finally:
+        stuck.stop(timeout=60)
+        proxy.close()

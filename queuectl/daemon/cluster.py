@@ -7,7 +7,9 @@
   from when the last good renew was sent, so before the server's lease can lapse), this
   daemon starts nothing and kills its running jobs at once (SIGKILL, no grace). A job
   rescued elsewhere is then no longer running here. It starts jobs again once a renew
-  succeeds and every killed job has reported.
+  succeeds and every killed job has reported. The loop fences itself; a watchdog thread
+  (FenceWatchdog) SIGKILLs the jobs' process groups at the same moment should the loop
+  be stuck then (in a call to a database that does not answer).
 - Following the others: their writes that make a job runnable NOTIFY; told (or every
   `cluster_poll` seconds, for a notification lost), the next turn reloads the counts and
   the windows from the database.
@@ -17,6 +19,11 @@ LeaseClock is the timing alone (pure); Cluster does the I/O through the store.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +64,44 @@ class LeaseClock:
         self.good_sent = sent
 
 
+class FenceWatchdog:
+    """Kills the running jobs at the fence moment even while the loop is stuck. It only
+    reads what the loop publishes (two plain attributes, replaced whole) and sends
+    signals; the loop then settles the jobs as fenced (Cluster.take_refresh)."""
+
+    def __init__(self, clock: LeaseClock):
+        self.clock = clock
+        self.job_groups: tuple[int, ...] = ()  # the started jobs' process groups (the loop's)
+        # The worker children: SIGTERM makes one kill its job's process group and exit (as
+        # when the daemon dies), which covers a job the loop had not seen start yet.
+        self.children: tuple[int, ...] = ()
+        self.fired = False  # it killed them: the loop has not taken that in yet
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fence-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            left = self.clock.fence_at() - time.monotonic()
+            if left > 0:
+                self._stop.wait(left)  # (a renew meanwhile moved fence_at on: look again)
+                continue
+            if not self.fired and (self.job_groups or self.children):
+                for pgid in self.job_groups:
+                    with contextlib.suppress(OSError):
+                        os.killpg(pgid, signal.SIGKILL)
+                for pid in self.children:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGTERM)
+                self.fired = True
+            self._stop.wait(FENCE_MARGIN_S / 4)
+
+
 class Cluster:
     def __init__(self, daemon: Daemon, store: SharedStorage, mono: float):
         self.d = daemon
@@ -69,9 +114,11 @@ class Cluster:
         self.fenced: str | None = None  # why, while fenced
         self.refresh_due = False  # the next turn reloads counts and windows
         self.watched: int | None = None  # the store's socket, in the loop's poller
+        self.watchdog = FenceWatchdog(self.clock)
 
     def register(self) -> None:
         self.store.register(self.clock.lease, self.d.workers.target)
+        self.watchdog.start()
         self.d.events.sharing = self.store  # (every event and settled job, for the others)
         self.store.logs_dir = self.d.paths.logs_dir  # (ended attempts' output, for `logs` through the others)
 
@@ -107,6 +154,8 @@ class Cluster:
         their settled jobs end the waits on them here; the counts are reloaded if they
         changed the queue (True: the windows must be reloaded too)."""
         d, inbox = self.d, self.store.take_inbox()
+        if self.watchdog.fired:  # (the loop was stuck at the fence moment: the watchdog killed them)
+            self.fence("the lease could not be renewed and was about to lapse (the loop was stuck)", flush=False)
         if d.events.subscriptions:
             for event in inbox["e"]:
                 d.out.event(event)
@@ -139,6 +188,8 @@ class Cluster:
             self.renew(mono)
         if self.fenced is None and mono >= self.clock.fence_at():
             self.fence("the lease could not be renewed and is about to lapse")
+        self.watchdog.job_groups = tuple(f.pgid for f in self.d.inflight if f.pgid and f.abort is None)
+        self.watchdog.children = tuple(c.pid for c in self.d.pool.children.values()) if self.d.inflight else ()
         fd = self.store.wake_fd()
         if fd != self.watched:
             if self.watched is not None:
@@ -168,6 +219,7 @@ class Cluster:
         if self.fenced is not None and not d.inflight:
             log.warning("daemon.unfenced", name=d.name)
             self.fenced = None
+            self.watchdog.fired = False
 
     def lapsed(self, sent: float) -> None:
         """The renew found the lease lapsed (this daemon was stopped, or cut off, longer than
@@ -179,15 +231,19 @@ class Cluster:
         log.warning("daemon.lease_lapsed", name=self.d.name, requeued=len(taken))
         self.refresh_due = True
 
-    def fence(self, why: str) -> None:
-        """Start nothing, and kill every job this daemon's children run, now."""
+    def fence(self, why: str, flush: bool = True) -> None:
+        """Start nothing, and kill every job this daemon's children run, now (each settles
+        as interrupted, not counted, unless another daemon rescued it meanwhile).
+        `flush`: send the kills now (outside a turn)."""
         d = self.d
         if self.fenced is None:
             log.error("daemon.fenced", name=d.name, why=why, running=len(d.inflight))
         self.fenced = why
-        for flight in d.inflight:
-            d.out.send(flight.child, wire.Abort(flight.job.seq, wire.FENCED))
-        d.out.flush(d.channels)
+        for flight in list(d.inflight):
+            if flight.abort != wire.FENCED:
+                d.lifecycle.abort_flight(flight, wire.FENCED)
+        if flush:
+            d.out.flush(d.channels)
 
     def view(self) -> dict[str, Any]:
         """daemon.status's `cluster`: this daemon's lease, and every daemon of the database."""

@@ -376,6 +376,7 @@ class Daemon:
     def close(self) -> None:
         log.info("daemon.stopped", counts=self.store.counts)
         if self.cluster is not None:
+            self.cluster.watchdog.stop()
             with contextlib.suppress(*self.store.errors):
                 self.cluster.store.resign()
         self.store.close()

@@ -205,8 +205,9 @@ class Lifecycle:
             self.count("cancelled", now, job.queue, self.ran_for(flight, fin))
             self.settled(seq, job.id, J.CANCELLED, now)
             return
-        if fin.aborted in ("shutdown", "pause", wire.FENCED):
-            # Not the job's fault: back to pending, the attempt not counted.
+        if fin.aborted in ("shutdown", "pause", wire.FENCED) or flight.abort == wire.FENCED:
+            # Not the job's fault: back to pending, the attempt not counted. (A fenced job
+            # may have been killed by the watchdog before its child heard of the fence.)
             why = Q.PAUSED_KILL if fin.aborted == "pause" else J.INTERRUPTED
             if not self.store.finish_attempt(seq, flight.attempt, min(fin.ended_at, now), **common, error=why,
                                              charged=False, new_state=J.PENDING, run_at=None,
