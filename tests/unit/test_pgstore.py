@@ -52,15 +52,16 @@ def test_a_second_daemon_of_the_same_name_is_refused_without_showing_a_password(
 
 def test_a_schema_from_a_newer_queuectl_is_refused_untouched(pg: Any) -> None:
     from queuectl.daemon.store.postgres import PgStore
+    from queuectl.daemon.store.postgres.schema import SCHEMA_VERSION as V
 
     url, admin = pg
-    admin.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
+    admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (V + 1,))
     try:
-        with pytest.raises(UnusableDatabase, match=r"schema version 3, newer than this queuectl's \(2\)"):
+        with pytest.raises(UnusableDatabase, match=rf"schema version {V + 1}, newer than this queuectl's \({V}\)"):
             PgStore(url)
-        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == 3
+        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == V + 1
     finally:
-        admin.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
+        admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (V,))
 
 
 def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any) -> None:
