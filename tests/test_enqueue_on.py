@@ -111,8 +111,10 @@ def test_a_job_pinned_to_a_daemon_not_started_yet_waits_for_it(pair: Any, tmp_pa
     assert max(used.values()) < 0.15, used  # (~0 here; loading them and losing every claim: 0.4 s)
     assert [(r[0], r[1]) for r in rows(url, "SELECT state, attempts FROM jobs WHERE id LIKE 'for-c%%'")] == \
         [(J.PENDING, 0), (J.PENDING, 0)]  # fmt: skip
-    for d in daemons.values():
-        assert d.call("daemon.status")["counts"][J.PENDING] == 2002
+    for d in daemons.values():  # (counted as pending everywhere, and by name in the cluster's view)
+        status = d.call("daemon.status")
+        assert status["counts"][J.PENDING] == 2002
+        assert status["daemon"]["cluster"]["pinned"] == {"c": 2, "nobody": 2000}
     a.enqueue("true", id="anyone")  # (beside that backlog, an unpinned job runs at once)
     a.wait_state("anyone", J.COMPLETED, timeout=5)
     c = Daemon(tmp_path / "c", workers=1, env={"QUEUECTL_DATABASE": url}).start("--name", "c")
