@@ -26,6 +26,7 @@ from queuectl import protocol as P
 from queuectl.client.library import Client
 from queuectl.client.rpc import RemoteError
 from tests.conftest import Daemon, wait_for
+from tests.dashboard_helpers import Dashboard
 
 
 def rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -171,3 +172,10 @@ def test_sqlite_takes_its_own_name_only(make_daemon: Any, tmp_path: Path) -> Non
     job = d.job("mine")
     assert (job["state"], job["on"], job["attempts_detail"][0]["daemon"]) == (J.COMPLETED, "solo", "solo")
     assert "solo (pinned" in d.cli("show", "mine").stdout
+    pytest.importorskip("starlette")
+    dash = Dashboard(d).wait_ready()
+    try:
+        page = dash.http("/job?id=mine", headers=dash.auth())
+        assert page.status == 200 and "Pinned to</dt><dd><code>solo</code>" in page.text
+    finally:
+        dash.stop()
