@@ -285,3 +285,35 @@ def test_both_stores_answer_every_read_with_the_same_records(pg: Any, tmp_path: 
     finally:
         sqlite.close()
         postgres.close()
+
+
+def test_a_version_2_database_is_migrated_to_pins_keeping_its_jobs(pg_server: Any) -> None:
+    """Schema 3 (`enqueue --on`): the column, and jobs_runnable remade for the unpinned jobs
+    beside jobs_pinned; a pending job of before is unpinned and in the window."""
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+    from queuectl.daemon.store.postgres.schema import MIGRATIONS
+
+    url = pg_server.fresh_url("v2")
+    with psycopg.connect(url, autocommit=True) as admin:
+        with admin.transaction():
+            for statement in MIGRATIONS[1] + MIGRATIONS[2]:
+                admin.execute(statement)
+            admin.execute("INSERT INTO meta(key, value) VALUES ('schema_version', 2)")
+            admin.execute("INSERT INTO jobs(id, command, state, max_retries, created_at, updated_at) "
+                          "VALUES ('before', 'true', 'pending', 3, %s, %s)", (NOW, NOW))  # fmt: skip
+        store = PgStore(url, name="a")
+        try:
+            before = store.get("before")
+            assert before is not None and before["on"] is None
+            assert [j.id for j in store.runnable_window(10)] == ["before"]
+            with store.transaction():
+                store.insert_jobs([JobSpec("x", id="mine", on="a"), JobSpec("x", id="theirs", on="b")],
+                                  NOW, 3, None)  # fmt: skip
+            assert [j.id for j in store.runnable_window(10)] == ["before", "mine"]
+        finally:
+            store.close()
+        predicates = dict(admin.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'jobs_%'"))
+        assert "on_daemon IS NULL" in predicates["jobs_runnable"]
+        assert "(queue, on_daemon, priority DESC, seq)" in predicates["jobs_pinned"]
