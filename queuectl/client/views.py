@@ -111,8 +111,8 @@ def show_lines(job: dict[str, Any], width: int | None, colour: bool) -> list[str
     """`show`: a field a line (a value's own lines, and lines too long for the terminal,
     go on under the value), then a row per attempt."""
     keys = ["id", "command", "state", *(["on"] if job.get("on") else []), "priority", "attempts", "max_retries",
-            "timeout", "max_output", "run_at", "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
-            "cwd", "env"]  # fmt: skip
+            "timeout", "max_output", "run_at", "created_at", "updated_at", "started_at", "finished_at",
+            "exit_code", "last_error", "cwd", "env"]  # fmt: skip
     keys += [k for k in ("on_success", "on_failure", "on_finish", "hook", "hook_of") if job.get(k) is not None]
     label = max(len(k) for k in keys) + 2
     room = None if width is None else max(width - label, 8)

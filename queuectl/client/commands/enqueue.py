@@ -85,8 +85,8 @@ def enqueue(
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
     tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, unique_key: str | None,
     unique_while: str | None, on_duplicate: str, on_success: str | None, on_failure: str | None,
-    on_finish: str | None, on: str | None, file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None,
-    show_output: bool, as_json: bool,
+    on_finish: str | None, on: str | None, file_: Any, skip_invalid: bool, wait_: bool,
+    wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
