@@ -5,7 +5,7 @@ Default: the host's name."""
 from __future__ import annotations
 
 import re
-import socket
+from typing import Any
 
 from queuectl.validation import ValidationError
 
@@ -22,8 +22,21 @@ def check_name(value: str) -> str:
     return value
 
 
+def validate_on(value: Any) -> str:
+    """The daemon a job is pinned to (its `on`, `enqueue --on NAME`): a daemon's name."""
+    if not isinstance(value, str):
+        raise ValidationError("on must be a daemon's name (a string)", "on")
+    try:
+        return check_name(value)
+    except ValidationError as exc:
+        shown = value if len(value) <= MAX_NAME + 8 else value[:MAX_NAME] + "..."
+        raise ValidationError(f"on {shown!r}: {exc}", "on") from None
+
+
 def default_name() -> str:
     """The host's name, made into a valid one (a name the system allows but we do not, say
     with spaces, keeps its valid characters)."""
+    import socket  # (only here: queuectl.jobs imports this module for validate_on)
+
     name = _NOT_NAME.sub("-", socket.gethostname()).strip("-._")[:MAX_NAME]
     return name or "localhost"

@@ -22,6 +22,7 @@ from queuectl.execlimits import LEGACY_ARG_MAX as LEGACY_ARG_MAX
 from queuectl.execlimits import ExecLimits as ExecLimits
 from queuectl.execlimits import exec_bytes as exec_bytes
 from queuectl.execlimits import exec_limits as exec_limits
+from queuectl.identity import validate_on
 from queuectl.sizes import MAX_OUTPUT, SizeError, format_size, parse_size
 from queuectl.uniquekeys import validate_unique
 from queuectl.validation import SURROGATE
@@ -62,7 +63,7 @@ MAX_ENV_ENTRIES = 256
 
 SPEC_FIELDS = frozenset({"id", "command", "priority", "timeout", "run_at", "delay", "max_retries", "cwd",
                          "env", "queue", "slots", "tags", "after", "after_condition", "unique_key",
-                         "unique_while", "on_success", "on_failure", "on_finish", "max_output"})  # fmt: skip
+                         "unique_while", "on_success", "on_failure", "on_finish", "max_output", "on"})  # fmt: skip
 HOOK_FIELDS = frozenset(H.FIELDS)
 
 
@@ -98,6 +99,7 @@ class JobSpec:
     hook_of: int | None = None
     stdin: bytes | None = None
     max_output: int | None = None  # bytes of output kept per attempt; None: config max_output_bytes
+    on: str | None = None  # the name of the only daemon that may run it (identity.py); None: any
 
     def hooks(self) -> dict[str, str | None]:
         """kind -> command (None: no hook of that kind)."""
@@ -348,6 +350,7 @@ def _validate_options(spec: JobSpec, raw: dict[str, Any], now: float, limits: Ex
         spec.max_retries = validate_max_retries(raw["max_retries"])
     if raw.get("max_output") is not None:
         spec.max_output = validate_max_output(raw["max_output"])
+    spec.on = validate_on(raw["on"]) if raw.get("on") is not None else None
     if raw.get("run_at") is not None and raw.get("delay") is not None:
         raise ValidationError("give either run_at or delay, not both", "delay")
     if raw.get("run_at") is not None:

@@ -94,6 +94,9 @@ FAST = [
     ["enqueue", "--", "--", "-p", "5"],
     ["enqueue", "--on-failure", "cat > /dev/null", "--on-finish=echo done", "--json", "--", "true"],
     ["enqueue", "--on-success", " ", "--", "true"],  # the daemon refuses it: exit 2
+    ["enqueue", "--on", "{name}", "--json", "--", "true"],  # pinned to the daemon's own name
+    ["enqueue", "--on=no such", "--", "true"],  # not a name: exit 2 from the daemon
+    ["enqueue", "--on", "other", "--", "true"],  # another daemon's, on SQLite: exit 2
     ["enqueue", "--id", "dup", "--", "true"],  # exists: exit 6 from the daemon
     ["enqueue", "--id", "", "--", "true"],  # the daemon refuses it: exit 2
     ["enqueue", "--id", " ", "--", "true"],
@@ -160,7 +163,9 @@ FULL = [
 
 
 def _expand(args: list[str], tag: str) -> list[str]:
-    return [a.replace("{id}", f"fp-{tag}") for a in args]
+    from queuectl.identity import default_name
+
+    return [a.replace("{id}", f"fp-{tag}").replace("{name}", default_name()) for a in args]
 
 
 def test_fast_and_full_paths_agree_on_every_form(make_daemon: Callable[..., Daemon], tmp_path: Path) -> None:

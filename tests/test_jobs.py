@@ -47,6 +47,12 @@ def test_minimal_spec_gets_defaults() -> None:
         ({"command": "x", "env": {"A": 1}}, "env"),
         ({"command": "x", "env": {"A=B": "1"}}, "env"),
         ({"command": "x", "priorty": 3}, "priorty"),
+        ({"command": "x", "on": ""}, "on"),
+        ({"command": "x", "on": "host a"}, "on"),
+        ({"command": "x", "on": "-a"}, "on"),
+        ({"command": "x", "on": "a" * 65}, "on"),
+        ({"command": "x", "on": 7}, "on"),
+        ({"command": "x", "on": ["a"]}, "on"),
     ],
 )
 def test_invalid_specs_name_their_field(raw: object, field: str | None) -> None:
@@ -54,6 +60,18 @@ def test_invalid_specs_name_their_field(raw: object, field: str | None) -> None:
         J.validate_spec(raw, now=0.0)
     assert info.value.field == field
     assert str(info.value)
+
+
+def test_on_pins_a_job_to_a_daemon_name() -> None:
+    assert J.validate_spec({"command": "x"}, 0).on is None
+    assert J.validate_spec({"command": "x", "on": None}, 0).on is None
+    for name in ("b", "gpu-host.example.com", "A_1", "9" * 64):
+        assert J.validate_spec({"command": "x", "on": name}, 0).on == name
+    with pytest.raises(J.ValidationError, match=r"^on 'a b': a daemon name is 1 to 64 letters"):
+        J.validate_spec({"command": "x", "on": "a b"}, 0)
+    with pytest.raises(J.ValidationError) as info:  # (a long one is cut short in the message)
+        J.validate_spec({"command": "x", "on": "x" * 10_000}, 0)
+    assert len(str(info.value)) < 250
 
 
 def test_unicode_ids_and_commands_are_fine() -> None:

@@ -174,12 +174,13 @@ class AsyncClient(AsyncQueueCalls, AsyncScheduleCalls, AsyncMetricsCalls, AsyncP
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
         after_condition: AfterCondition | None = None, on_success: str | None = None,
         on_failure: str | None = None, on_finish: str | None = None, max_output: int | str | None = None,
+        on: str | None = None,
     ) -> Job:  # fmt: skip
         spec = enqueue_spec(command, id=id, priority=priority, timeout=timeout, max_retries=max_retries,
                             run_at=run_at, delay=delay, cwd=cwd, env=env, queue=queue, slots=slots, tags=tags,
                             unique_key=unique_key, unique_while=unique_while, on_duplicate=on_duplicate,
                             after=after, after_condition=after_condition, on_success=on_success,
-                            on_failure=on_failure, on_finish=on_finish, max_output=max_output)  # fmt: skip
+                            on_failure=on_failure, on_finish=on_finish, max_output=max_output, on=on)  # fmt: skip
         return Job(await self.call("job.enqueue", spec))
 
     async def enqueue_spec(self, spec: Mapping[str, object]) -> Job:

@@ -56,12 +56,12 @@ ENQUEUE_OPTIONS = {
     "--id": "id", "--priority": "priority", "-p": "priority", "--timeout": "timeout",
     "--max-retries": "max_retries", "--delay": "delay", "--run-at": "run_at", "--cwd": "cwd",
     "--env": "env", "--queue": "queue", "-q": "queue", "--slots": "slots", "--tag": "tag",
-    "--on-success": "on_success", "--on-failure": "on_failure", "--on-finish": "on_finish",
+    "--on-success": "on_success", "--on-failure": "on_failure", "--on-finish": "on_finish", "--on": "on",
 }  # fmt: skip
 GLOBAL_OPTIONS = {"--home": "home", "--socket": "socket", "--timeout": "timeout"}
 # The order the full CLI puts them in the job.
 JOB_FIELDS = ("id", "priority", "timeout", "max_retries", "delay", "run_at", "cwd", "queue", "slots",
-              "on_success", "on_failure", "on_finish")
+              "on_success", "on_failure", "on_finish", "on")
 
 
 class Fallback(Exception):

@@ -202,6 +202,7 @@ class Client(QueueCalls, ScheduleCalls, MetricsCalls, PruneCalls):
         on_duplicate: OnDuplicate | None = None, after: str | Iterable[str] | None = None,
         after_condition: AfterCondition | None = None, on_success: str | None = None,
         on_failure: str | None = None, on_finish: str | None = None, max_output: int | str | None = None,
+        on: str | None = None,
     ) -> Job:  # fmt: skip
         """Add a job: `command` runs with `sh -c` in `cwd` (default: this process's current
         directory), with the daemon's environment plus `env`. None means the default
@@ -212,7 +213,8 @@ class Client(QueueCalls, ScheduleCalls, MetricsCalls, PruneCalls):
         job, `duplicate` True (or with on_duplicate="error" raises DuplicateId, its data naming the
         job). after: ids of jobs it waits for (`blocked` until they are final), after_condition:
         success, failure or always. on_success/on_failure/on_finish: hook commands, run as jobs when
-        it completes/dies/either. max_output: output an attempt keeps (bytes, or "10M")."""
+        it completes/dies/either. max_output: output an attempt keeps (bytes, or "10M"). on: the name
+        of the only daemon that may run it (daemons sharing a PostgreSQL database; docs/postgres.md)."""
         options = {k: v for k, v in locals().items() if k not in ("self", "command")}  # (the keywords above)
         return Job(self.call("job.enqueue", enqueue_spec(command, **options)))
 

@@ -244,6 +244,11 @@ class Job(_View):
         return dict(self.raw.get("env") or {})
 
     @property
+    def on(self) -> str | None:
+        """The name of the only daemon that may run it (`enqueue --on`); None: any daemon."""
+        return self.raw.get("on")
+
+    @property
     def created_at(self) -> datetime:
         created = parse_time(self.raw.get("created_at"))
         assert created is not None, "a job always has created_at"

@@ -63,7 +63,7 @@ def enqueue_spec(
     unique_while: UniqueWhile | None = None, on_duplicate: OnDuplicate | None = None,
     after: str | Iterable[str] | None = None, after_condition: AfterCondition | None = None,
     on_success: str | None = None, on_failure: str | None = None, on_finish: str | None = None,
-    max_output: int | str | None = None,
+    max_output: int | str | None = None, on: str | None = None,
 ) -> dict[str, object]:  # fmt: skip
     spec: dict[str, object] = {"command": command}
     given: dict[str, object] = {"id": id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
@@ -75,7 +75,7 @@ def enqueue_spec(
                                 "after": after if after is None or isinstance(after, str) else list(after),
                                 "after_condition": after_condition, "on_success": on_success,
                                 "on_failure": on_failure, "on_finish": on_finish,
-                                "max_output": max_output}  # fmt: skip
+                                "max_output": max_output, "on": on}  # fmt: skip
     spec.update({k: v for k, v in given.items() if v is not None})
     return with_cwd(spec)
 

@@ -108,6 +108,7 @@ class PruneResult(TypedDict):
 
 
 class DaemonInfo(TypedDict):
+    name: str  # `queuectl daemon --name` (default: the host's name); what `enqueue(on=...)` names
     pid: int
     version: str
     home: str

@@ -102,15 +102,17 @@ def _show_value(job: dict[str, Any], key: str) -> str:
         return "default (config max_output_bytes)" if value is None else format_size(value)
     if key == "env":
         return " ".join(f"{k}={v}" for k, v in (value or {}).items()) or "-"
+    if key == "on":
+        return f"{value} (pinned: only the daemon of that name runs it)"
     return "-" if value is None else str(value)
 
 
 def show_lines(job: dict[str, Any], width: int | None, colour: bool) -> list[str]:
     """`show`: a field a line (a value's own lines, and lines too long for the terminal,
     go on under the value), then a row per attempt."""
-    keys = ["id", "command", "state", "priority", "attempts", "max_retries", "timeout", "max_output", "run_at",
-            "created_at", "updated_at", "started_at", "finished_at", "exit_code", "last_error",
-            "cwd", "env"]  # fmt: skip
+    keys = ["id", "command", "state", *(["on"] if job.get("on") else []), "priority", "attempts", "max_retries",
+            "timeout", "max_output", "run_at", "created_at", "updated_at", "started_at", "finished_at",
+            "exit_code", "last_error", "cwd", "env"]  # fmt: skip
     keys += [k for k in ("on_success", "on_failure", "on_finish", "hook", "hook_of") if job.get(k) is not None]
     label = max(len(k) for k in keys) + 2
     room = None if width is None else max(width - label, 8)

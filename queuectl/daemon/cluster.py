@@ -246,10 +246,11 @@ class Cluster:
             d.out.flush(d.channels)
 
     def view(self) -> dict[str, Any]:
-        """daemon.status's `cluster`: this daemon's lease, and every daemon of the database."""
-        try:
-            daemons = self.store.daemons()
-        except self.store.errors:
-            daemons = None
+        """daemon.status's `cluster`: this daemon's lease, every daemon of the database, and
+        the pending jobs pinned to each name (`enqueue --on`)."""
+        daemons: list[dict[str, Any]] | None = None
+        pinned: dict[str, int] | None = None
+        with contextlib.suppress(*self.store.errors):  # (None: the database is away)
+            daemons, pinned = self.store.daemons(), self.store.pinned()
         return {"fenced": self.fenced, "lease_s": self.clock.lease, "renew_s": self.clock.interval,
-                "daemons": daemons}  # fmt: skip
+                "daemons": daemons, "pinned": pinned}  # fmt: skip

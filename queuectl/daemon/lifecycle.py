@@ -81,8 +81,10 @@ class Lifecycle:
 
     def _place_new(self, specs: list[JobSpec], jobs: list[Runnable]) -> None:
         """Jobs just inserted join the runnable or the timer window (a blocked one waits for
-        its parents: deps.link); one job.enqueued event each, when anyone listens."""
+        its parents: deps.link; one pinned to another daemon waits for that one, woken by the
+        store); one job.enqueued event each, when anyone listens."""
         emit = self.events.emit if self.events.subscriptions else None
+        name = self.store.daemon_name
         for job, spec in zip(jobs, specs, strict=True):
             state = job.state
             if spec.after:
@@ -90,7 +92,7 @@ class Lifecycle:
             elif state == J.SCHEDULED:
                 assert spec.run_at is not None
                 self.timers.add(job.seq, spec.run_at)
-            else:
+            elif spec.on is None or spec.on == name:  # (else the daemon it is pinned to runs it)
                 self.runnable.add(job)
             if emit is not None:
                 emit("job.enqueued", job_id=job.id, state=state)

@@ -52,19 +52,16 @@ def test_a_second_daemon_of_the_same_name_is_refused_without_showing_a_password(
 
 def test_a_schema_from_a_newer_queuectl_is_refused_untouched(pg: Any) -> None:
     from queuectl.daemon.store.postgres import PgStore
+    from queuectl.daemon.store.postgres.schema import SCHEMA_VERSION as V
 
     url, admin = pg
-    from queuectl.daemon.store.postgres.schema import SCHEMA_VERSION
-
-    newer = SCHEMA_VERSION + 1
-    admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (newer,))
+    admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (V + 1,))
     try:
-        with pytest.raises(UnusableDatabase, match=rf"schema version {newer}, newer than this queuectl's "
-                                                   rf"\({SCHEMA_VERSION}\)"):  # fmt: skip
+        with pytest.raises(UnusableDatabase, match=rf"schema version {V + 1}, newer than this queuectl's \({V}\)"):
             PgStore(url)
-        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == newer
+        assert admin.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == V + 1
     finally:
-        admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (SCHEMA_VERSION,))
+        admin.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (V,))
 
 
 def test_a_lost_connection_fails_one_transaction_and_the_next_reconnects(pg: Any) -> None:
@@ -319,3 +316,35 @@ def test_two_daemons_stores_read_the_whole_queues_counts_without_counting_rows(p
     finally:
         a.close()
         b.close()
+
+
+def test_a_version_2_database_is_migrated_to_pins_keeping_its_jobs(pg_server: Any) -> None:
+    """Schema 5 (`enqueue --on`): the column, and jobs_runnable remade for the unpinned jobs
+    beside jobs_pinned; a pending job of before is unpinned and in the window."""
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+    from queuectl.daemon.store.postgres.schema import MIGRATIONS
+
+    url = pg_server.fresh_url("v2")
+    with psycopg.connect(url, autocommit=True) as admin:
+        with admin.transaction():
+            for statement in MIGRATIONS[1] + MIGRATIONS[2]:
+                admin.execute(statement)
+            admin.execute("INSERT INTO meta(key, value) VALUES ('schema_version', 2)")
+            admin.execute("INSERT INTO jobs(id, command, state, max_retries, created_at, updated_at) "
+                          "VALUES ('before', 'true', 'pending', 3, %s, %s)", (NOW, NOW))  # fmt: skip
+        store = PgStore(url, name="a")
+        try:
+            before = store.get("before")
+            assert before is not None and before["on"] is None
+            assert [j.id for j in store.runnable_window(10)] == ["before"]
+            with store.transaction():
+                store.insert_jobs([JobSpec("x", id="mine", on="a"), JobSpec("x", id="theirs", on="b")],
+                                  NOW, 3, None)  # fmt: skip
+            assert [j.id for j in store.runnable_window(10)] == ["before", "mine"]
+        finally:
+            store.close()
+        predicates = dict(admin.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'jobs_%'"))
+        assert "on_daemon IS NULL" in predicates["jobs_runnable"]
+        assert "(queue, on_daemon, priority DESC, seq)" in predicates["jobs_pinned"]

@@ -9,6 +9,7 @@ import pytest
 
 from queuectl import jobs as J
 from queuectl.daemon.store import SCHEMA_VERSION, DuplicateIdError, Store
+from queuectl.daemon.store.interface import ClaimLost
 from queuectl.jobs import JobSpec
 
 NOW = 1_800_000_000.0
@@ -192,7 +193,8 @@ def test_a_batch_stores_every_column_as_a_single_insert_does(store: Store) -> No
         return JobSpec("cmd", id=job_id, priority=-3, timeout=7, run_at=NOW + 60, max_retries=1, cwd="/tmp",
                        env={"B": "1", "A": "2"}, relative=True, queue="default", slots=1, tags={"t": "v"},
                        unique_key=f"k-{job_id}", unique_while="pending", on_success="s", on_failure="f",
-                       on_finish="e", hook="success", hook_of=hook_of, stdin=b"\x00{json}", max_output=99)
+                       on_finish="e", hook="success", hook_of=hook_of, stdin=b"\x00{json}", max_output=99,
+                       on="b-1.x")
 
     with store.transaction():
         (one,) = store.insert_jobs([spec("one")], NOW, 3, None)
@@ -201,6 +203,30 @@ def test_a_batch_stores_every_column_as_a_single_insert_does(store: Store) -> No
     assert a is not None and b is not None and b["hook_of"] == "one"
     differ = {"seq", "id", "unique_key", "hook_of"}
     assert {k: v for k, v in a.items() if k not in differ} == {k: v for k, v in b.items() if k not in differ}
-    assert (a["env"], a["tags"], a["timeout"], a["run_at"], a["state"]) == \
-        ({"B": "1", "A": "2"}, {"t": "v"}, 7.0, NOW + 60, J.SCHEDULED)  # fmt: skip
+    assert (a["env"], a["tags"], a["timeout"], a["run_at"], a["state"], a["on"]) == \
+        ({"B": "1", "A": "2"}, {"t": "v"}, 7.0, NOW + 60, J.SCHEDULED, "b-1.x")  # fmt: skip
     assert store.stdin_of(b["seq"]) == b"\x00{json}" and store.stdin_of(store.get("plain")["seq"]) is None  # type: ignore[index]
+
+
+def test_a_daemon_loads_and_claims_only_jobs_unpinned_or_pinned_to_its_name(store: Store) -> None:
+    """`enqueue --on`: a job pinned to another daemon is never in this one's window, nor
+    claimed by it (the claim refuses it too), and still counts as pending."""
+    store.daemon_name = "a"
+    specs = [JobSpec("x", id="b1", on="b", priority=5), JobSpec("x", id="any"),
+             JobSpec("x", id="a1", on="a", priority=-1), JobSpec("x", id="b2", on="b")]  # fmt: skip
+    with store.transaction():
+        jobs = {j.id: j for j in store.insert_jobs(specs, NOW, 3, None)}
+    assert [j.id for j in store.runnable_window(10)] == ["any", "a1"]
+    assert store.runnable(jobs["b1"].seq) is None and store.runnable(jobs["a1"].seq) is not None
+    with pytest.raises(ClaimLost), store.transaction():
+        store.claim(jobs["b1"], 1, NOW)
+    b1 = store.get("b1")
+    assert b1 is not None and (b1["state"], b1["attempts"], b1["on"]) == (J.PENDING, 0, "b")
+    assert store.attempts_of(jobs["b1"].seq) == []
+    assert store.counts[J.PENDING] == 4 and store.oldest_pending("default") == NOW
+    store.daemon_name = "b"  # (its window: its own and the unpinned, in dispatch order)
+    assert [j.id for j in store.runnable_window(10)] == ["b1", "any", "b2"]
+    assert [j.id for j in store.runnable_window(2)] == ["b1", "any"]
+    with store.transaction():
+        assert store.claim(jobs["b1"], 1, NOW) == 1
+    assert store.attempts_of(jobs["b1"].seq)[0]["daemon"] == "b"

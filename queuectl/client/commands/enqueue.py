@@ -63,6 +63,9 @@ if TYPE_CHECKING:
               help="Run CMD when this job goes dead (no retries left). Default: config on_failure.")
 @click.option("--on-finish", metavar="CMD",
               help="Run CMD when this job completes or goes dead. Default: config on_finish.")
+@click.option("--on", "on", metavar="NAME",
+              help="Pin the job to the daemon of this name (`daemon --name`): only it runs the job. For "
+              "daemons sharing a PostgreSQL database; on SQLite only the daemon's own name is accepted.")
 @click.option("--file", "file_", type=click.File("rb"), metavar="PATH",
               help="Enqueue every line of an NDJSON file (- for stdin), all or nothing.")
 @click.option("--skip-invalid", is_flag=True,
@@ -82,8 +85,8 @@ def enqueue(
     cwd: str | None, env_pairs: tuple[str, ...], queue: str | None, slots: int | None,
     tags: tuple[str, ...], after: tuple[str, ...], after_condition: str | None, unique_key: str | None,
     unique_while: str | None, on_duplicate: str, on_success: str | None, on_failure: str | None,
-    on_finish: str | None, file_: Any, skip_invalid: bool, wait_: bool, wait_timeout: float | None,
-    show_output: bool, as_json: bool,
+    on_finish: str | None, on: str | None, file_: Any, skip_invalid: bool, wait_: bool,
+    wait_timeout: float | None, show_output: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Add a job: a JSON object, or a command after `--`.
 
@@ -109,7 +112,7 @@ def enqueue(
     """
     hooks = {"on_success": on_success, "on_failure": on_failure, "on_finish": on_finish}
     if file_ is not None:
-        _check_file_flags(args, wait_, show_output or any(v is not None for v in (unique_key, unique_while,
+        _check_file_flags(args, wait_, show_output or any(v is not None for v in (unique_key, unique_while, on,
                           *hooks.values())) or on_duplicate != "return")  # fmt: skip
         enqueue_file(ctx, file_, as_json, skip_invalid)
         return
@@ -119,7 +122,7 @@ def enqueue(
     flags = {"id": job_id, "priority": priority, "timeout": timeout, "max_retries": max_retries,
              "max_output": max_output, "delay": delay, "run_at": run_at, "cwd": cwd, "queue": queue, "slots": slots,
              "after_condition": after_condition, "unique_key": unique_key, "unique_while": unique_while,
-             **hooks}  # fmt: skip
+             **hooks, "on": on}  # fmt: skip
     job.update({k: v for k, v in flags.items() if v is not None})
     _add_lists(job, tags, env_pairs, after)
     if on_duplicate != "return":
@@ -156,8 +159,8 @@ def _check_file_flags(args: tuple[str, ...], wait_: bool, show_output: bool) -> 
         out.fail("give either --file or a job, not both", out.USAGE)
     if wait_ or show_output:
         out.fail("--wait/--output/--unique-key/--unique-while/--on-duplicate/--on-success/--on-failure/"
-                 "--on-finish cannot be used with --file (give \"unique_key\" or \"on_failure\" in a line's "
-                 "JSON)", out.USAGE)  # fmt: skip
+                 "--on-finish/--on cannot be used with --file (give \"unique_key\", \"on_failure\" or \"on\" in "
+                 "a line's JSON)", out.USAGE)  # fmt: skip
 
 
 def _check_job_flags(args: tuple[str, ...], skip_invalid: bool, wait_: bool, wait_timeout: float | None,

@@ -117,7 +117,7 @@ _VALUE_OPTIONS = frozenset({"--id", "--priority", "-p", "--timeout", "--max-retr
                             "--run-at", "--cwd", "--env", "--file", "--wait-timeout", "--queue", "-q",
                             "--slots", "--tag", "--after", "--after-condition", "--unique-key",
                             "--unique-while", "--on-duplicate", "--on-success", "--on-failure",
-                            "--on-finish"})  # fmt: skip
+                            "--on-finish", "--on", "--max-output"})  # fmt: skip
 
 
 def _words_after_dashdash(raw: list[str]) -> int | None:

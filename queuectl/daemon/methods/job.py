@@ -49,6 +49,8 @@ class _Placer:
         self.fits: set[tuple[str, int]] = set()
 
     def __call__(self, spec: J.JobSpec) -> J.JobSpec:
+        if spec.on is not None:
+            runs_here(self.api, spec.on)
         if (spec.queue, spec.slots) not in self.fits:
             placed(self.api, spec)
             self.fits.add((spec.queue, spec.slots))
@@ -58,6 +60,8 @@ class _Placer:
 def placed(api: Api, spec: J.JobSpec) -> J.JobSpec:
     """The job's queue exists, and its slots fit in that queue's concurrency and in the pool
     (the larger of its size now and the `workers` setting), or ValidationError."""
+    if spec.on is not None:
+        runs_here(api, spec.on)
     config = api.queues.get(spec.queue)
     if config is None:
         raise J.ValidationError(f"no queue named {spec.queue!r} (`queuectl queue add {spec.queue}` "
@@ -70,6 +74,16 @@ def placed(api: Api, spec: J.JobSpec) -> J.JobSpec:
         raise J.ValidationError(f"slots {spec.slots} is more than the worker pool ({pool}): it could "
                                 "never start", "slots")  # fmt: skip
     return spec
+
+
+def runs_here(api: Api, name: str) -> None:
+    """A job pinned to `name` (`on`) can run: any name on a database several daemons share
+    (that daemon may start later), only this daemon's own on a SQLite one, or ValidationError."""
+    own = api.store.daemon_name
+    if name != own and not api.store.shared:
+        raise J.ValidationError(f"on {name!r}: this daemon is named {own!r} and keeps its queue in SQLite, "
+                                f"which no other daemon shares: a job can be pinned to {own!r} only "
+                                "(daemons sharing a PostgreSQL database can run each other's jobs)", "on")  # fmt: skip
 
 
 def _duplicate(job_id: str, index: int, why: str) -> P.RpcError:
@@ -134,6 +148,8 @@ JOB_PARAMS = (
     Param("max_output", "any", description="output an attempt keeps, stdout and stderr together: bytes "
           '(integer), or a size such as "10M", "64MiB", "1G"; past it the rest is dropped and the job runs '
           "on (absent: config max_output_bytes)", nullable=True),
+    Param("on", "string", description="pin it to the daemon of this name (`daemon --name`): only that one runs "
+          "it (absent: any daemon sharing the database). On SQLite, only the daemon's own name", nullable=True),
 )
 
 

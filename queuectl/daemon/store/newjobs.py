@@ -20,7 +20,7 @@ from queuectl.jobs import JobSpec
 INSERTED = (
     "id", "command", "state", "priority", "max_retries", "timeout", "run_at", "run_at_relative", "cwd", "env",
     "created_at", "updated_at", "queue", "slots", "tags", "unique_key", "unique_while", "unique_hold",
-    "on_success", "on_failure", "on_finish", "hook", "hook_of", "stdin", "max_output",
+    "on_success", "on_failure", "on_finish", "hook", "hook_of", "stdin", "max_output", "on_daemon",
 )  # fmt: skip
 
 Row = tuple[Any, ...]
@@ -84,7 +84,7 @@ def new_rows(specs: list[JobSpec], now: float, max_retries: int,
             spec.queue, spec.slots, as_json(tags) if tags else None,
             key, spec.unique_while if key else None, key,
             spec.on_success, spec.on_failure, spec.on_finish, spec.hook, spec.hook_of, spec.stdin,
-            spec.max_output,
+            spec.max_output, spec.on,
         ))  # fmt: skip
         out.append(Runnable(0, job_id, spec.command, spec.priority, timeout, spec.cwd,
                             env or None, retries, 0, 0, state, spec.queue, spec.slots, spec.hook,

@@ -19,6 +19,7 @@ from queuectl.daemon.store.rows import runnable as as_runnable
 
 class StoreReads:
     db: sqlite3.Connection
+    daemon_name: str
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         row = self.db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -73,16 +74,20 @@ class StoreReads:
         return dict(zip(ATTEMPT_KEYS, row, strict=True)) if row else None
 
     def runnable_window(self, limit: int, queue: str = "default") -> list[Runnable]:
+        """The queue's first `limit` pending jobs this daemon may run (not pinned to another
+        name: `enqueue --on`; one only a renamed daemon's SQLite file can hold)."""
         rows = self.db.execute(
             f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' AND queue = ? "
-            "ORDER BY priority DESC, seq LIMIT ?",
-            (queue, limit),
+            "AND (on_daemon IS NULL OR on_daemon = ?) ORDER BY priority DESC, seq LIMIT ?",
+            (queue, self.daemon_name, limit),
         )
         return [as_runnable(r) for r in rows]
 
     def runnable(self, seq: int) -> Runnable | None:
+        """The job if it is pending and this daemon may run it."""
         row = self.db.execute(
-            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE seq = ? AND state = 'pending'", (seq,)
+            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE seq = ? AND state = 'pending' "
+            "AND (on_daemon IS NULL OR on_daemon = ?)", (seq, self.daemon_name)
         ).fetchone()
         return as_runnable(row) if row else None
 

@@ -10,7 +10,7 @@ from queuectl.daemon.store.interface import Runnable
 _JOB_NAMES = (
     "seq, id, command, state, priority, attempts, charged, max_retries, timeout, run_at, cwd, "
     "env, created_at, updated_at, started_at, finished_at, exit_code, last_error, queue, slots, tags, "
-    "unique_key, unique_while, on_success, on_failure, on_finish, hook, max_output"
+    "unique_key, unique_while, on_success, on_failure, on_finish, hook, max_output, on_daemon"
 )
 # hook_of: the id of the job a hook job reports on (its seq is what is stored).
 JOB_COLUMNS = _JOB_NAMES + ", (SELECT p.id FROM jobs AS p WHERE p.seq = jobs.hook_of)"
@@ -37,7 +37,8 @@ def runnable(row: tuple[Any, ...]) -> Runnable:
 
 
 ATTEMPT_KEYS = tuple(c.strip() for c in ATTEMPT_COLUMNS.split(","))
-JOB_KEYS = (*(c.strip() for c in _JOB_NAMES.split(",")), "hook_of")
+# (on_daemon is `on` to clients: ON is a keyword in SQL, not a column name to quote everywhere)
+JOB_KEYS = (*(c.strip() for c in _JOB_NAMES.replace("on_daemon", "on").split(",")), "hook_of")
 
 
 def job_dict(row: tuple[Any, ...]) -> dict[str, Any]:

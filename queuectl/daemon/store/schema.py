@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -158,6 +158,12 @@ MIGRATIONS: dict[int, str] = {
     9: """
     -- The name of the daemon that ran each attempt (queuectl/identity.py).
     ALTER TABLE attempts ADD COLUMN daemon TEXT;
+    """,
+    10: """
+    -- The name of the only daemon that may run the job (`enqueue --on`; NULL: any). The
+    -- one daemon of a SQLite file runs only jobs pinned to its own name or to none; its
+    -- runnable window filters the rows it reads from jobs_runnable (docs/postgres.md).
+    ALTER TABLE jobs ADD COLUMN on_daemon TEXT;
     """,
 }
 

@@ -14,7 +14,7 @@ from queuectl import jobs as J
 from queuectl.daemon.store.checkpoint import Checkpointer
 from queuectl.daemon.store.counts import COUNT_QUERY, Counts
 from queuectl.daemon.store.deps import StoreDeps
-from queuectl.daemon.store.interface import Runnable, UnusableDatabase
+from queuectl.daemon.store.interface import ClaimLost, Runnable, UnusableDatabase
 from queuectl.daemon.store.keys import RELEASED_AT_START, RELEASED_WHEN_FINAL, KeyRows
 from queuectl.daemon.store.newjobs import give_ids, new_rows, without_null_columns
 from queuectl.daemon.store.prune import StorePrune
@@ -244,10 +244,12 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
         """pending -> assigned to `child`; records a new attempt row (with the queue, the
         slots and the slot indices it holds, its output limit) and returns its number."""
         attempt = job.attempts + 1
-        self.db.execute(
-            "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ?",
-            (attempt, now, job.seq),
-        )
+        cur = self.db.execute(
+            "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ? "
+            "AND (on_daemon IS NULL OR on_daemon = ?)", (attempt, now, job.seq, self.daemon_name),
+        )  # (a job pinned to another name is never claimed: enqueue --on)
+        if not cur.rowcount:
+            raise ClaimLost(job.seq)
         self.db.execute(
             "INSERT INTO attempts(job_seq, n, child, assigned_at, queue, slots, slot, max_output, daemon) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -112,3 +112,10 @@ class PgLease(PgBase):
         keys = ("name", "host", "pid", "started_at", "renewed_at", "lease_until", "rescued_at", "rescued_by",
                 "workers", "running", "live")  # fmt: skip
         return [dict(zip(keys, row, strict=True)) for row in cur]
+
+    def pinned(self) -> dict[str, int]:
+        """Pending jobs per daemon name they are pinned to (`enqueue --on`; index jobs_pinned),
+        whether a daemon of that name runs or not."""
+        cur = self.db.execute("SELECT on_daemon, count(*) FROM jobs WHERE state = 'pending' AND "
+                              "on_daemon IS NOT NULL GROUP BY on_daemon ORDER BY on_daemon")  # fmt: skip
+        return {name: int(n) for name, n in cur}

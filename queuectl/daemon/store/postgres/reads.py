@@ -11,6 +11,10 @@ from queuectl.daemon.store.postgres.base import PgBase, storable, storable_only
 from queuectl.daemon.store.rows import ATTEMPT_COLUMNS, ATTEMPT_KEYS, JOB_COLUMNS, RUNNABLE_COLUMNS, job_dict
 from queuectl.daemon.store.rows import runnable as as_runnable
 
+_HEAD = f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' AND queue = %s AND on_daemon"
+_WINDOW = (f"({_HEAD} IS NULL ORDER BY priority DESC, seq LIMIT %s) UNION ALL "
+           f"({_HEAD} = %s ORDER BY priority DESC, seq LIMIT %s) ORDER BY priority DESC, seq LIMIT %s")  # fmt: skip
+
 
 class PgReads(PgBase):
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -64,16 +68,17 @@ class PgReads(PgBase):
         return dict(zip(ATTEMPT_KEYS, row, strict=True)) if row else None
 
     def runnable_window(self, limit: int, queue: str = "default") -> list[Runnable]:
-        rows = self.db.execute(
-            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE state = 'pending' AND queue = %s "
-            "ORDER BY priority DESC, seq LIMIT %s",
-            (queue, limit),
-        )
+        """The queue's first `limit` pending jobs this daemon may run: unpinned, or pinned to
+        its name (`enqueue --on`). The heads of two indexes (jobs_runnable: the unpinned ones;
+        jobs_pinned: by name), merged: jobs pinned to other daemons are never read."""
+        rows = self.db.execute(_WINDOW, (queue, limit, queue, self.daemon_name, limit, limit))
         return [as_runnable(r) for r in rows]
 
     def runnable(self, seq: int) -> Runnable | None:
+        """The job if it is pending and this daemon may run it."""
         row = self.db.execute(
-            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE seq = %s AND state = 'pending'", (seq,)
+            f"SELECT {RUNNABLE_COLUMNS} FROM jobs WHERE seq = %s AND state = 'pending' "
+            "AND (on_daemon IS NULL OR on_daemon = %s)", (seq, self.daemon_name)
         ).fetchone()
         return as_runnable(row) if row else None
 

@@ -1,6 +1,6 @@
 """The PostgreSQL schema, its versions, and the migrations that move a database forward.
 
-The same tables and columns as the SQLite schema at its version 9 (store/schema.py),
+The same tables and columns as the SQLite schema at its version 10 (store/schema.py),
 numbered on their own from 1: the version is the `meta` row `schema_version`. Each
 migration runs in a transaction of its own; a database from a newer queuectl is
 refused, never touched.
@@ -20,7 +20,7 @@ import psycopg
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # A session advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = int.from_bytes(b"qctl-mig", "big")
 
@@ -207,6 +207,17 @@ MIGRATIONS: dict[int, list[str]] = {
         "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION queuectl_count_jobs()",
         "CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION queuectl_count_jobs()",
+    ],
+    # Jobs pinned to one daemon (`enqueue --on NAME`; NULL: any daemon runs it). A daemon reads
+    # its runnable window from two indexes, merged: the unpinned jobs (jobs_runnable, now
+    # without the pinned ones) and those pinned to its name (jobs_pinned; by equality, so in
+    # dispatch order too), and so never reads the jobs pinned to the others, however many wait.
+    5: [
+        'ALTER TABLE jobs ADD COLUMN on_daemon text COLLATE "C"',
+        "DROP INDEX jobs_runnable",
+        "CREATE INDEX jobs_runnable ON jobs(queue, priority DESC, seq) WHERE state = 'pending' AND on_daemon IS NULL",
+        "CREATE INDEX jobs_pinned ON jobs(queue, on_daemon, priority DESC, seq) "
+        "WHERE state = 'pending' AND on_daemon IS NOT NULL",
     ],
 }
 

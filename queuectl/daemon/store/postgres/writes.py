@@ -24,21 +24,24 @@ from queuectl.jobs import JobSpec
 _TYPES = (
     "text", "text", "text", "bigint", "bigint", "float8", "float8", "bigint", "text", "text", "float8", "float8",
     "text", "bigint", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "bytea", "bigint",
+    "text",
 )  # fmt: skip
 _INSERTED = tuple(zip(INSERTED, _TYPES, strict=True))
 _COLUMNS = ", ".join(INSERTED)
 INSERT_ONE = f"INSERT INTO jobs({_COLUMNS}) VALUES ({', '.join(['%s'] * len(_INSERTED))}) RETURNING id, seq"
-# A batch: one statement of 25 parameters however many rows (a VALUES list of 10,000 rows
-# would be 250,000 placeholders for psycopg to parse, over PostgreSQL's limit of 65,535).
+# A batch: one statement of 26 parameters however many rows (a VALUES list of 10,000 rows
+# would be 260,000 placeholders for psycopg to parse, over PostgreSQL's limit of 65,535).
 INSERT_MANY = (f"INSERT INTO jobs({_COLUMNS}) SELECT * FROM unnest("
                f"{', '.join(f'%s::{kind}[]' for _, kind in _INSERTED)}) RETURNING id, seq")  # fmt: skip
 
 
 # A claim that can lose: several daemons share the database. The CTE locks the row once
 # (FOR UPDATE, materialized) and SKIP LOCKED passes over a row another daemon is claiming
-# right now instead of waiting for its commit; then the row must still be pending.
+# right now instead of waiting for its commit; then the row must still be pending, and
+# not pinned to another daemon (`enqueue --on`; the window never loads those either).
 _CLAIM = (
-    "WITH c AS (SELECT seq FROM jobs WHERE seq = %s AND state = 'pending' FOR UPDATE SKIP LOCKED) "
+    "WITH c AS (SELECT seq FROM jobs WHERE seq = %s AND state = 'pending' "
+    "AND (on_daemon IS NULL OR on_daemon = %s) FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs SET state = 'assigned', attempts = jobs.attempts + 1, updated_at = %s FROM c "
     "WHERE jobs.seq = c.seq RETURNING jobs.attempts, jobs.charged"
 )
@@ -112,16 +115,18 @@ class PgWrites(PgReads, PgKeys):
               concurrency: int | None = None) -> int:  # fmt: skip
         """pending -> assigned to `child`; records a new attempt row and returns its number.
 
-        Raises ClaimLost if the job is not pending any more, or another daemon is claiming
-        it right now (SKIP LOCKED: never waits for it). The job's attempts and charged
-        retries are read from the row: another daemon may have run it since it was read."""
+        Raises ClaimLost if the job is not pending any more, is pinned to another daemon, or
+        another daemon is claiming it right now (SKIP LOCKED: never waits for it); QueueFull
+        if its limited queue has no room, counting every daemon's jobs of it. The job's
+        attempts and charged retries are read from the row: another daemon may have run it
+        since it was read."""
         if concurrency is not None and concurrency < Q.DEFAULT_CONCURRENCY:
             # Every daemon's held jobs of the queue count. The queue's row is locked until
             # this turn commits: the other daemons' claims of it wait for that, not longer.
             room = self.db.execute(_QUEUE_ROOM, (job.queue,)).fetchone()
             if room is not None and room[0] < job.slots:
                 raise QueueFull(job.seq)
-        row = self.db.execute(_CLAIM, (job.seq, now)).fetchone()
+        row = self.db.execute(_CLAIM, (job.seq, self.daemon_name, now)).fetchone()
         if row is None:
             raise ClaimLost(job.seq)
         attempt, job.charged = int(row[0]), int(row[1])
