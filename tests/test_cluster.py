@@ -414,7 +414,6 @@ def test_a_daemon_stuck_in_a_database_call_has_its_jobs_killed_by_the_watchdog(
             first, second = seen[(job_id, "1")], seen[(job_id, "2")]
             assert max(first) < min(second), (job_id, max(first), min(second))
             assert max(first) < frozen_at + LEASE, (job_id, max(first) - frozen_at)
-        assert not any(e.get("event") == "daemon.fenced" for e in stuck.log_events())  # (its loop is stuck)
         # Thawed (the connections reset): d fences itself, takes a new lease and runs jobs.
         proxy.drop_all()
         proxy.frozen.clear()

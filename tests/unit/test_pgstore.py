@@ -348,3 +348,24 @@ def test_a_version_2_database_is_migrated_to_pins_keeping_its_jobs(pg_server: An
         predicates = dict(admin.execute("SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'jobs_%'"))
         assert "on_daemon IS NULL" in predicates["jobs_runnable"]
         assert "(queue, on_daemon, priority DESC, seq)" in predicates["jobs_pinned"]
+
+
+def test_a_failed_turns_shared_events_are_dropped_and_undoing_them_after_is_harmless(pg: Any) -> None:
+    """A turn that fails tells the other daemons nothing; the journal's undo of its shared
+    events, which runs after the store's rollback, finds nothing left (it crashed the
+    daemon with a KeyError before)."""
+    import psycopg
+
+    from queuectl.daemon.store.postgres import PgStore
+
+    store = PgStore(pg[0], name="a")
+    try:
+        with pytest.raises(psycopg.OperationalError), store.transaction():
+            store.share("e", {"event": "job.started", "job_id": "x"})
+            store.share("r", 7)
+            raise psycopg.OperationalError("the database went away")
+        store.unshare("e")
+        store.unshare("r")
+        assert store._note == {}
+    finally:
+        store.close()

@@ -51,7 +51,11 @@ class PgWake(PgBase):
         self._note.setdefault(kind, []).append(item)
 
     def unshare(self, kind: str) -> None:
-        self._note[kind].pop()
+        """Undo the last share() (a request rolled back). After a failed transaction the
+        note is gone already (forget_note): nothing is left to undo."""
+        items = self._note.get(kind)
+        if items:
+            items.pop()
 
     def forget_note(self) -> None:
         """The transaction rolled back: nothing of it is told."""
