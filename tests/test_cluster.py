@@ -51,9 +51,12 @@ def cluster(tmp_path: Path, pg_server: Any) -> Iterator[tuple[str, dict[str, Dae
         daemons["a"] = first
         for key, value in (("lease", LEASE), ("lease_renew", RENEW)):
             first.call("config.set", {"key": key, "value": value})
-        for name in ("b", "c"):
+        for name in ("b", "c"):  # (started together: each waits for the other's start only)
             db = role_url(url, "cut_b") if name == "b" else url
-            daemons[name] = Daemon(tmp_path / name, workers=2, env={"QUEUECTL_DATABASE": db}).start("--name", name)
+            daemons[name] = Daemon(tmp_path / name, workers=2, env={"QUEUECTL_DATABASE": db})
+            daemons[name].start("--name", name, wait=False)
+        for name in ("b", "c"):
+            daemons[name].wait_ready()
         yield url, daemons
     finally:
         rows(url, "ALTER ROLE cut_b LOGIN")
@@ -94,8 +97,8 @@ def test_three_daemons_complete_5000_jobs_each_exactly_once(cluster: Any, tmp_pa
 
 def test_a_killed_daemons_jobs_are_rescued_within_lease_and_renew(cluster: Any, tmp_path: Path) -> None:
     url, daemons = cluster
-    for i in range(12):
-        daemons["a"].enqueue("sleep 4", id=f"s{i}")
+    for i in range(8):
+        daemons["a"].enqueue("sleep 2", id=f"s{i}")
     wait_for(lambda: len(held_by(url, "b")) >= 2, 20, what="daemon b to run jobs")
     taken = set(held_by(url, "b"))
     daemons["b"].kill9()
@@ -114,7 +117,7 @@ def test_a_killed_daemons_jobs_are_rescued_within_lease_and_renew(cluster: Any, 
                for r in firsts if r[0] in taken), firsts  # fmt: skip
     # Nothing lost: every job completes, on a and c.
     wait_for(lambda: unfinished(url) == 0, 60, interval=0.2, what="every job to finish")
-    assert rows(url, "SELECT count(*) FROM jobs WHERE state = 'completed'") == [(12,)]
+    assert rows(url, "SELECT count(*) FROM jobs WHERE state = 'completed'") == [(8,)]
     lines = [e for e in daemons["a"].log_events() + daemons["c"].log_events() if e.get("event") == "daemon.rescued"]
     assert [(e["daemon"], e["jobs"]) for e in lines] == [("b", len(firsts))]
 
@@ -278,7 +281,7 @@ def test_a_schedule_fires_each_slot_once_whichever_daemons_serve_it(cluster: Any
     for name in ("b", "c"):  # (started again: each reads the schedule at start too)
         daemons[name].stop()
         daemons[name].start("--name", name)
-    time.sleep(5.5)
+    time.sleep(3.5)
     assert a.cli("schedule", "pause", "tick").returncode == 0
     seconds = time.monotonic() - began
     time.sleep(0.5)
