@@ -30,6 +30,7 @@ child and keeps N - 1 others idle while it runs); a queue never skips its head.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from queuectl import jobs as J
 from queuectl import queues as Q
@@ -37,7 +38,7 @@ from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.queueset import Held, QueueSet
 from queuectl.daemon.rates import RateLimits, on_the_way
-from queuectl.daemon.store.interface import ClaimLost, QueueFull, Runnable, Storage
+from queuectl.daemon.store.interface import ClaimLost, QueueFull, Runnable, SharedStorage, Storage
 from queuectl.daemon.windows import Runnables
 from queuectl.daemon.workers import Workers
 
@@ -95,6 +96,8 @@ def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Wo
     lifecycle.inflight.journal.record(lambda: queues.fair.restore(saved))
     if store.counts[J.PENDING]:
         cap.heads = eligible_heads(cap, runnables, queues)
+        if store.shared and cap.heads and reserve_batch(cast("SharedStorage", store), cap, runnables, workers):
+            cap.heads = eligible_heads(cap, runnables, queues)  # (some heads were another daemon's)
         cap.newcomers = {q for q in cap.heads if q not in queues.fair.passes}
         queues.fair.forget_idle(cap.heads)
         assign(cap, runnables, queues, workers, lifecycle, now)
@@ -102,6 +105,22 @@ def dispatch(store: Storage, runnables: Runnables, queues: QueueSet, workers: Wo
     if lifecycle.rates is not None:
         lifecycle.rates.wake_at = rate_wake(cap, runnables, queues) if store.counts[J.PENDING] else None
     return cap.lost < MAX_LOST_CLAIMS
+
+
+def reserve_batch(store: SharedStorage, cap: Capacity, runnables: Runnables, workers: Workers) -> bool:
+    """Several daemons share the database: lock, in one statement, the jobs this dispatch
+    may start (each eligible queue's first few, in dispatch order), skipping those another
+    daemon is claiming right now; those are dropped from the windows before dispatch picks
+    (the claims that follow are then of rows this turn holds). True if any was dropped."""
+    room = len(workers.idle()) + len(workers.with_room_behind())
+    if not room:
+        return False
+    wanted = [job for name in cap.heads for job in runnables.window(name).first(room)]
+    got = store.reserve([job.seq for job in wanted])
+    for job in wanted:
+        if job.seq not in got:
+            runnables.window(job.queue).drop(job.seq)
+    return len(got) < len(wanted)
 
 
 def rate_held(cap: Capacity, job: Runnable) -> bool:

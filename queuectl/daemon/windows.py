@@ -123,6 +123,17 @@ class RunnableWindow:
                 return job
             heapq.heappop(self.heap)  # stale: dropped, or taken and put back since
 
+    def first(self, n: int) -> list[Runnable]:
+        """The best `n` runnable jobs in the window, in dispatch order, left in it."""
+        if self.peek() is None:  # (loads the window if it ran dry)
+            return []
+        found: list[Runnable] = []
+        for key, seq in heapq.nsmallest(n + len(self.heap) - len(self.jobs), self.heap):
+            job = self.jobs.get(seq)
+            if job is not None and job.key == key and job not in found:  # (not a stale entry)
+                found.append(job)
+        return found[:n]
+
     def pending(self) -> int:
         """The queue's pending jobs, in the window or not (the store's count)."""
         counts = self.store.queue_counts.get(self.queue)

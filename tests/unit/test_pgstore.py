@@ -369,3 +369,27 @@ def test_a_failed_turns_shared_events_are_dropped_and_undoing_them_after_is_harm
         assert store._note == {}
     finally:
         store.close()
+
+
+def test_a_batch_reserved_by_one_daemon_is_skipped_by_another_until_it_commits(pg: Any) -> None:
+    """reserve(): one statement locks the pending jobs asked for, skipping (never waiting
+    for) those another daemon's turn holds; a claim of a reserved job then wins."""
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, _ = pg
+    a, b = PgStore(url, name="a"), PgStore(url, name="b")
+    try:
+        with a.transaction():
+            jobs = a.insert_jobs([JobSpec("true", id=f"j{i}") for i in range(4)], NOW, 3, None)
+        seqs = [j.seq for j in jobs]
+        with a.transaction():
+            assert a.reserve(seqs[:3]) == set(seqs[:3])
+            with b.transaction():
+                assert b.reserve(seqs) == {seqs[3]}  # (at once: nothing waited for a's locks)
+            claimed = a.runnable(seqs[0])
+            assert claimed is not None and a.claim(claimed, 1, NOW) == 1
+        with b.transaction():
+            assert b.reserve(seqs) == set(seqs[1:])  # (a committed: its claim is not pending)
+    finally:
+        a.close()
+        b.close()

@@ -45,6 +45,11 @@ _CLAIM = (
     "UPDATE jobs SET state = 'assigned', attempts = jobs.attempts + 1, updated_at = %s FROM c "
     "WHERE jobs.seq = c.seq RETURNING jobs.attempts, jobs.charged"
 )
+# A batch of the jobs dispatch may start, locked in one statement (dispatch.reserve_batch).
+_RESERVE = (
+    "SELECT seq FROM jobs WHERE seq = ANY(%s::bigint[]) AND state = 'pending' "
+    "AND (on_daemon IS NULL OR on_daemon = %s) ORDER BY seq FOR UPDATE SKIP LOCKED"
+)
 # A limited queue's room: its concurrency less the slots every daemon's held jobs of it take.
 _QUEUE_ROOM = (
     "SELECT q.concurrency - coalesce((SELECT sum(j.slots) FROM jobs j WHERE j.queue = q.name "
@@ -110,6 +115,14 @@ class PgWrites(PgReads, PgKeys):
             return False
         self._move(row[0], J.PENDING, row[1])
         return True
+
+    def reserve(self, seqs: list[int]) -> set[int]:
+        """Lock, for this turn, the ones of these jobs that are still pending and this
+        daemon's to run, in one statement: those another daemon is claiming right now are
+        skipped (SKIP LOCKED), never waited for. The claims that follow then cannot lose."""
+        if not seqs:
+            return set()
+        return {r[0] for r in self.db.execute(_RESERVE, (seqs, self.daemon_name))}
 
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None,
               concurrency: int | None = None) -> int:  # fmt: skip
