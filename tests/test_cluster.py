@@ -426,3 +426,20 @@ def test_a_daemon_stuck_in_a_database_call_has_its_jobs_killed_by_the_watchdog(
     finally:
         stuck.stop(timeout=60)
         proxy.close()
+
+
+def test_a_queues_rate_limit_holds_across_daemons(cluster: Any, tmp_path: Path) -> None:
+    """A queue limited to 3 starts in any 2 s, served by three daemons: never more than 3
+    starts in a 2 s window over all of them (each daemon alone would allow 3)."""
+    url, daemons = cluster
+    made = daemons["a"].cli("queue", "add", "slow", "--rate", "3/2s")
+    assert made.returncode == 0, made.stderr
+    for d in daemons.values():
+        wait_for(lambda d=d: "slow" in [q["name"] for q in d.call("queue.list")], 5, what="the queue everywhere")
+    for i in range(9):
+        daemons["a"].enqueue("true", id=f"r{i}", queue="slow")
+    wait_for(lambda: unfinished(url) == 0, 30, interval=0.2, what="the limited jobs to finish")
+    starts = sorted(r[0] for r in rows(url, "SELECT started_at FROM attempts WHERE queue = 'slow'"))
+    assert len(starts) == 9
+    for i, t in enumerate(starts):
+        assert len([s for s in starts[i:] if s < t + 2.0]) <= 3, starts

@@ -216,8 +216,7 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
     slot = Q.allocate_slots(held.indices, job.slots)
     config = queues.get(job.queue)
     try:
-        lifecycle.claim(job, child, now, queued=queued, slot=slot,
-                        concurrency=config.concurrency if config else None)  # fmt: skip
+        lifecycle.claim(job, child, now, queued=queued, slot=slot, limits=config)
     except QueueFull:  # (other daemons sharing the database hold the queue's room)
         runnables.add(job)
         cap.heads.pop(job.queue, None)

@@ -117,12 +117,12 @@ class Lifecycle:
                     self.events.emit("job.due", job_id=job.id)
 
     def claim(self, job: Runnable, child: int, now: float, queued: bool = False,
-              slot: tuple[int, ...] = (0,), concurrency: int | None = None) -> InFlight:  # fmt: skip
+              slot: tuple[int, ...] = (0,), limits: Q.QueueConfig | None = None) -> InFlight:  # fmt: skip
         """pending -> assigned to `child` (the assignment is sent after commit); `queued`:
         behind the job it runs; `slot`: its slot indices within its queue."""
         slot_text = Q.format_slots(slot)
         limit = job.max_output if job.max_output is not None else self.config["max_output_bytes"]
-        attempt = self.store.claim(job, child, now, slot_text, limit, concurrency)
+        attempt = self.store.claim(job, child, now, slot_text, limit, limits)
         flight = InFlight(job, attempt, child, queued=queued, slot=slot)
         self.inflight.add(flight)
         stdin = self.store.stdin_of(job.seq) if job.hook is not None else None

@@ -53,8 +53,9 @@ class ClaimLost(Exception):
 
 
 class QueueFull(ClaimLost):
-    """claim(): the job's queue has no room left for it, counting what every daemon
-    sharing the database runs of it. Nothing was written; the job stays pending."""
+    """claim(): the job's queue has no room left for it (its concurrency, or its rate
+    limit), counting what every daemon sharing the database holds or started of it.
+    Nothing was written; the job stays pending."""
 
 
 class KeyHeldError(Exception):
@@ -177,10 +178,11 @@ class Storage(Protocol):
     # --- state changes (each knows the state it leaves, for the counts)
     def make_runnable(self, seq: int, now: float) -> bool: ...
     # (`queue`: the job's queue, for the counts per queue)
-    # `concurrency`: the queue's, checked against every daemon's held jobs of it on a
-    # shared database (QueueFull); a single daemon's dispatch has checked it already.
+    # `limits`: the job's queue; on a shared database its concurrency and rate limit are
+    # checked against every daemon's jobs of it (QueueFull); a single daemon's dispatch has
+    # checked them already.
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0",
-              max_output: int | None = None, concurrency: int | None = None) -> int: ...  # fmt: skip
+              max_output: int | None = None, limits: QueueConfig | None = None) -> int: ...  # fmt: skip
     # A start may be held and written with its attempt's finish (one write for a short
     # job); write_starts() writes what is held, before the turn reads jobs or commits.
     def mark_started(self, seq: int, attempt: int, t: float, pid: int, segment: str,

@@ -20,7 +20,7 @@ import psycopg
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # A session advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = int.from_bytes(b"qctl-mig", "big")
 
@@ -219,6 +219,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX jobs_pinned ON jobs(queue, on_daemon, priority DESC, seq) "
         "WHERE state = 'pending' AND on_daemon IS NOT NULL",
     ],
+    # A rate-limited queue's starts in its window, counted over every daemon (writes.py).
+    6: ["CREATE INDEX attempts_queue_start ON attempts(queue, (coalesce(started_at, assigned_at)))"],
 }
 
 

@@ -55,6 +55,9 @@ _QUEUE_ROOM = (
     "SELECT q.concurrency - coalesce((SELECT sum(j.slots) FROM jobs j WHERE j.queue = q.name "
     "AND j.state IN ('assigned', 'processing')), 0) FROM queues q WHERE q.name = %s FOR UPDATE"
 )
+# A rate-limited queue's starts in its window, by every daemon: an attempt counts from its
+# start, or from its claim until it starts (index attempts_queue_start).
+_CLAIMED_SINCE = "SELECT count(*) FROM attempts WHERE queue = %s AND coalesce(started_at, assigned_at) > %s"
 _MAKE_RUNNABLE = (
     "WITH t AS (SELECT seq, state FROM jobs WHERE seq = %s AND state IN ('scheduled', 'failed') FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = %s FROM t WHERE jobs.seq = t.seq "
@@ -107,6 +110,24 @@ class PgWrites(PgReads, PgKeys):
         assert len(seqs) == len(rows)
         return seqs
 
+    def _check_room(self, job: Runnable, limits: Q.QueueConfig, now: float) -> None:
+        """A limited queue (concurrency below the default, or a rate limit): every daemon's
+        jobs of it count. The queue's row is locked until this turn commits, so the other
+        daemons' claims of it wait for that (milliseconds), not longer; an unlimited queue
+        takes no lock."""
+        limited = limits.concurrency < Q.DEFAULT_CONCURRENCY
+        if not (limited or limits.rate):
+            return
+        room = self.db.execute(_QUEUE_ROOM, (job.queue,)).fetchone()
+        if room is None:
+            return  # (removed meanwhile: nothing to count against)
+        if limited and room[0] < job.slots:
+            raise QueueFull(job.seq)
+        if limits.rate:  # (a job handed out and not started yet holds a place, as rates.py says)
+            started = self.db.execute(_CLAIMED_SINCE, (job.queue, now - limits.rate.period)).fetchone()
+            if started is not None and started[0] >= limits.rate.count:
+                raise QueueFull(job.seq)
+
     def make_runnable(self, seq: int, now: float) -> bool:
         """A scheduled or backing-off job whose time has come -> pending. False if it is not
         timed (any more: another daemon sharing the database may have got there first)."""
@@ -125,7 +146,7 @@ class PgWrites(PgReads, PgKeys):
         return {r[0] for r in self.db.execute(_RESERVE, (seqs, self.daemon_name))}
 
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None,
-              concurrency: int | None = None) -> int:  # fmt: skip
+              limits: Q.QueueConfig | None = None) -> int:  # fmt: skip
         """pending -> assigned to `child`; records a new attempt row and returns its number.
 
         Raises ClaimLost if the job is not pending any more, is pinned to another daemon, or
@@ -133,12 +154,8 @@ class PgWrites(PgReads, PgKeys):
         if its limited queue has no room, counting every daemon's jobs of it. The job's
         attempts and charged retries are read from the row: another daemon may have run it
         since it was read."""
-        if concurrency is not None and concurrency < Q.DEFAULT_CONCURRENCY:
-            # Every daemon's held jobs of the queue count. The queue's row is locked until
-            # this turn commits: the other daemons' claims of it wait for that, not longer.
-            room = self.db.execute(_QUEUE_ROOM, (job.queue,)).fetchone()
-            if room is not None and room[0] < job.slots:
-                raise QueueFull(job.seq)
+        if limits is not None and job.hook is None:
+            self._check_room(job, limits, now)
         row = self.db.execute(_CLAIM, (job.seq, self.daemon_name, now)).fetchone()
         if row is None:
             raise ClaimLost(job.seq)
