@@ -93,6 +93,11 @@ def test_three_daemons_complete_5000_jobs_each_exactly_once(cluster: Any, tmp_pa
         cluster_view = d.call("daemon.status")["daemon"]["cluster"]
         assert [x["name"] for x in cluster_view["daemons"] if x["live"]] == ["a", "b", "c"]
         assert cluster_view["fenced"] is None
+    shown = daemons["b"].cli("worker", "status")
+    assert shown.returncode == 0 and shown.stdout.startswith("daemon b: workers: 2 running"), shown.stdout
+    table = shown.stdout.split("daemons sharing the database:")[1].split("\n")
+    assert [line.split()[0] for line in table[2:] if line.strip()] == ["a", "b", "c"], shown.stdout
+    assert all(" live " in line for line in table[2:] if line.strip())
 
 
 def test_a_killed_daemons_jobs_are_rescued_within_lease_and_renew(cluster: Any, tmp_path: Path) -> None:

@@ -158,8 +158,9 @@ class Group(click.Group):
 def cli(ctx: click.Context, home: str | None, socket_: str | None, timeout: float, no_color: bool) -> None:
     """queuectl: a background job queue for shell commands.
 
-    One daemon owns the queue (a SQLite database) and a pool of worker
-    processes; this command talks to it over a Unix socket. Commands that need
+    A daemon owns the queue (a SQLite database; or PostgreSQL, which several
+    daemons on several hosts can share) and a pool of worker processes; this
+    command talks to it over a Unix socket. Commands that need
     the daemon start one for you in the background when none is running
     (not for the system service; set QUEUECTL_NO_AUTOSTART=1 to turn this off).
 

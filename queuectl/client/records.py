@@ -83,6 +83,8 @@ class WorkersStatus(TypedDict):
     running: int
     busy: int
     children: list[WorkerChild]
+    daemon: str  # this daemon's name
+    daemons: list[dict[str, Any]] | None  # every daemon of a shared database (PostgreSQL), else None
 
 
 class Storage(TypedDict):

@@ -46,7 +46,9 @@ def dead_lines(jobs: list[dict[str, Any]], width: int | None, colour: bool) -> l
 
 def worker_lines(status: Mapping[str, Any], width: int | None, colour: bool) -> list[str]:
     """`worker status`: the pool, then a row per child and the job it runs."""
-    head = f"workers: {status['running']} running (target {status['target']}), {status['busy']} busy"
+    name = status.get("daemon")
+    head = (f"daemon {name}: " if name else "") + \
+        f"workers: {status['running']} running (target {status['target']}), {status['busy']} busy"
     rows = []
     for child in status["children"]:
         job = child["job"] or {}
@@ -57,6 +59,12 @@ def worker_lines(status: Mapping[str, Any], width: int | None, colour: bool) -> 
             Col("child", "CHILD"), Col("pid", "PID"), Col("state", "STATE", colour=True),
             Col("running_s", "FOR", lambda s: "-" if s is None else human.span(s)),
             Col("job_id", "JOB", shrink=1, min_width=8),
+        ], width, colour)  # fmt: skip
+    if status.get("daemons"):  # (a database several daemons share: all of them)
+        lines += ["", "daemons sharing the database:"]
+        lines += render([{**d, "live": "live" if d["live"] else "lapsed"} for d in status["daemons"]], [
+            Col("name", "NAME"), Col("host", "HOST"), Col("pid", "PID"), Col("live", "LEASE"),
+            Col("workers", "WORKERS"), Col("running", "RUNNING"),
         ], width, colour)  # fmt: skip
     return lines
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+from typing import TYPE_CHECKING, Any, cast
 
 from queuectl import protocol as P
 from queuectl.daemon.rpc import Param, Send, method
@@ -10,6 +11,7 @@ from queuectl.settings import MAX_WORKERS
 
 if TYPE_CHECKING:
     from queuectl.daemon.api import Api
+    from queuectl.daemon.store.interface import SharedStorage
 
 
 @method(
@@ -26,7 +28,7 @@ def scale(api: Api, send: Send, count: int) -> dict[str, Any]:
     if api.shutting_down:
         raise P.RpcError(P.SHUTTING_DOWN, "the daemon is shutting down")
     api.workers.scale(count)
-    return api.workers.view(api.now)
+    return view(api)
 
 
 @method(
@@ -38,9 +40,20 @@ def scale(api: Api, send: Send, count: int) -> dict[str, Any]:
 def stop(api: Api, send: Send) -> dict[str, Any]:
     if not api.shutting_down:
         api.workers.scale(0)
-    return api.workers.view(api.now)
+    return view(api)
 
 
-@method("workers.status", description="The pool: target size and each child.", result="object")
+@method("workers.status", description="The pool: target size and each child; `daemon`: this daemon's "
+        "name; `daemons`: with a database several daemons share, every daemon of it (name, host, pid, "
+        "lease, live, workers, running), else null.", result="object")  # fmt: skip
 def status(api: Api, send: Send) -> dict[str, Any]:
-    return api.workers.view(api.now)
+    return view(api)
+
+
+def view(api: Api) -> dict[str, Any]:
+    """workers.status: the pool, and which daemon (and, sharing a database, the others)."""
+    found: dict[str, Any] = {**api.workers.view(api.now), "daemon": api.store.daemon_name, "daemons": None}
+    if api.store.shared:
+        with contextlib.suppress(*api.store.errors):  # (the database away: this daemon's part only)
+            found["daemons"] = cast("SharedStorage", api.store).daemons()
+    return found
