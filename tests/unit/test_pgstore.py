@@ -284,3 +284,45 @@ def test_both_stores_answer_every_read_with_the_same_records(pg: Any, tmp_path: 
     finally:
         sqlite.close()
         postgres.close()
+
+
+def test_two_daemons_ending_two_parents_at_once_release_the_dependent(pg: Any) -> None:
+    """Daemons a and b end the two parents of x at the same moment, each in its own turn's
+    transaction: b's turn reads x while a's has written waiting_on 2 -> 1 but not committed
+    yet. b must read x as a's commit leaves it (locked: it waits for a), and release it;
+    reading 2 as well, it would write 1 after a and x would wait for ever (a chaos run over
+    three daemons found such jobs left blocked: tests/chaos_cluster.py)."""
+    import threading
+    from types import SimpleNamespace
+
+    from queuectl.daemon.dependencies import Dependencies
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    a = PgStore(url, name="a")
+    with a.transaction():
+        jobs = a.insert_jobs([JobSpec("p", id="p1"), JobSpec("p", id="p2"), JobSpec("x", id="x")], NOW, 3, None)
+        p1, p2, x = (job.seq for job in jobs)
+        a.block([(x, J.PENDING, "success", 2)], [(p1, x), (p2, x)])
+    b = PgStore(url, name="b")
+    released: list[Any] = []
+    lifecycle = SimpleNamespace(runnable=SimpleNamespace(add=released.append),
+                                events=SimpleNamespace(emit=lambda *args, **fields: None))  # fmt: skip
+
+    def b_ends_p2() -> None:
+        with b.transaction():
+            Dependencies(b, lifecycle).parent_final(p2, "p2", J.COMPLETED, NOW)  # type: ignore[arg-type]
+
+    try:
+        with a.transaction():
+            Dependencies(a, lifecycle).parent_final(p1, "p1", J.COMPLETED, NOW)  # type: ignore[arg-type]
+            other = threading.Thread(target=b_ends_p2)
+            other.start()
+            other.join(0.5)  # (b reads x now, or waits for a's commit)
+        other.join(10)
+        assert not other.is_alive()
+        assert admin.execute("SELECT state, waiting_on FROM jobs WHERE id = 'x'").fetchone() == (J.PENDING, 0)
+        assert [job.id for job in released] == ["x"]
+    finally:
+        a.close()
+        b.close()

@@ -37,9 +37,15 @@ class PgDeps(PgBase):
     def parents(self, seq: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT parent FROM job_deps WHERE child = %s", (seq,))]
 
-    def dep_state(self, seq: int) -> DepState | None:
+    def dep_state(self, seq: int, lock: bool = False) -> DepState | None:
+        """`lock`: the row is about to be written from what is read (waiting_on - 1, released,
+        cancelled): locked until the commit, and read as the last commit left it. Another
+        daemon ending another parent of the same job at the same moment waits here and then
+        reads this one's write; without the lock both would write waiting_on - 1 from the
+        same value, and the job would wait for ever for a parent that ended."""
         row = self.db.execute(
-            "SELECT seq, id, state, after_condition, waiting_on, run_at, cancelled_by FROM jobs WHERE seq = %s",
+            "SELECT seq, id, state, after_condition, waiting_on, run_at, cancelled_by FROM jobs WHERE seq = %s"
+            + (" FOR UPDATE" if lock else ""),
             (seq,),
         ).fetchone()
         return DepState(*row) if row else None
