@@ -12,8 +12,13 @@ from queuectl.daemon.store.postgres.base import PgBase, storable_only
 
 class PgDeps(PgBase):
     def job_refs(self, ids: list[str]) -> dict[str, tuple[int, str]]:
-        """id -> (seq, state) of the stored jobs among `ids`."""
-        rows = self.db.execute("SELECT id, seq, state FROM jobs WHERE id = ANY(%s::text[])", (storable_only(ids),))
+        """id -> (seq, state) of the stored jobs among `ids` (the parents of jobs being
+        enqueued). Locked (FOR SHARE) until the commit: a parent that another daemon is ending
+        now is read as it ends (final: counted at once), or its end waits for this commit
+        and then finds the new dependents; read unlocked, the new job could wait for ever
+        for a parent that ended unseen. (In id order: enqueues lock them in one order.)"""
+        rows = self.db.execute("SELECT id, seq, state FROM jobs WHERE id = ANY(%s::text[]) ORDER BY id FOR SHARE",
+                               (storable_only(ids),))  # fmt: skip
         return {job_id: (seq, state) for job_id, seq, state in rows}
 
     def block(self, rows: list[tuple[int, str, str, int]], edges: list[tuple[int, int]]) -> None:
