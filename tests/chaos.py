@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ KINDS: dict[str, tuple[int, str, dict[str, Any]]] = {
 SUCCEEDS = {"ok", "flaky", "loud", "spawner"}
 
 
-def make_jobs(n: int, marker: str, rng: random.Random) -> list[dict[str, Any]]:
-    names = list(KINDS)
-    weights = [KINDS[k][0] for k in names]
+def make_jobs(n: int, marker: str, rng: random.Random,
+              kinds: dict[str, tuple[int, str, dict[str, Any]]] = KINDS) -> list[dict[str, Any]]:  # fmt: skip
+    names = list(kinds)
+    weights = [kinds[k][0] for k in names]
     jobs = []
     for i in range(n):
         if i and rng.random() < 0.12:  # a DAG among the jobs: 1 to 3 parents among the last 50
@@ -49,7 +51,7 @@ def make_jobs(n: int, marker: str, rng: random.Random) -> list[dict[str, Any]]:
                          "after_condition": rng.choice(["success", "failure", "always"])})  # fmt: skip
             continue
         kind = rng.choices(names, weights)[0]
-        _, command, fields = KINDS[kind]
+        _, command, fields = kinds[kind]
         # The marker lets us find any process of any job in /proc afterwards.
         jobs.append({"id": f"{kind}-{i}", "command": f"{command} # {marker}", **fields})
     return jobs
@@ -171,17 +173,27 @@ def run(jobs: int, kills: int, daemon_kills: int, workers: int = 4, seed: int = 
     return report
 
 
-def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> dict[str, Any]:
-    """Every invariant, from the database and the filesystem. Violations are listed."""
-    violations: list[str] = []
-    db = sqlite3.connect(f"file:{d.paths.db}?mode=ro", uri=True)
-    jobs = {r[0]: r for r in db.execute("SELECT id, state, seq, charged, max_retries, last_error, started_at, "
-                                        "finished_at FROM jobs")}  # fmt: skip
+# The rows the checks read, in this order, from either store (SQLite or PostgreSQL).
+JOB_COLUMNS = "id, state, seq, charged, max_retries, last_error, started_at, finished_at, attempts"
+ATTEMPT_COLUMNS = ("job_seq, n, started_at, finished_at, charged, error, segment, out_off, out_len, exit_code, "
+                   "daemon, assigned_at")  # fmt: skip
+FINAL = ("completed", "dead", "cancelled")
+
+
+def read_rows(db: Any) -> tuple[dict[str, tuple], dict[int, list[tuple]]]:
+    """The jobs by id and their attempts by job seq (in order), from a DB-API connection."""
+    jobs = {r[0]: tuple(r) for r in db.execute(f"SELECT {JOB_COLUMNS} FROM jobs")}
     attempts: dict[int, list[tuple]] = {}
-    for row in db.execute("SELECT job_seq, n, started_at, finished_at, charged, error, segment, "
-                          "out_off, out_len, exit_code FROM attempts ORDER BY job_seq, n"):  # fmt: skip
-        attempts.setdefault(row[0], []).append(row)
-    states = Counter(r[1] for r in jobs.values())
+    for row in db.execute(f"SELECT {ATTEMPT_COLUMNS} FROM attempts ORDER BY job_seq, n"):
+        attempts.setdefault(row[0], []).append(tuple(row))
+    return jobs, attempts
+
+
+def check_jobs(specs: list[dict[str, Any]], jobs: dict[str, tuple], attempts: dict[int, list[tuple]],
+               output: Callable[[tuple], bytes], violations: list[str], succeeds: set[str] = SUCCEEDS) -> None:  # fmt: skip
+    """Each enqueued job: there, final, in the state its kind must end in, its attempts
+    numbered 1..n without gaps and never overlapping in time, a loud job's whole output kept
+    (`output` reads an attempt's stdout)."""
     for spec in specs:
         job = jobs.get(spec["id"])
         if job is None:
@@ -191,9 +203,9 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
         kind = spec["id"].split("-")[0]
         if kind == "dep":
             check_deps(spec, jobs, violations)
-        if state not in ("completed", "dead", "cancelled"):
+        if state not in FINAL:
             violations.append(f"{spec['id']}: left {state}")
-        if kind in SUCCEEDS and state != "completed":
+        if kind in succeeds and state != "completed":
             violations.append(f"{spec['id']}: {state}, expected completed ({last_error})")
         if kind in ("fail", "timeout"):
             if state != "dead":
@@ -201,44 +213,63 @@ def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> di
             counted = sum(1 for a in attempts.get(seq, []) if a[4])
             if counted != max_retries + 1:
                 violations.append(f"{spec['id']}: {counted} counted attempts, expected {max_retries + 1}")
+        numbers = [a[1] for a in attempts.get(seq, [])]
+        if numbers != list(range(1, job[8] + 1)):
+            violations.append(f"{spec['id']}: attempts {numbers}, the job says {job[8]}")
         runs = sorted((a[2], a[3]) for a in attempts.get(seq, []) if a[2] is not None)
         for (_, end), (start, _) in zip(runs, runs[1:], strict=False):
             if end is None or start < end:
                 violations.append(f"{spec['id']}: attempts overlap")
         if kind == "loud" and state == "completed":
-            last = attempts[seq][-1]
-            segment, off, length = last[6], last[7], last[8]
-            data = (d.paths.logs_dir / f"{segment}.out").read_bytes()[off : off + length]
+            data = output(attempts[seq][-1])
             if data != b"x" * LOUD_BYTES:
                 violations.append(f"{spec['id']}: stdout of {len(data)} bytes is not exactly its output")
-    scheduled = check_schedules(db, violations)
-    made = sum(r["runs"] for r in scheduled.values())
-    if len(jobs) != len(specs) + made:
-        violations.append(f"{len(jobs)} jobs in the database, {len(specs)} enqueued and {made} scheduled")
-    if states.get("blocked"):
-        violations.append(f"{states['blocked']} jobs left blocked")
-    integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-    if integrity != "ok":
-        violations.append(f"integrity_check: {integrity}")
-    all_attempts = [a for rows in attempts.values() for a in rows]
-    lost = sum(1 for a in all_attempts if a[4] and a[5] and a[5].startswith("worker lost"))
-    interrupted = sum(1 for a in all_attempts if not a[4])
-    db.close()
+
+
+def read_output(logs_dir: Path, attempt: tuple) -> bytes:
+    """An attempt's stdout, from the log segment of the daemon that ran it."""
+    segment, off, length = attempt[6], attempt[7], attempt[8]
+    return (logs_dir / f"{segment}.out").read_bytes()[off : off + length]
+
+
+def attempt_counts(attempts: dict[int, list[tuple]]) -> dict[str, int]:
+    """How many attempts, and how many runs the kills cost (lost: charged; interrupted: not)."""
+    every = [a for rows in attempts.values() for a in rows]
+    lost = sum(1 for a in every if a[4] and a[5] and a[5].startswith("worker lost"))
+    interrupted = sum(1 for a in every if not a[4])
+    return {"attempts": len(every), "lost_attempts": lost, "interrupted_attempts": interrupted,
+            "extra_runs": lost + interrupted}  # fmt: skip
+
+
+def check_processes(marker: str, violations: list[str]) -> None:
+    """No process of any job is left running (their command lines carry the marker)."""
     with contextlib.suppress(AssertionError):
         wait_for(lambda: not pids_with_marker(marker), timeout=5)
     survivors = pids_with_marker(marker)
     if survivors:
         violations.append(f"{len(survivors)} job processes survived: {survivors[:5]}")
-    return {
-        "states": dict(states),
-        "schedules": scheduled,
-        "attempts": len(all_attempts),
-        "lost_attempts": lost,
-        "interrupted_attempts": interrupted,
-        "extra_runs": lost + interrupted,
-        "integrity_check": integrity,
-        "violations": violations,
-    }
+
+
+def check(home: Path, d: Daemon, specs: list[dict[str, Any]], marker: str) -> dict[str, Any]:
+    """Every invariant, from the database and the filesystem. Violations are listed."""
+    violations: list[str] = []
+    db = sqlite3.connect(f"file:{d.paths.db}?mode=ro", uri=True)
+    jobs, attempts = read_rows(db)
+    check_jobs(specs, jobs, attempts, lambda a: read_output(d.paths.logs_dir, a), violations)
+    scheduled = check_schedules(db, violations)
+    made = sum(r["runs"] for r in scheduled.values())
+    if len(jobs) != len(specs) + made:
+        violations.append(f"{len(jobs)} jobs in the database, {len(specs)} enqueued and {made} scheduled")
+    states = Counter(r[1] for r in jobs.values())
+    if states.get("blocked"):
+        violations.append(f"{states['blocked']} jobs left blocked")
+    integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    if integrity != "ok":
+        violations.append(f"integrity_check: {integrity}")
+    db.close()
+    check_processes(marker, violations)
+    return {"states": dict(states), "schedules": scheduled, **attempt_counts(attempts),
+            "integrity_check": integrity, "violations": violations}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

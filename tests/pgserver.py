@@ -64,6 +64,10 @@ class PgServer:
         os.chown(self.sockdir, self.owner.pw_uid, self.owner.pw_gid)
         self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", PG_USER, "-A", "trust",
                           "-E", "UTF8", "--no-sync", "--no-instructions")  # fmt: skip
+        return self.start_again()
+
+    def start_again(self) -> PgServer:
+        """Start the server made by start() (again, after a `pg_ctl stop`)."""
         self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.log), "-o",
                     f"-c listen_addresses='' -c unix_socket_directories={self.sockdir} -c fsync=off "
                     "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")  # fmt: skip

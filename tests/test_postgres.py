@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,40 @@ def _final_or_none(d: Daemon, job_id: str) -> dict[str, Any] | None:
     except Exception:  # storage errors until the store has reconnected
         return None
     return job if job["state"] in FINAL else None
+
+
+def test_a_due_retry_does_not_spin_the_loop_while_the_database_is_away(tmp_path: Path) -> None:
+    """Failing jobs with a short back-off, and the server stopped: their retries fall due
+    while nothing can be written. The loop must not come round at once for them again and
+    again (each turn fails: store.error lines by the ten thousand a second, a whole core);
+    and once the server is back they run (a server of its own: the session's is shared)."""
+    from tests.pgserver import PgServer
+
+    server = PgServer().start()
+    try:
+        url = server.fresh_url()
+        d = Daemon(tmp_path / "home", workers=1, env={"QUEUECTL_DATABASE": url}).start()
+        try:
+            for key, value in (("backoff_base", 2), ("backoff_max", 0.05)):
+                d.call("config.set", {"key": key, "value": value})
+            d.call("job.enqueue_many", {"jobs": [{"id": f"f{i}", "command": "exit 1", "max_retries": 1000}
+                                                 for i in range(20)]})  # fmt: skip
+            wait_for(lambda: d.call("daemon.status")["counts"]["failed"] > 0, 10, what="a job backing off")
+            server.pg_ctl("stop", "-m", "fast", "-w")
+            stopped = len(d.log_events())
+            time.sleep(2)
+            errors = [e for e in d.log_events()[stopped:] if e.get("event") == "store.error"]
+            server.start_again()
+            assert len(errors) < 200, f"{len(errors)} store.error lines in 2 s"
+            wait_for(lambda: _attempts_of(d, "f0") > 3, 20, what="the retries to go on")
+        finally:
+            d.stop()
+    finally:
+        server.stop()
+
+
+def _attempts_of(d: Daemon, job_id: str) -> int:
+    try:
+        return int(d.job(job_id)["attempts"])
+    except Exception:  # storage errors until the store has reconnected
+        return 0

@@ -100,7 +100,7 @@ class Dependencies:
             self._queue.clear()
 
     def _one(self, seq: int, p_seq: int, p_id: str, p_state: str, now: float) -> None:
-        dep = self.store.dep_state(seq)
+        dep = self.store.dep_state(seq, lock=True)  # (another daemon may end another parent now)
         if dep is None or dep.state != J.BLOCKED:
             return
         condition = dep.condition or A.SUCCESS
@@ -136,7 +136,7 @@ class Dependencies:
         while todo:
             parent = todo.popleft()
             for child in self.store.dependents(parent):
-                dep = self.store.dep_state(child)
+                dep = self.store.dep_state(child, lock=True)
                 if dep is None or dep.state != J.CANCELLED or dep.cancelled_by != parent:
                     continue
                 waiting = self._still_waiting(dep)

@@ -133,12 +133,12 @@ class Loop:
         wakes.append(d.cluster.wake_at() if d.cluster is not None else None)
         wait = min(w for w in wakes if w is not None) - mono
         if not d.shutting_down:
+            # (while the database fails, what is due waits for the retry as reports do: a turn fails at once)
+            soonest = STORAGE_RETRY_SECONDS if d.store_failing is not None else 0.0
             for due in (d.timers.next_due(), d.scheduler.next_due(), d.rates.wake_at):
                 if due is not None:
-                    wait = min(wait, due - d.clock.wall())
-        if wait <= 0:
-            return 0
-        return int(wait * 1000) + 1  # round up: never wake a hair early and spin
+                    wait = min(wait, max(due - d.clock.wall(), soonest))
+        return 0 if wait <= 0 else int(wait * 1000) + 1  # round up: never wake a hair early and spin
 
     def check_stall(self, since: float, now: float, expected: float) -> None:
         """A stretch of the loop took far longer than it should have: we were stopped

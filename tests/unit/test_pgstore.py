@@ -393,3 +393,93 @@ def test_a_batch_reserved_by_one_daemon_is_skipped_by_another_until_it_commits(p
     finally:
         a.close()
         b.close()
+
+
+def test_two_daemons_ending_two_parents_at_once_release_the_dependent(pg: Any) -> None:
+    """Daemons a and b end the two parents of x at the same moment, each in its own turn's
+    transaction: b's turn reads x while a's has written waiting_on 2 -> 1 but not committed
+    yet. b must read x as a's commit leaves it (locked: it waits for a), and release it;
+    reading 2 as well, it would write 1 after a and x would wait for ever (a chaos run over
+    three daemons found such jobs left blocked: tests/chaos_cluster.py)."""
+    import threading
+    from types import SimpleNamespace
+
+    from queuectl.daemon.dependencies import Dependencies
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    a = PgStore(url, name="a")
+    with a.transaction():
+        jobs = a.insert_jobs([JobSpec("p", id="p1"), JobSpec("p", id="p2"), JobSpec("x", id="x")], NOW, 3, None)
+        p1, p2, x = (job.seq for job in jobs)
+        a.block([(x, J.PENDING, "success", 2)], [(p1, x), (p2, x)])
+    b = PgStore(url, name="b")
+    released: list[Any] = []
+    lifecycle = SimpleNamespace(runnable=SimpleNamespace(add=released.append),
+                                events=SimpleNamespace(emit=lambda *args, **fields: None))  # fmt: skip
+
+    def b_ends_p2() -> None:
+        with b.transaction():
+            Dependencies(b, lifecycle).parent_final(p2, "p2", J.COMPLETED, NOW)  # type: ignore[arg-type]
+
+    try:
+        with a.transaction():
+            Dependencies(a, lifecycle).parent_final(p1, "p1", J.COMPLETED, NOW)  # type: ignore[arg-type]
+            other = threading.Thread(target=b_ends_p2)
+            other.start()
+            other.join(0.5)  # (b reads x now, or waits for a's commit)
+        other.join(10)
+        assert not other.is_alive()
+        assert admin.execute("SELECT state, waiting_on FROM jobs WHERE id = 'x'").fetchone() == (J.PENDING, 0)
+        assert [job.id for job in released] == ["x"]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_job_enqueued_on_one_daemon_as_its_parent_ends_on_another_is_released(pg: Any) -> None:
+    """Daemon a enqueues x after p while daemon b ends p, in overlapping transactions: b
+    must either be read as ended (x counts it at once) or find x among p's dependents
+    once a commits. Read unlocked, a sees p running, b's end does not see x yet, and x
+    waits for ever for a parent that ended."""
+    import threading
+    from types import SimpleNamespace
+
+    from queuectl.daemon.dependencies import Dependencies
+    from queuectl.daemon.store.postgres import PgStore
+
+    url, admin = pg
+    a = PgStore(url, name="a")
+    with a.transaction():
+        (p,) = a.insert_jobs([JobSpec("p", id="p")], NOW, 3, None)
+    b = PgStore(url, name="b")
+    with b.transaction():
+        b.claim(p, 1, NOW)  # (p runs on b)
+    released: list[Any] = []
+    lifecycle = SimpleNamespace(runnable=SimpleNamespace(add=released.append),
+                                events=SimpleNamespace(emit=lambda *args, **fields: None))  # fmt: skip
+
+    def b_ends_p() -> None:
+        with b.transaction():
+            assert b.finish_attempt(p.seq, 1, NOW, exit_code=0, signal=None, timed_out=False, error=None,
+                                    out_len=0, err_len=0, charged=True, new_state=J.COMPLETED, run_at=None,
+                                    last_error=None, started=False)  # fmt: skip
+            Dependencies(b, lifecycle).parent_final(p.seq, "p", J.COMPLETED, NOW)  # type: ignore[arg-type]
+
+    try:
+        with a.transaction():
+            deps = Dependencies(a, lifecycle)  # type: ignore[arg-type]
+            specs = [JobSpec("x", id="x", after=["p"])]
+            stored = deps.resolve(specs)
+            deps.link(specs, a.insert_jobs(specs, NOW, 3, None), stored, NOW)
+            other = threading.Thread(target=b_ends_p)
+            other.start()
+            other.join(0.5)  # (b ends p now, or waits for a's commit)
+        other.join(10)
+        assert not other.is_alive()
+        assert admin.execute("SELECT state FROM jobs WHERE id = 'p'").fetchone() == (J.COMPLETED,)
+        assert admin.execute("SELECT state, waiting_on FROM jobs WHERE id = 'x'").fetchone() == (J.PENDING, 0)
+        assert [job.id for job in released] == ["x"]
+    finally:
+        a.close()
+        b.close()

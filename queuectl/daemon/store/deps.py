@@ -61,7 +61,8 @@ class StoreDeps:
     def parents(self, seq: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT parent FROM job_deps WHERE child = ?", (seq,))]
 
-    def dep_state(self, seq: int) -> DepState | None:
+    def dep_state(self, seq: int, lock: bool = False) -> DepState | None:
+        """`lock`: the row is about to be written from what is read (one writer: nothing to do)."""
         row = self.db.execute(
             "SELECT seq, id, state, after_condition, waiting_on, run_at, cancelled_by FROM jobs "
             "WHERE seq = ?", (seq,)

@@ -12,8 +12,13 @@ from queuectl.daemon.store.postgres.base import PgBase, storable_only
 
 class PgDeps(PgBase):
     def job_refs(self, ids: list[str]) -> dict[str, tuple[int, str]]:
-        """id -> (seq, state) of the stored jobs among `ids`."""
-        rows = self.db.execute("SELECT id, seq, state FROM jobs WHERE id = ANY(%s::text[])", (storable_only(ids),))
+        """id -> (seq, state) of the stored jobs among `ids` (the parents of jobs being
+        enqueued). Locked (FOR SHARE) until the commit: a parent that another daemon is ending
+        now is read as it ends (final: counted at once), or its end waits for this commit
+        and then finds the new dependents; read unlocked, the new job could wait for ever
+        for a parent that ended unseen. (In id order: enqueues lock them in one order.)"""
+        rows = self.db.execute("SELECT id, seq, state FROM jobs WHERE id = ANY(%s::text[]) ORDER BY id FOR SHARE",
+                               (storable_only(ids),))  # fmt: skip
         return {job_id: (seq, state) for job_id, seq, state in rows}
 
     def block(self, rows: list[tuple[int, str, str, int]], edges: list[tuple[int, int]]) -> None:
@@ -37,9 +42,15 @@ class PgDeps(PgBase):
     def parents(self, seq: int) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT parent FROM job_deps WHERE child = %s", (seq,))]
 
-    def dep_state(self, seq: int) -> DepState | None:
+    def dep_state(self, seq: int, lock: bool = False) -> DepState | None:
+        """`lock`: the row is about to be written from what is read (waiting_on - 1, released,
+        cancelled): locked until the commit, and read as the last commit left it. Another
+        daemon ending another parent of the same job at the same moment waits here and then
+        reads this one's write; without the lock both would write waiting_on - 1 from the
+        same value, and the job would wait for ever for a parent that ended."""
         row = self.db.execute(
-            "SELECT seq, id, state, after_condition, waiting_on, run_at, cancelled_by FROM jobs WHERE seq = %s",
+            "SELECT seq, id, state, after_condition, waiting_on, run_at, cancelled_by FROM jobs WHERE seq = %s"
+            + (" FOR UPDATE" if lock else ""),
             (seq,),
         ).fetchone()
         return DepState(*row) if row else None
