@@ -71,7 +71,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("retain_dead", float, 30 * DAY, "seconds a dead job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
         Setting("retain_cancelled", float, 7 * DAY, "seconds a cancelled job (and its output) is kept before the daemon prunes it; 0 or none: forever", 0.0, MAX_RETAIN),
         Setting("retain_max_jobs", int, 0, "most finished jobs kept: past it the oldest finished are pruned first; 0 or none: no cap", 0, 1_000_000_000),
-        Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit)", choices=("NORMAL", "FULL")),
+        Setting("synchronous", str, "NORMAL", "SQLite durability: NORMAL (fast, a power loss may drop the last commits) or FULL (fsync per commit); PostgreSQL always commits durably", choices=("NORMAL", "FULL")),
         Setting("rate_limit", str, ratelimit.NONE, "at most N job starts in any PERIOD, over every queue: N/PERIOD (10/m, 2/s, 5/10s) or none", normalize=_rate),
         Setting("on_success", str, "", "hook command run (as a job of its own) when a job completes, for jobs that name none; empty: none", normalize=_hook("on_success")),
         Setting("on_failure", str, "", "hook command run when a job goes dead (no retries left), for jobs that name none; empty: none", normalize=_hook("on_failure")),

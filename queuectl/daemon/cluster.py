@@ -154,6 +154,8 @@ class Cluster:
         their settled jobs end the waits on them here; the counts are reloaded if they
         changed the queue (True: the windows must be reloaded too)."""
         d, inbox = self.d, self.store.take_inbox()
+        if self.store.reconnected:
+            self.reconcile()
         if self.watchdog.fired:  # (the loop was stuck at the fence moment: the watchdog killed them)
             self.fence("the lease could not be renewed and was about to lapse (the loop was stuck)", flush=False)
         if d.events.subscriptions:
@@ -176,6 +178,26 @@ class Cluster:
         self.refresh_due = False
         self.store.reload_counts()
         return True
+
+    def reconcile(self) -> None:
+        """Connected again (a restart, a failover): what this daemon holds and what the
+        database says it holds must agree. A server that lost its last commits (a failover
+        to a standby behind) may have lost a claim (the job may be another daemon's now:
+        it is killed here) or an end (the job is put back to pending: it runs again)."""
+        d, store = self.d, self.store
+        store.reconnected = False
+        d.journal.record(lambda: setattr(store, "reconnected", True))  # (a failed turn: again)
+        held = store.held_here()
+        ours = {f.job.seq: f.attempt for f in d.inflight}
+        lost_ends = [seq for seq, attempt in held.items() if ours.get(seq) != attempt]
+        if lost_ends:
+            taken = store.take_back(d.clock.wall(), lost_ends)
+            log.warning("daemon.reconciled", requeued=[job_id for _, job_id, _ in taken][:100])
+            self.refresh_due = True
+        for flight in list(d.inflight):
+            if held.get(flight.job.seq) != flight.attempt and flight.abort != wire.FENCED:
+                log.warning("daemon.reconciled", killed=flight.job.id, attempt=flight.attempt)
+                d.lifecycle.abort_flight(flight, wire.FENCED)
 
     def claims_lost(self, mono: float) -> None:
         """Dispatch gave up after losing claims to other daemons: look again very soon."""

@@ -264,10 +264,10 @@ class Loop:
             d.store_failed(exc)
             d.journal.abort()
             d.out.discard()
-            # Requests the turn did not get to (it failed before: a database gone at BEGIN)
-            # are read now, to be run alone and answered: left unread, they would wake
-            # every poll and never get a reply.
+            # What the turn did not get to (it failed before: a database gone at BEGIN) is
+            # taken now: left, requests and exits would wake every poll (and never be answered).
             self.turn_requests.extend(requests)
+            d.workers.exited_while_failing(arrived.exited)
             self.recover_turn()
         self.flush()
 

@@ -132,6 +132,17 @@ class Workers:
                 self.respawn_at = time.monotonic() + min(2.0**self.spawn_failures, RESPAWN_BACKOFF_MAX)
         self.events.emit("workers.changed", workers=len(self.pool.active()))
 
+    def exited_while_failing(self, children: list[ChildHandle]) -> None:
+        """The turn that was to take these exits failed before it could (the database is
+        away): forget the children now, or their pidfds would wake every poll until it is
+        back; what they held is settled once a turn commits again (settle_orphans)."""
+        for child in children:
+            if child.id in self.pool.children:
+                code = self.pool.reap(child)
+                self.unwatch(child)
+                log.error("child.lost", child=child.id, pid=child.pid, status=code,
+                          jobs=len(self.inflight.of_child(child.id)))  # fmt: skip
+
     def settle_orphans(self, now: float, shutting_down: bool) -> None:
         """After a failed commit was undone: jobs still held by children that died in
         it are settled now."""

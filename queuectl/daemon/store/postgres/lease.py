@@ -74,6 +74,17 @@ class PgLease(PgBase):
         with self.transaction():
             return self._requeue(now, _OF_DAEMON, (self.daemon_name,))
 
+    def held_here(self) -> dict[int, int]:
+        """seq -> attempt of every job the database says this daemon holds now."""
+        rows = self.db.execute("SELECT j.seq, j.attempts FROM attempts a JOIN jobs j ON j.seq = a.job_seq "
+                               "AND j.attempts = a.n WHERE a.finished_at IS NULL AND a.daemon = %s "
+                               "AND j.state IN ('assigned', 'processing')", (self.daemon_name,))  # fmt: skip
+        return {seq: attempt for seq, attempt in rows}
+
+    def take_back(self, now: float, seqs: list[int]) -> list[tuple[int, str, int]]:
+        """These jobs, held in this daemon's name, back to pending (it holds them no more)."""
+        return self._requeue(now, f"{_OF_DAEMON} AND j.seq = ANY(%s::bigint[])", (self.daemon_name, seqs))
+
     def rescue_lapsed(self, now: float) -> dict[str, list[tuple[int, str, int]]]:
         """The daemons (not this one) whose lease lapsed and that nobody rescued yet: their
         held jobs back to pending. One daemon rescues each (the row is locked, and others

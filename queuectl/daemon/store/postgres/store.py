@@ -72,6 +72,7 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
         self._wake_others = self._woken = self._listening = False
         self._note, self.inbox = {}, new_inbox()
         self.logs_dir = None
+        self.reconnected = False
         try:
             self.db = C.connect(url)
         except psycopg.Error as exc:
@@ -94,16 +95,18 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
             raise
 
     def set_synchronous(self, mode: str) -> None:
-        """NORMAL: `synchronous_commit = off`: a crash of the server or a power loss may lose
-        the last moments' commits (at most about three times wal_writer_delay), never
-        corrupts and never leaves half a transaction; the same promise as SQLite's NORMAL
-        in WAL mode. FULL: `on`: a commit is on disk before the daemon says so."""
+        """`synchronous_commit = on` whatever the mode: a commit is on disk (and on a
+        synchronous standby, if there is one) before the daemon says so. SQLite's NORMAL
+        relaxation (a power loss may drop the last commits, and the daemon dies with them)
+        is not safe here: the daemons outlive a crash of the server, and a claim, a start
+        or an end they went on from but the server lost would strand a job in the name of
+        a daemon that holds it no more, or let another daemon run it a second time."""
         if mode not in ("NORMAL", "FULL"):
             raise ValueError(mode)
         self.synchronous = mode  # (a session setting: set again on every new connection)
         if self._usable():
             with suppress(psycopg.OperationalError):  # (lost: the reconnect sets it)
-                self.db.execute("SET synchronous_commit = off" if mode == "NORMAL" else "SET synchronous_commit = on")
+                self.db.execute("SET synchronous_commit = on")
 
     def _name_session(self) -> None:
         """The counts this session's writes move go to this daemon's rows (job_counts); and
@@ -219,6 +222,7 @@ class PgStore(PgLease, PgWake, PgOutput, PgWrites, PgSettle, PgDeps, PgSchedules
         self.set_synchronous(self.synchronous)
         self._listening = False
         self.listen()
+        self.reconnected = True  # (the daemon checks what it holds against the database)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
