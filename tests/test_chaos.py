@@ -28,12 +28,13 @@ def test_chaos_over_three_daemons_sharing_postgresql_keeps_every_invariant(tmp_p
     if os.geteuid() != 0:
         pytest.skip("the PostgreSQL tests run a server as the postgres user (runuser): they need root")
     try:
-        report = chaos_cluster.run(jobs=1500, kills=6, daemon_kills=3, pg_restarts=4, seed=7,
+        report = chaos_cluster.run(jobs=1000, kills=6, daemon_kills=2, pg_restarts=3, seed=7,
                                    root=tmp_path / "chaos", timeout=300)  # fmt: skip
     except PgUnavailable as exc:
         pytest.skip(str(exc))
     assert report["violations"] == []
-    assert report["child_kills"] == 6 and report["daemon_kills"] == 3 and len(report["pg_restarts"]) == 4
-    assert sum(report["states"].values()) == 1500 and set(report["attempts_per_daemon"]) == {"a", "b", "c"}
+    assert report["child_kills"] == 6 and report["daemon_kills"] == 2 and len(report["pg_restarts"]) == 3
+    assert any("away" in r for r in report["pg_restarts"])  # (one outage longer than the lease: fencing)
+    assert sum(report["states"].values()) == 1000 and set(report["attempts_per_daemon"]) == {"a", "b", "c"}
     # The run did what it is for: beat jobs ran, some more than once.
     assert report["beat_runs"] > 0 and report["interrupted_attempts"] > 0
