@@ -5,10 +5,10 @@ The copy is one PostgreSQL transaction: it lands whole or not at all. No daemon 
 run meanwhile: the home's daemon lock is held (a daemon on this home is refused, and
 this is refused while one runs), and the PostgreSQL store's own lock keeps a daemon
 off the target database. Jobs keep their ids and their numbers (seq), so attempts,
-dependencies and unique keys still point at the right jobs; the log segments stay in
-the home's logs directory, where a daemon run on this home with the new database
-reads them (the run number, `epoch`, is carried over so new segments never reuse a
-name).
+dependencies and unique keys still point at the right jobs. Each attempt's output is
+copied into the `output` table, so that `logs` reads it through any daemon sharing the
+database; the log segments also stay in the home's logs directory (the run number,
+`epoch`, is carried over so new segments never reuse a name).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class MigrateReport:
     target: str  # the URL without its password
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows copied
     jobs_by_state: dict[str, int] = field(default_factory=dict)
+    output: dict[str, int] = field(default_factory=dict)  # attempts whose output was copied, bytes
 
 
 def migrate_home(paths: Paths, url: str) -> MigrateReport:
@@ -62,7 +63,7 @@ def migrate_home(paths: Paths, url: str) -> MigrateReport:
             except UnusableDatabase as exc:
                 raise MigrateError(str(exc), 8) from None
             try:
-                return _copy(source.db, target, url)
+                return _copy(source.db, target, url, paths)
             finally:
                 target.close()
         finally:
@@ -71,7 +72,7 @@ def migrate_home(paths: Paths, url: str) -> MigrateReport:
         os.close(lock_fd)
 
 
-def _copy(sqlite_db: Any, target: Any, url: str) -> MigrateReport:
+def _copy(sqlite_db: Any, target: Any, url: str, paths: Paths) -> MigrateReport:
     conn = target.db  # the store's own connection: its lock keeps daemons off meanwhile
     _check_empty(conn)
     report = MigrateReport(redact(url))
@@ -88,11 +89,27 @@ def _copy(sqlite_db: Any, target: Any, url: str) -> MigrateReport:
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
                          f"coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)")  # fmt: skip
         report.jobs_by_state = _verify(sqlite_db, conn, report.rows)
+        report.output = _copy_output(sqlite_db, target, paths)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return report
+
+
+def _copy_output(sqlite_db: Any, target: Any, paths: Paths) -> dict[str, int]:
+    """Each ended attempt's output, from the home's log segments into the database's
+    `output` table (at most what the attempt kept), so that `logs` reads it through any
+    daemon sharing the database, on any host. A segment pruned or lost is skipped, as
+    `logs` would find nothing there either."""
+    target.logs_dir = paths.logs_dir
+    for row in sqlite_db.execute("SELECT job_seq, n, segment, out_off, out_len, err_off, err_len FROM attempts "
+                                 "WHERE segment IS NOT NULL AND (out_len > 0 OR err_len > 0)"):  # fmt: skip
+        seq, attempt, segment, out_off, out_len, err_off, err_len = row
+        target.copy_output(seq, attempt, (segment, out_off, err_off), out_len, err_len)
+    found = target.db.execute("SELECT count(DISTINCT (job_seq, n)), coalesce(sum(length(data)), 0) "
+                              "FROM output").fetchone()  # fmt: skip
+    return {"attempts": int(found[0]), "bytes": int(found[1])}
 
 
 def _check_empty(conn: Any) -> None:

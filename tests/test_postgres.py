@@ -130,6 +130,14 @@ def test_migrate_copies_a_home_into_postgresql_and_the_daemon_carries_on(tmp_pat
     assert report["rows"]["jobs"] == len(states) and report["rows"]["schedules"] == 1
     assert report["rows"]["attempts"] >= 2 and report["rows"]["job_deps"] == 1
     assert sum(report["jobs_by_state"].values()) == len(states)
+    assert report["output"]["attempts"] >= 1 and report["output"]["bytes"] >= len("hello\n")
+    # Another home (another host) on the same database reads the copied output.
+    elsewhere = Daemon(tmp_path / "elsewhere", workers=0, env={"QUEUECTL_DATABASE": url}).start("--name", "other")
+    try:
+        copied = elsewhere.cli("logs", "done")
+        assert copied.returncode == 0 and "hello" in copied.stdout, copied
+    finally:
+        elsewhere.stop()
     d = Daemon(home, workers=1, env={"QUEUECTL_DATABASE": url}).start()
     try:
         assert {j["id"]: j["state"] for j in d.call("job.list", {"limit": 100})["jobs"]} == states

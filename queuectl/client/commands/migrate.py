@@ -39,11 +39,14 @@ def migrate(ctx: Context, url: str, as_json: bool) -> None:
     except MigrateError as exc:
         out.fail(str(exc), exc.code)
     if as_json:
-        out.print_json({"to": report.target, "rows": report.rows, "jobs_by_state": report.jobs_by_state})
+        out.print_json({"to": report.target, "rows": report.rows, "jobs_by_state": report.jobs_by_state,
+                        "output": report.output})  # fmt: skip
         return
     click.echo(f"copied into {report.target}:")
     for table, n in report.rows.items():
         click.echo(f"  {table:10s} {n:>10,} rows")
+    click.echo(f"  {'output':10s} {report.output.get('attempts', 0):>10,} attempts "
+               f"({report.output.get('bytes', 0):,} bytes)")  # fmt: skip
     states = ", ".join(f"{n:,} {state}" for state, n in report.jobs_by_state.items()) or "none"
     click.echo(f"jobs by state (checked against SQLite): {states}")
 
