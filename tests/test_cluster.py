@@ -75,6 +75,35 @@ def held_by(url: str, name: str) -> list[str]:
                                     "a.finished_at IS NULL AND a.daemon = %s", name)]  # fmt: skip
 
 
+def beat_job(beats: Path) -> str:
+    """A job that writes "id attempt time" to `beats` every 20 ms or so, for about 4 s."""
+    return f'for i in $(seq 150); do echo "$QUEUECTL_JOB_ID $QUEUECTL_ATTEMPT $(date +%s.%N)" >> {beats}; sleep 0.02; done'
+
+
+def beat_runs(beats: Path) -> dict[tuple[str, str], list[float]]:
+    """(job id, attempt) -> the times its run wrote."""
+    found: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+    for line in beats.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            found[(parts[0], parts[1])].append(float(parts[2]))
+    return found
+
+
+def assert_runs_do_not_overlap(beats: Path, held: set[str], since: float) -> None:
+    """Each job the lost daemon had started: its run's last line came before the rescued
+    run's first one, and before the lost daemon's lease could lapse (counted from `since`)."""
+    wait_for(lambda: all((j, "2") in beat_runs(beats) for j in held), 30,
+             what="the rescued jobs to run again (after the others' jobs)")  # fmt: skip
+    seen = beat_runs(beats)
+    ran_first = [j for j in held if seen[(j, "1")]]  # (not those handed out ahead, never started)
+    assert ran_first, sorted(seen)
+    for job_id in ran_first:
+        first, second = seen[(job_id, "1")], seen[(job_id, "2")]
+        assert max(first) < min(second), (job_id, max(first), min(second))
+        assert max(first) < since + LEASE, (job_id, max(first) - since)
+
+
 def test_three_daemons_complete_5000_jobs_each_exactly_once(cluster: Any, tmp_path: Path) -> None:
     url, daemons = cluster
     runs = tmp_path / "runs.txt"
@@ -132,10 +161,8 @@ def test_a_daemon_cut_off_from_the_database_kills_its_jobs_before_its_lease_laps
 ) -> None:
     url, daemons = cluster
     beats = tmp_path / "beats.txt"
-    # Each run of a job writes a line every 20 ms or so while it runs: "id attempt time".
-    beat = f'for i in $(seq 150); do echo "$QUEUECTL_JOB_ID $QUEUECTL_ATTEMPT $(date +%s.%N)" >> {beats}; sleep 0.02; done'
     for i in range(12):
-        daemons["a"].enqueue(beat, id=f"f{i}")
+        daemons["a"].enqueue(beat_job(beats), id=f"f{i}")
     wait_for(lambda: len(held_by(url, "b")) >= 2, 20, what="daemon b to run jobs")
     held = set(held_by(url, "b"))
     # The cut: b's role may no longer log in, and its sessions end.
@@ -145,25 +172,7 @@ def test_a_daemon_cut_off_from_the_database_kills_its_jobs_before_its_lease_laps
     wait_for(lambda: any(e.get("event") == "daemon.fenced" for e in daemons["b"].log_events()), LEASE + 2,
              interval=0.05, what="b to fence itself")  # fmt: skip
     wait_for(lambda: not set(held_by(url, "b")) & held, LEASE + RENEW + 5, interval=0.05, what="the rescue")
-    def runs() -> dict[tuple[str, str], list[float]]:
-        found: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
-        for line in beats.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 3:
-                found[(parts[0], parts[1])].append(float(parts[2]))
-        return found
-
-    wait_for(lambda: all((j, "2") in runs() for j in held), 30,
-             what="the rescued jobs to run again (after the jobs a and c run)")  # fmt: skip
-    seen = runs()
-    ran_on_b = [j for j in held if seen[(j, "1")]]  # (not those handed out ahead, never started)
-    assert len(ran_on_b) >= 2, sorted(seen)
-    for job_id in ran_on_b:
-        first, second = seen[(job_id, "1")], seen[(job_id, "2")]
-        # b's run ended (its last beat) before the rescued run began: no overlap at all,
-        # and b killed it before its lease could lapse (lease counted from the cut).
-        assert max(first) < min(second), (job_id, max(first), min(second))
-        assert max(first) < cut_at + LEASE, (job_id, max(first) - cut_at)
+    assert_runs_do_not_overlap(beats, held, cut_at)
     # Let back in, b takes a new lease and runs jobs again.
     rows(url, "ALTER ROLE cut_b LOGIN")
     wait_for(lambda: any(e.get("event") == "daemon.unfenced" for e in daemons["b"].log_events()), 20,
@@ -397,11 +406,10 @@ def test_a_daemon_stuck_in_a_database_call_has_its_jobs_killed_by_the_watchdog(
     try:
         stuck.start("--name", "d")
         beats = tmp_path / "beats.txt"
-        beat = f'for i in $(seq 150); do echo "$QUEUECTL_JOB_ID $QUEUECTL_ATTEMPT $(date +%s.%N)" >> {beats}; sleep 0.02; done'
         for d in daemons.values():  # (d alone takes the jobs first)
             d.call("workers.scale", {"count": 0})
         for i in range(6):
-            daemons["a"].enqueue(beat, id=f"w{i}")
+            daemons["a"].enqueue(beat_job(beats), id=f"w{i}")
         wait_for(lambda: len(held_by(url, "d")) >= 2, 20, what="daemon d to run jobs")
         for d in daemons.values():
             d.call("workers.scale", {"count": 2})
@@ -409,23 +417,7 @@ def test_a_daemon_stuck_in_a_database_call_has_its_jobs_killed_by_the_watchdog(
         frozen_at = time.time()
         held = set(held_by(url, "d"))
         wait_for(lambda: not set(held_by(url, "d")) & held, LEASE + RENEW + 5, interval=0.05, what="the rescue")
-
-        def runs() -> dict[tuple[str, str], list[float]]:
-            found: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
-            for line in beats.read_text().splitlines():
-                parts = line.split()
-                if len(parts) == 3:
-                    found[(parts[0], parts[1])].append(float(parts[2]))
-            return found
-
-        wait_for(lambda: all((j, "2") in runs() for j in held), 30, what="the rescued jobs to run again")
-        seen = runs()
-        ran_on_d = [j for j in held if seen[(j, "1")]]
-        assert ran_on_d, sorted(seen)
-        for job_id in ran_on_d:
-            first, second = seen[(job_id, "1")], seen[(job_id, "2")]
-            assert max(first) < min(second), (job_id, max(first), min(second))
-            assert max(first) < frozen_at + LEASE, (job_id, max(first) - frozen_at)
+        assert_runs_do_not_overlap(beats, held, frozen_at)
         # Thawed (the connections reset): d fences itself, takes a new lease and runs jobs.
         proxy.drop_all()
         proxy.frozen.clear()
