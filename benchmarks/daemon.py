@@ -26,11 +26,13 @@ class BenchDaemon:
     in HOME (as under journald: the per-job log lines are part of the cost measured).
 
     `target` is the queuectl to run (its interpreter and environment; default: this tree,
-    see benchmarks.install); the harness talks to it with this tree's RPC client."""
+    see benchmarks.install); the harness talks to it with this tree's RPC client. `args`
+    are more of the daemon's options (benchmarks/cluster.py: `--name NAME`)."""
 
-    def __init__(self, home: Path, workers: int = 2, target: Target | None = None):
+    def __init__(self, home: Path, workers: int = 2, target: Target | None = None, args: tuple[str, ...] = ()):
         self.home = home
         self.workers = workers
+        self.args = args  # more of `queuectl daemon`'s options (--name NAME)
         self.target = target or Target.current()
         self.paths = qpaths.for_home(home)
         self.env = self.target.env()
@@ -48,7 +50,7 @@ class BenchDaemon:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.target.python, "-m", "queuectl", "--home", str(self.home), "daemon",
-                 "--workers", str(self.workers), "--log-format", "json"],
+                 "--workers", str(self.workers), "--log-format", "json", *self.args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env, cwd=self.target.cwd,
             )  # fmt: skip
         deadline = time.monotonic() + timeout

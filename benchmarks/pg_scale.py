@@ -4,11 +4,16 @@ claim stay fast? Medians in microseconds, against the same store with no finishe
     python -m benchmarks.pg_scale                    # 1,000,000 finished jobs (about a minute to load)
     python -m benchmarks.pg_scale --finished 100000
 
-Measured on the store alone (no daemon), on a durable server of its own: the runnable
-window (the next jobs of a queue in dispatch order, what the daemon reads to claim), a
-turn that claims one job, starts and finishes it, and a status-like read (the oldest
-pending job of a queue). Also prints the jobs table's dead tuples after the run, which
-autovacuum clears (docs/postgres.md gives the settings the schema sets).
+Measured on the store alone (no daemon), on a durable server of its own, as a daemon
+named `bench` (PgStore(url, name=...), as several daemons sharing the database run it):
+the runnable window (the next jobs of a queue in dispatch order, what the daemon reads to
+claim), a turn that claims one job, starts and finishes it, and within that turn the claim
+alone (the claim statement of store/postgres/writes.py, a CTE locking the job's row FOR
+UPDATE SKIP LOCKED, and the attempt's INSERT), a status-like read (the oldest pending job
+of a queue), and the reload of the counts (one GROUP BY over the jobs table) that every
+daemon sharing the database makes on each other daemon's notification and every
+`cluster_poll`. Also prints the jobs table's dead tuples after the run, which autovacuum
+clears (docs/postgres.md gives the settings the schema sets).
 """
 
 from __future__ import annotations
@@ -25,18 +30,23 @@ from benchmarks.util import median
 PENDING = 1000
 
 
+def insert_finished(db: Any, finished: int, now: float) -> None:
+    """`finished` completed jobs, each with its attempt (ids done-1, done-2, ...), as a
+    daemon leaves them, finished 1 s apart before `now`; in the caller's transaction."""
+    db.execute(
+        "WITH j AS (INSERT INTO jobs (id, command, state, max_retries, created_at, updated_at, started_at, "
+        "finished_at, exit_code, attempts) SELECT 'done-' || g, 'true', 'completed', 3, %s - g, %s - g, %s - g, "
+        "%s - g, 0, 1 FROM generate_series(1, %s) g RETURNING seq, started_at, finished_at) "
+        "INSERT INTO attempts (job_seq, n, assigned_at, started_at, finished_at, exit_code) "
+        "SELECT seq, 1, started_at, started_at, finished_at, 0 FROM j", (now, now, now, now, finished))  # fmt: skip
+
+
 def load(store: Any, finished: int) -> None:
     """`finished` completed jobs (each with its attempt) and PENDING pending ones, in SQL."""
     now = time.time()
     db = store.db
     db.execute("BEGIN")
-    db.execute(
-        "INSERT INTO jobs (id, command, state, max_retries, created_at, updated_at, started_at, finished_at, "
-        "exit_code, attempts) SELECT 'done-' || g, 'true', 'completed', 3, %s - g, %s - g, %s - g, %s - g, 0, 1 "
-        "FROM generate_series(1, %s) g", (now, now, now, now, finished))  # fmt: skip
-    db.execute(
-        "INSERT INTO attempts (job_seq, n, assigned_at, started_at, finished_at, exit_code) "
-        "SELECT seq, 1, started_at, started_at, finished_at, 0 FROM jobs WHERE state = 'completed'")  # fmt: skip
+    insert_finished(db, finished, now)
     db.execute(
         "INSERT INTO jobs (id, command, state, max_retries, created_at, updated_at) "
         "SELECT 'todo-' || g, 'true', 'pending', 3, %s, %s FROM generate_series(1, %s) g", (now, now, PENDING))  # fmt: skip
@@ -46,8 +56,8 @@ def load(store: Any, finished: int) -> None:
     store.reload_counts()
 
 
-def timed(n: int, op: Any) -> float:
-    for _ in range(20):
+def timed(n: int, op: Any, warm: int = 20) -> float:
+    for _ in range(warm):
         op()
     times = []
     for _ in range(n):
@@ -59,21 +69,27 @@ def timed(n: int, op: Any) -> float:
 
 def measure(store: Any, n: int) -> dict[str, float]:
     now = time.time()
+    claims: list[float] = []
 
     def run_one() -> None:
         (job,) = store.runnable_window(1)
         with store.transaction():
+            t0 = time.perf_counter()
             attempt = store.claim(job, 1, now)
+            claims.append((time.perf_counter() - t0) * 1e6)
             store.mark_started(job.seq, attempt, now, 4242, "1-1-1", 0, 0)
             store.finish_attempt(job.seq, attempt, now, exit_code=0, signal=None, timed_out=False, error=None,
                                  out_len=0, err_len=0, charged=True, new_state="completed", run_at=None,
                                  last_error=None)  # fmt: skip
 
-    return {
+    figures = {
         "window of 100": timed(n, lambda: store.runnable_window(100)),
         "oldest pending": timed(n, lambda: store.oldest_pending("default")),
         "claim+start+finish turn": timed(min(n, PENDING - 40), run_one),
     }
+    figures["claim (in that turn)"] = median(claims[20:])  # (not the warm-up's)
+    figures["counts reload (cluster)"] = timed(min(n, 20), store.reload_counts, warm=3)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[int, dict[str, float]] = {}
     try:
         for finished in (0, args.finished):
-            store = PgStore(server.fresh_url("scale"))  # type: ignore[attr-defined]
+            store = PgStore(server.fresh_url("scale"), name="bench")  # type: ignore[attr-defined]
             try:
                 t0 = time.perf_counter()
                 load(store, finished)

@@ -8,8 +8,8 @@ PostgreSQL is a server of this run's own (tests/pgserver.py: initdb and pg_ctl a
 `postgres` user, a Unix socket) with durable settings (fsync on); the daemon's
 `synchronous` NORMAL sets `synchronous_commit = off` for its session, as SQLite's
 NORMAL does not sync at commit either (docs/postgres.md). Needs PostgreSQL's server
-programs and root. Several daemons on one database are not built yet: this measures
-the store, not scaling out.
+programs and root. This measures one daemon against one; several daemons on one
+database are benchmarks/cluster.py's.
 """
 
 from __future__ import annotations

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks import install, report
+from benchmarks import cluster, install, report
+from tests import pgserver
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,6 +49,30 @@ def test_quick_run_prints_and_writes_every_figure(tmp_path: Path) -> None:
             assert target["op"] == figure.target[0] and isinstance(target["met"], bool)
     assert len(doc["runs"]) == 1
     assert set(doc["runs"][0]) >= {f.key for f in report.FIGURES}
+
+
+def test_cluster_quick_run_prints_and_writes_every_figure(tmp_path: Path) -> None:
+    """benchmarks/cluster.py --quick: its own PostgreSQL server, seven daemons, under a minute."""
+    if os.geteuid() != 0:
+        pytest.skip("benchmarks.cluster runs a PostgreSQL server as the postgres user (runuser): it needs root")
+    try:
+        pgserver.bindir()
+        pwd.getpwnam(pgserver.PG_USER)
+    except (pgserver.PgUnavailable, KeyError) as exc:
+        pytest.skip(f"no PostgreSQL server programs: {exc}")
+    out = tmp_path / "cluster.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cluster", "--quick", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["quick"] is True and len(doc["runs"]) == 1
+    for figure in cluster.FIGURES:
+        row = next((line for line in lines if line.startswith(figure.label + " ")), None)
+        assert row is not None and row[len(figure.label) :].split()[0] != "-", (figure.label, proc.stdout)
+        value = doc["figures"][figure.key]
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (figure.key, value)
+    assert doc["figures"]["drain.jobs"] == 600 and doc["figures"]["pickup.jobs"] == 16
 
 
 def test_unknown_peer_is_refused() -> None:

@@ -134,7 +134,15 @@ class Cluster:
         return self.fenced is None
 
     def wake_at(self) -> float:
-        """The soonest moment the loop must come round for the lease or the poll."""
+        """The soonest moment the loop must come round for the lease or the poll; at once
+        when a refresh is due. (Just before the loop waits: a notification that came while
+        a transaction of this daemon ran was read off the socket with the replies, as
+        PostgreSQL sends it just before a ReadyForQuery, so the socket will not wake the
+        wait for it. Taken here, it is not left until the next poll.)"""
+        if self.store.take_wakes():
+            self.refresh_due = True
+        if self.refresh_due:
+            return 0.0
         soonest: float = min(self.next_renew, self.next_poll)
         return soonest if self.fenced else min(soonest, self.clock.fence_at())
 
