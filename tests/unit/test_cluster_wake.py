@@ -25,8 +25,9 @@ def test_a_notification_read_with_a_commits_reply_wakes_the_loop_at_once(pg_shar
     store = PgStore(url, name="b")
     try:
         mono = time.monotonic()
-        cluster = Cluster(SimpleNamespace(config={"lease": 10.0, "lease_renew": 2.0, "cluster_poll": 1.0}),
-                          store, mono)  # type: ignore[arg-type]  # fmt: skip
+        daemon = SimpleNamespace(config={"lease": 10.0, "lease_renew": 2.0, "cluster_poll": 1.0},
+                                 events=SimpleNamespace(subscriptions=0))  # fmt: skip
+        cluster = Cluster(daemon, store, mono)  # type: ignore[arg-type]
         cluster.woken(mono)  # (the first listen's own wake)
         cluster.take_refresh()
         assert cluster.wake_at() > mono
