@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +62,16 @@ def cluster(tmp_path: Path, pg_server: Any) -> Iterator[tuple[str, dict[str, Dae
     finally:
         rows(url, "ALTER ROLE cut_b LOGIN")
         for d in daemons.values():
-            d.stop(timeout=60)
+            stop_or_kill(d)
+
+
+def stop_or_kill(daemon: Daemon) -> None:
+    """Stop it; a daemon that does not stop within a minute (a failed test left it stuck)
+    is SIGKILLed, never left running after the test."""
+    try:
+        daemon.stop(timeout=60)
+    except subprocess.TimeoutExpired:
+        daemon.kill9()
 
 
 def unfinished(url: str) -> int:
@@ -425,8 +435,8 @@ def test_a_daemon_stuck_in_a_database_call_has_its_jobs_killed_by_the_watchdog(
                  interval=0.1, what="d to come back")  # fmt: skip
         wait_for(lambda: unfinished(url) == 0, 60, interval=0.2, what="every job to finish")
     finally:
-        stuck.stop(timeout=60)
-        proxy.close()
+        proxy.close()  # (first: a daemon stuck in a call through it cannot stop)
+        stop_or_kill(stuck)
 
 
 def test_a_queues_rate_limit_holds_across_daemons(cluster: Any, tmp_path: Path) -> None:
