@@ -305,3 +305,39 @@ def _attempts_of(d: Daemon, job_id: str) -> int:
         return int(d.job(job_id)["attempts"])
     except Exception:  # storage errors until the store has reconnected
         return 0
+
+
+def test_after_a_reconnect_a_daemon_reconciles_what_it_holds_with_the_database(tmp_path: Path,
+                                                                                pg_server: Any) -> None:  # fmt: skip
+    """A server that lost its last commits (a failover to a standby behind) no longer has
+    what the daemon went on from. Made here by hand, then the daemon's session ended so it
+    connects again: a job whose claim the database lost is killed by the daemon (another
+    daemon may run it), and a job whose end it lost goes back to pending (it runs again)."""
+    url = pg_server.fresh_url()
+    d = Daemon(tmp_path / "home", workers=2, env={"QUEUECTL_DATABASE": url}).start("--name", "solo")
+    try:
+        marker = tmp_path / "ran-to-the-end"
+        d.enqueue(f"sleep 30; touch {marker}", id="claimed")
+        d.enqueue("true", id="ended")
+        wait_for(lambda: d.job("claimed")["state"] == "processing", 10, what="claimed to run")
+        # the database lost the claim of `claimed` (its attempt and state) and the end of `ended`
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("DELETE FROM attempts WHERE job_seq = (SELECT seq FROM jobs WHERE id = 'claimed')")
+            admin.execute("UPDATE jobs SET state = 'pending', attempts = 0 WHERE id = 'claimed'")
+            wait_for(lambda: d.job("ended")["state"] == "completed", 10, what="ended to end")
+            admin.execute("UPDATE attempts SET finished_at = NULL, error = NULL "
+                          "WHERE job_seq = (SELECT seq FROM jobs WHERE id = 'ended')")  # fmt: skip
+            admin.execute("UPDATE jobs SET state = 'processing' WHERE id = 'ended'")
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'queuectl daemon'")  # fmt: skip
+        wait_for(lambda: any(e.get("event") == "daemon.reconciled" for e in d.log_events()), 15,
+                 what="the reconcile")  # fmt: skip
+        assert d.wait_state("ended", "completed", timeout=20)["attempts"] == 2  # (it ran again)
+        # the job whose claim was lost was killed here, and then claimed and run again
+        wait_for(lambda: d.job("claimed")["attempts"] >= 1 and d.job("claimed")["state"] == "processing", 20,
+                 what="claimed to run again")  # fmt: skip
+        assert not marker.exists()
+        killed = [e for e in d.log_events() if e.get("event") == "daemon.reconciled" and e.get("killed")]
+        assert [e["killed"] for e in killed] == ["claimed"]
+    finally:
+        d.stop()

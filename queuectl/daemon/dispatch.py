@@ -212,9 +212,12 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
     (it is out of the window then, and the queue's next head is in cap.heads)."""
     popped = runnables.window(job.queue).pop()
     assert popped is job
+    config = queues.get(job.queue)
+    if job.seq in lifecycle.inflight:  # (pending in the database, still dying here: a reconcile)
+        next_head(cap, runnables, queues, config, job.queue)
+        return False
     held = cap.held.setdefault(job.queue, Held())
     slot = Q.allocate_slots(held.indices, job.slots)
-    config = queues.get(job.queue)
     try:
         lifecycle.claim(job, child, now, queued=queued, slot=slot, limits=config)
     except QueueFull:  # (other daemons sharing the database hold the queue's room)
