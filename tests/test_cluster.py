@@ -141,10 +141,14 @@ def test_three_daemons_complete_5000_jobs_each_exactly_once(cluster: Any, tmp_pa
 
 def test_a_killed_daemons_jobs_are_rescued_within_lease_and_renew(cluster: Any, tmp_path: Path) -> None:
     url, daemons = cluster
+    for name in ("a", "c"):  # (b takes the jobs first)
+        daemons[name].call("workers.scale", {"count": 0})
     for i in range(8):
         daemons["a"].enqueue("sleep 2", id=f"s{i}")
     wait_for(lambda: len(held_by(url, "b")) >= 2, 20, what="daemon b to run jobs")
     taken = set(held_by(url, "b"))
+    for name in ("a", "c"):
+        daemons[name].call("workers.scale", {"count": 2})
     daemons["b"].kill9()
     killed_at = time.monotonic()
 

@@ -141,7 +141,7 @@ class Cluster:
         wait for it. Taken here, it is not left until the next poll.)"""
         if self.store.take_wakes():
             self.refresh_due = True
-        if self.refresh_due:
+        if self.refresh_due and self.d.store_failing is None:  # (failing: it waits for the retry)
             return 0.0
         soonest: float = min(self.next_renew, self.next_poll)
         return soonest if self.fenced else min(soonest, self.clock.fence_at())

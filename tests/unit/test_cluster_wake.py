@@ -26,7 +26,7 @@ def test_a_notification_read_with_a_commits_reply_wakes_the_loop_at_once(pg_shar
     try:
         mono = time.monotonic()
         daemon = SimpleNamespace(config={"lease": 10.0, "lease_renew": 2.0, "cluster_poll": 1.0},
-                                 events=SimpleNamespace(subscriptions=0))  # fmt: skip
+                                 events=SimpleNamespace(subscriptions=0), store_failing=None)  # fmt: skip
         cluster = Cluster(daemon, store, mono)  # type: ignore[arg-type]
         cluster.woken(mono)  # (the first listen's own wake)
         cluster.take_refresh()
