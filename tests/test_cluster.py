@@ -203,10 +203,14 @@ def test_a_daemon_cut_off_from_the_database_kills_its_jobs_before_its_lease_laps
 ) -> None:
     url, daemons = cluster
     beats = tmp_path / "beats.txt"
-    for i in range(12):
+    for name in ("a", "c"):  # (b takes the jobs first)
+        daemons[name].call("workers.scale", {"count": 0})
+    for i in range(4):
         daemons["a"].enqueue(beat_job(beats), id=f"f{i}")
     wait_for(lambda: len(held_by(url, "b")) >= 2, 20, what="daemon b to run jobs")
     held = set(held_by(url, "b"))
+    for name in ("a", "c"):
+        daemons[name].call("workers.scale", {"count": 2})
     # The cut: b's role may no longer log in, and its sessions end.
     rows(url, "ALTER ROLE cut_b NOLOGIN")
     rows(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'cut_b'")
