@@ -40,11 +40,12 @@ def role_url(url: str, role: str) -> str:
 
 
 @contextlib.contextmanager
-def three_daemons(root: Path, pg_server: Any) -> Iterator[tuple[str, dict[str, Daemon]]]:
+def three_daemons(root: Path, pg_server: Any, cut_role: bool = True) -> Iterator[tuple[str, dict[str, Daemon]]]:
     """Three daemons (a, b, c) on one fresh database, 2 workers each, with a short lease.
-    Daemon b logs in as a role of its own (cut_b), so a test can cut it off alone."""
+    With `cut_role`, daemon b logs in as a role of its own (cut_b), so a test can cut it
+    off alone (roles are the server's: only the one cluster that may be cut uses it)."""
     url = pg_server.fresh_url()
-    if not rows(url, "SELECT 1 FROM pg_roles WHERE rolname = 'cut_b'"):  # (roles are the server's)
+    if not rows(url, "SELECT 1 FROM pg_roles WHERE rolname = 'cut_b'"):
         rows(url, "CREATE ROLE cut_b LOGIN SUPERUSER")
     daemons: dict[str, Daemon] = {}
     try:
@@ -53,7 +54,7 @@ def three_daemons(root: Path, pg_server: Any) -> Iterator[tuple[str, dict[str, D
         for key, value in (("lease", LEASE), ("lease_renew", RENEW)):
             first.call("config.set", {"key": key, "value": value})
         for name in ("b", "c"):  # (started together: each waits for the other's start only)
-            db = role_url(url, "cut_b") if name == "b" else url
+            db = role_url(url, "cut_b") if name == "b" and cut_role else url
             daemons[name] = Daemon(root / name, workers=2, env={"QUEUECTL_DATABASE": db})
             daemons[name].start("--name", name, wait=False)
         for name in ("b", "c"):
@@ -77,7 +78,7 @@ def shared_cluster(tmp_path_factory: pytest.TempPathFactory, pg_server: Any) -> 
     """One cluster for the tests that leave every daemon running (starting three daemons
     is most of such a test's time): each test uses job ids and queues of its own, and
     starts from 2 workers everywhere."""
-    with three_daemons(tmp_path_factory.mktemp("shared"), pg_server) as made:
+    with three_daemons(tmp_path_factory.mktemp("shared"), pg_server, cut_role=False) as made:
         yield made
 
 
