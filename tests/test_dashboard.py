@@ -160,6 +160,35 @@ def test_jobs_enqueued_over_rpc_and_cli_appear_live(setup: Callable[..., Any], p
     expect(page.locator("[data-count=all]")).to_have_text("2")
 
 
+def test_a_job_enqueued_while_the_page_connects_its_event_stream_still_appears(
+    setup: Callable[..., Any], page: Any
+) -> None:  # fmt: skip
+    """The page is rendered, then its event stream connects: an event in between must not
+    be lost. Here the job is enqueued exactly then, while the browser's /events request waits."""
+    daemon, dash = setup(workers=0)
+    dash.login(page)
+    held: list[str] = []
+
+    def enqueue_then_connect(route: Any) -> None:
+        if not held:  # the first connection only; a reconnect resyncs anyway
+            held.append(route.request.url)
+            daemon.enqueue("true", id="between-render-and-stream")
+            daemon.call("job.get", {"id": "between-render-and-stream"})  # committed, event sent
+            time.sleep(0.3)  # the dashboard's feed has it before the browser subscribes
+        route.continue_()
+
+    page.route("**/events*", enqueue_then_connect)
+    open_live(page, dash.url + "/jobs")
+    assert held, "the page never opened its event stream"
+    expect(row(page, "between-render-and-stream")).to_be_visible()
+    expect(page.locator("[data-count=all]")).to_have_text("1")
+    # A later event is not missed either, and nothing reloaded the page to get there.
+    page.evaluate("window.__sameDocument = true")
+    daemon.enqueue("true", id="after-the-stream")
+    expect(row(page, "after-the-stream")).to_be_visible()
+    assert page.evaluate("window.__sameDocument") is True
+
+
 def test_jobs_page_filters_searches_sorts_and_pages(setup: Callable[..., Any], page: Any) -> None:
     daemon, dash = setup(workers=0)
     dash.login(page)

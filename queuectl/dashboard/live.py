@@ -6,12 +6,18 @@ of events it asks `daemon.status` once (throttled) and pushes the counts and
 workers, so no browser polls. It also knows whether the daemon is up: a ZeroMQ
 socket monitor reports the event socket's disconnect at once; while the daemon
 is down the thread probes for it twice a second and announces its return.
+
+A page is rendered first and connects its event stream afterwards: news that came in
+between would be lost. So the feed counts what it fans out (`position`); a page carries
+the position read before its data, and a stream that connects later than some news gets
+a `resync` first (the page re-reads what it shows).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -29,6 +35,7 @@ HEARTBEAT = 5.0  # a status refresh while nothing happens (worker run times, a w
 STATUS_MIN_GAP = 0.25  # at most four status calls a second, whatever the event rate
 BURST_DELAY = 0.05  # let a burst of events arrive before asking for status
 QUEUE_SIZE = 2000
+NEWS = frozenset({"daemon-event", "resync", "daemon"})  # what a page rendered earlier may lack
 
 Message = tuple[str, Any]  # (SSE event name, JSON data)
 
@@ -43,6 +50,9 @@ class LiveFeed:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Changed only on the event loop, so a render or a subscribe reads it between fan-outs.
+        self._epoch = secrets.token_hex(4)  # a restarted dashboard does not match old pages
+        self._news = 0
 
     # --- the asyncio side -------------------------------------------------------------------
 
@@ -55,6 +65,11 @@ class LiveFeed:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+    @property
+    def position(self) -> str:
+        """How much news was fanned out so far; read it before loading what a page shows."""
+        return f"{self._epoch}.{self._news}"
 
     def subscribe(self) -> asyncio.Queue[Message]:
         q: asyncio.Queue[Message] = asyncio.Queue(QUEUE_SIZE)
@@ -72,6 +87,8 @@ class LiveFeed:
         return messages
 
     def _fanout(self, messages: list[Message]) -> None:
+        if any(name in NEWS for name, _ in messages):
+            self._news += 1
         for q in list(self._subscribers):
             for message in messages:
                 try:
@@ -155,8 +172,7 @@ class LiveFeed:
                 burst: list[Message] = []
                 while len(burst) < 1000 and (event := stream.next(0)) is not None:
                     burst.append(("daemon-event", event))
-                if self._subscribers:
-                    self._publish(*burst)
+                self._publish(*burst)  # with no browser too: it moves the position
                 if status_due is None:
                     status_due = max(time.monotonic() + BURST_DELAY, last_status + STATUS_MIN_GAP)
             now = time.monotonic()

@@ -65,10 +65,11 @@ class Site:
 
     async def page(self, request: Request, name: str, load: Loader) -> Response:
         """A whole page; when the daemon is down, the same page with the banner and no data."""
+        position = self.feed.position  # before the data: news after it makes the stream resync
         try:
-            return self.render(request, name, await load())
+            return self.render(request, name, {**await load(), "feed_position": position})
         except DaemonUnreachable:
-            return self.render(request, name, {"daemon_up": False}, status=503)
+            return self.render(request, name, {"daemon_up": False, "feed_position": position}, status=503)
 
     async def fragment(self, request: Request, name: str, load: Loader) -> Response:
         """One live region of a page, alone."""

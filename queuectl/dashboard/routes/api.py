@@ -93,12 +93,18 @@ def sse(name: str, data: Any) -> str:
 async def events(request: Request) -> Response:
     feed = site_of(request).feed
     q = feed.subscribe()
+    # `since`: the feed's position when the page was rendered. News fanned out since then
+    # reached no queue of this page: it re-reads (live.py). Read in the same step as subscribe.
+    since = request.query_params.get("since")
+    missed = since is not None and since != feed.position
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 1000\n\n"
             for name, data in feed.snapshot():
                 yield sse(name, data)
+            if missed:
+                yield sse("resync", {})
             while True:
                 try:
                     name, data = await asyncio.wait_for(q.get(), KEEPALIVE)

@@ -7,6 +7,9 @@ const indicator = document.getElementById("live-indicator");
 const flashBox = document.getElementById("flash");
 const flashText = document.getElementById("flash-text");
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
+// The live feed's position when this page was rendered: news after it makes the stream
+// start with a resync, so nothing between the render and the connection is lost.
+const feedPosition = document.querySelector('meta[name="feed-position"]')?.content || "";
 // A page rendered while the daemon was down has no data: it reloads once the daemon is back.
 const renderedWithData = banner.hidden;
 let daemonUp = banner.hidden;
@@ -90,7 +93,7 @@ function updateCounts(counts) {
 }
 
 function connect() {
-  const source = new EventSource("/events");
+  const source = new EventSource(feedPosition ? "/events?since=" + encodeURIComponent(feedPosition) : "/events");
   let broken = false;
   source.addEventListener("open", () => {
     indicator.classList.add("on");

@@ -47,9 +47,16 @@ export class LiveTable {
       queue: t.dataset.queue || "", kind: this.view.kind });
     for (const id of ids) params.append("id", id);
     for (const id of added) params.append("new", id);
-    const res = await fetch("/fragments/job-rows?" + params);
-    if (!res.ok) return;
-    const rows = queuectl.parseRows(await res.text());
+    let html;
+    try {
+      const res = await fetch("/fragments/job-rows?" + params);
+      html = res.ok ? await res.text() : null;
+    } catch (err) {
+      html = null;
+    }
+    // Rows not fetched are not dropped: the whole table is read again instead.
+    if (html === null) { this.refreshTable(); return; }
+    const rows = queuectl.parseRows(html);
     for (const id of ids) {
       const old = queuectl.rowOf(t, id);
       const row = rows.get(id);
