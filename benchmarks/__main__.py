@@ -33,6 +33,7 @@ DAEMON_PARTS = frozenset({"pickup", "schedule", "enqueue", "cli", "drain", "memo
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--jobs", type=int, help="jobs per drain (default 10,000; 1,000 with --quick)")
+    p.add_argument("--pickups", type=int, help="jobs of the pickup latency part (default 200; 16 with --quick)")
     p.add_argument("--runs", type=int, help="repeat everything K times, report medians (default 1; 3 with --compare)")
     p.add_argument("--quick", action="store_true",
                    help="small sizes everywhere (20,000 stored jobs, 3,000 for memory): < 60 s")
@@ -55,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.runs is None:
         args.runs = 3 if args.compare else 1
-    if args.runs < 1 or (args.jobs is not None and args.jobs < 1):
-        p.error("--runs and --jobs must be at least 1")
+    if args.runs < 1 or any(n is not None and n < 1 for n in (args.jobs, args.pickups)):
+        p.error("--runs, --jobs and --pickups must be at least 1")
     if args.compare and (args.peers or args.profile):
         p.error("--compare does not go with --peers or --profile")
     chosen = [s.strip() for s in (args.only or ",".join(report.PARTS)).split(",") if s.strip()]
@@ -241,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, drain_jobs=args.jobs)
     if args.stored is not None:
         sizes = dataclasses.replace(sizes, stored_jobs=args.stored)
+    if args.pickups is not None:
+        sizes = dataclasses.replace(sizes, pickup_jobs=args.pickups)
     peer_names = tuple(p for p in (s.strip() for s in args.peers.split(",")) if p)
     for peer in peer_names:
         if peer not in peers.PEERS:
