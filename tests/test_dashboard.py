@@ -34,6 +34,8 @@ from dashboard_helpers import (
     timed,
 )
 
+from tests import users
+
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -640,12 +642,13 @@ def other_user() -> Iterator[str]:
     if missing:  # as root this must run (CI): say what to install rather than skip
         pytest.fail(f"acting as a second local user needs {', '.join(missing)} (see .ci/apt-packages)")
     name = f"qctl-test-{secrets.token_hex(4)}"
-    subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                    "--user-group", name], check=True, capture_output=True, timeout=30)  # fmt: skip
+    # users.admin retries while another run (or test) holds /etc/passwd's lock.
+    users.admin("useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                "--user-group", name)  # fmt: skip
     try:
         yield name
     finally:
-        subprocess.run(["userdel", name], capture_output=True, timeout=30)
+        users.admin("userdel", name)
 
 
 @pytest.fixture
