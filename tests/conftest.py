@@ -30,6 +30,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     which took half of a daemon's 400 ms start. Reading .pyc needs no flag."""
     package = Path(__file__).resolve().parent.parent / "queuectl"
     compileall.compile_dir(str(package), quiet=1)
+    # pytest-xdist's workers get COLUMNS=80 and LINES=24: every CLI the tests start would fit
+    # its output to 80 columns. Output for people is fitted only where a test asks for it.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,

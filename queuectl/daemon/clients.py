@@ -131,8 +131,10 @@ class ConnectionGuard:
 
     @property
     def backlog(self) -> int:
-        """Pending connections libzmq may accept in one go: well inside the margin."""
-        return max(16, min(1024, self.margin // 2))
+        """Pending connections libzmq may accept in one go: well inside the margin, so a
+        flood takes several rounds of client retries (100 ms each) to use the margin up,
+        even while the loop is held up (a slow commit on a loaded disk)."""
+        return max(8, min(1024, self.margin // 8))
 
     def check(self, used: int) -> bool | None:
         """True: stop accepting now; False: accept again; None: no change."""
