@@ -24,6 +24,12 @@ def test_each_attempt_records_the_daemon_that_ran_it(tmp_path: Path) -> None:
         assert "daemon:  builder-1, pid" in d.cli("status").stdout
         show = d.cli("show", "twice").stdout
         assert "DAEMON" in show and "builder-1" in show
+        # `workers status` (as the cluster docs say it) is `worker status`, name included.
+        plural, singular = d.cli("workers", "status"), d.cli("worker", "status")
+        assert plural.returncode == 0 and plural.stdout.startswith("daemon builder-1: workers: 1 running"), plural
+        assert plural.stdout.split("\n")[:2] == singular.stdout.split("\n")[:2]
+        as_json = json.loads(d.cli("workers", "status", "--json").stdout)
+        assert as_json["daemon"] == "builder-1"
     finally:
         d.stop()
     # a restart under another name: old attempts keep theirs

@@ -16,7 +16,7 @@ import click
 COMMAND_MODULES: dict[str, str] = {
     "enqueue": "enqueue", "list": "job", "show": "job", "logs": "logs", "wait": "wait",
     "cancel": "job", "retry": "job", "delete": "job", "prune": "prune",
-    "status": "daemon", "queue": "queue", "worker": "workers", "dlq": "dlq", "schedule": "schedule",
+    "status": "daemon", "queue": "queue", "worker": "workers", "workers": "workers", "dlq": "dlq", "schedule": "schedule",
     "config": "config", "metrics": "metrics",
     "daemon": "daemon", "init": "daemon", "migrate": "migrate", "shutdown": "daemon", "call": "daemon", "events": "daemon",
     "install-service": "service", "dashboard": "dashboard", "web": "dashboard",

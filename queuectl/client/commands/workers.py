@@ -1,4 +1,4 @@
-"""Commands over workers.*: `queuectl worker start|stop|scale|status`."""
+"""Commands over workers.*: `queuectl worker start|stop|scale|status` (alias `workers`)."""
 
 from __future__ import annotations
 
@@ -158,4 +158,9 @@ def status_(ctx: Context, as_json: bool) -> None:
         echo_lines(worker_lines(status, ctx.width(), ctx.colour()))
 
 
-COMMANDS = [worker]
+# `workers status` reads as naturally (and the RPC namespace is workers.*): the same
+# subcommands under the plural, left out of --help's list (docs/cli.md).
+workers = click.Group("workers", commands=worker.commands, hidden=True,
+                      help="Alias of `worker`: start, stop and size the pool of worker processes.")
+
+COMMANDS = [worker, workers]
