@@ -495,3 +495,27 @@ def test_a_queues_rate_limit_holds_across_daemons(shared: Any, tmp_path: Path) -
     assert len(starts) == 9
     for i, t in enumerate(starts):
         assert len([s for s in starts[i:] if s < t + 2.0]) <= 3, starts
+
+
+def test_the_global_rate_limit_holds_across_daemons(shared: Any) -> None:
+    """config rate_limit 3/2s (every queue's starts together), jobs of two queues enqueued
+    through all three daemons: never more than 3 starts in a 2 s window over all of them
+    (each daemon alone would allow 3; without the shared count 9 started at once)."""
+    url, daemons = shared
+    made = daemons["b"].cli("queue", "add", "other")
+    assert made.returncode == 0, made.stderr
+    assert daemons["a"].cli("config", "set", "rate_limit", "3/2s").returncode == 0
+    try:
+        for d in daemons.values():
+            wait_for(lambda d=d: d.call("config.get", {"key": "rate_limit"})["value"] == "3/2s"
+                     and "other" in [q["name"] for q in d.call("queue.list")], 5, what="the limit everywhere")  # fmt: skip
+        for i, name in enumerate(("a", "b", "c") * 3):
+            daemons[name].enqueue("true", id=f"g{i}", queue="other" if i % 2 else "default")
+        wait_for(lambda: unfinished(url) == 0, 30, interval=0.2, what="the limited jobs to finish")
+    finally:
+        assert daemons["a"].cli("config", "set", "rate_limit", "none").returncode == 0
+    starts = sorted(r[0] for r in rows(url, "SELECT a.started_at FROM attempts a JOIN jobs j ON j.seq = a.job_seq "
+                                            "WHERE j.id LIKE 'g%%'"))  # fmt: skip
+    assert len(starts) == 9
+    for i, t in enumerate(starts):
+        assert len([s for s in starts[i:] if s < t + 2.0]) <= 3, starts

@@ -38,7 +38,7 @@ from queuectl.daemon.inflight import InFlight, InFlightTable
 from queuectl.daemon.lifecycle import Lifecycle
 from queuectl.daemon.queueset import Held, QueueSet
 from queuectl.daemon.rates import RateLimits, on_the_way
-from queuectl.daemon.store.interface import ClaimLost, QueueFull, Runnable, SharedStorage, Storage
+from queuectl.daemon.store.interface import ClaimLost, PoolFull, QueueFull, Runnable, SharedStorage, Storage
 from queuectl.daemon.windows import Runnables
 from queuectl.daemon.workers import Workers
 
@@ -220,9 +220,12 @@ def start(cap: Capacity, runnables: Runnables, queues: QueueSet, lifecycle: Life
     slot = Q.allocate_slots(held.indices, job.slots)
     try:
         lifecycle.claim(job, child, now, queued=queued, slot=slot, limits=config)
-    except QueueFull:  # (other daemons sharing the database hold the queue's room)
+    except QueueFull as full:  # (other daemons sharing the database hold the queue's room)
         runnables.add(job)
-        cap.heads.pop(job.queue, None)
+        if isinstance(full, PoolFull):  # (... or config rate_limit's: no queue may start)
+            cap.heads.clear()
+        else:
+            cap.heads.pop(job.queue, None)
         return False
     except ClaimLost:
         cap.lost += 1

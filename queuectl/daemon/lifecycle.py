@@ -122,7 +122,8 @@ class Lifecycle:
         behind the job it runs; `slot`: its slot indices within its queue."""
         slot_text = Q.format_slots(slot)
         limit = job.max_output if job.max_output is not None else self.config["max_output_bytes"]
-        attempt = self.store.claim(job, child, now, slot_text, limit, limits)
+        pool = self.rates.pool if self.rates is not None else None
+        attempt = self.store.claim(job, child, now, slot_text, limit, limits, pool.rate if pool else None)
         flight = InFlight(job, attempt, child, queued=queued, slot=slot)
         self.inflight.add(flight)
         stdin = self.store.stdin_of(job.seq) if job.hook is not None else None

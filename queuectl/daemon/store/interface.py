@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from queuectl import jobs as J
 from queuectl.jobs import JobSpec
 from queuectl.queues import QueueConfig
+from queuectl.ratelimit import Rate
 from queuectl.retention import Candidate
 
 
@@ -56,6 +57,11 @@ class QueueFull(ClaimLost):
     """claim(): the job's queue has no room left for it (its concurrency, or its rate
     limit), counting what every daemon sharing the database holds or started of it.
     Nothing was written; the job stays pending."""
+
+
+class PoolFull(QueueFull):
+    """claim(): config `rate_limit` (every queue's starts together) has no room, counting
+    every daemon's starts. No job but a hook may start until it has."""
 
 
 class KeyHeldError(Exception):
@@ -179,10 +185,12 @@ class Storage(Protocol):
     def make_runnable(self, seq: int, now: float) -> bool: ...
     # (`queue`: the job's queue, for the counts per queue)
     # `limits`: the job's queue; on a shared database its concurrency and rate limit are
-    # checked against every daemon's jobs of it (QueueFull); a single daemon's dispatch has
-    # checked them already.
+    # checked against every daemon's jobs of it (QueueFull); `pool_rate`, config rate_limit,
+    # against every daemon's starts (PoolFull). A single daemon's dispatch has checked
+    # both already.
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0",
-              max_output: int | None = None, limits: QueueConfig | None = None) -> int: ...  # fmt: skip
+              max_output: int | None = None, limits: QueueConfig | None = None,
+              pool_rate: Rate | None = None) -> int: ...  # fmt: skip
     # A start may be held and written with its attempt's finish (one write for a short
     # job); write_starts() writes what is held, before the turn reads jobs or commits.
     def mark_started(self, seq: int, attempt: int, t: float, pid: int, segment: str,

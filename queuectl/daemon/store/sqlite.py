@@ -24,6 +24,7 @@ from queuectl.daemon.store.schedules import StoreSchedules
 from queuectl.daemon.store.schema import DAMAGE_CODES, damaged_message, migrate
 from queuectl.jobs import JobSpec
 from queuectl.queues import QueueConfig
+from queuectl.ratelimit import Rate
 
 # sqlite3 binds a None (unlike an int, float or str) through its adapter registry, and a
 # miss there raises and formats two AttributeErrors: about 1 µs per NULL parameter, and
@@ -241,9 +242,10 @@ class Store(Counts, StoreReads, QueueRows, StoreDeps, StoreSchedules, KeyRows, S
         return True
 
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None,
-              limits: QueueConfig | None = None) -> int:  # fmt: skip
+              limits: QueueConfig | None = None, pool_rate: Rate | None = None) -> int:  # fmt: skip
         """pending -> assigned to `child`; records a new attempt row (with the queue, the
-        slots and the slot indices it holds, its output limit) and returns its number."""
+        slots and the slot indices it holds, its output limit) and returns its number.
+        (limits, pool_rate: dispatch has checked them; this daemon is the only one.)"""
         attempt = job.attempts + 1
         cur = self.db.execute(
             "UPDATE jobs SET state = 'assigned', attempts = ?, updated_at = ? WHERE seq = ? "

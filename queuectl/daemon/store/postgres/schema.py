@@ -20,7 +20,7 @@ import psycopg
 
 from queuectl.daemon.store.interface import UnusableDatabase
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # A session advisory lock held while the schema is created or migrated.
 MIGRATION_LOCK_KEY = int.from_bytes(b"qctl-mig", "big")
 
@@ -221,6 +221,8 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # A rate-limited queue's starts in its window, counted over every daemon (writes.py).
     6: ["CREATE INDEX attempts_queue_start ON attempts(queue, (coalesce(started_at, assigned_at)))"],
+    # ... and config rate_limit's, every queue's together.
+    7: ["CREATE INDEX attempts_start ON attempts((coalesce(started_at, assigned_at)))"],
 }
 
 

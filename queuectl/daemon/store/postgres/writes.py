@@ -12,13 +12,14 @@ import psycopg.errors
 
 from queuectl import jobs as J
 from queuectl import queues as Q
-from queuectl.daemon.store.interface import ClaimLost, QueueFull, Runnable
+from queuectl.daemon.store.interface import ClaimLost, PoolFull, QueueFull, Runnable
 from queuectl.daemon.store.keys import RELEASED_AT_START
 from queuectl.daemon.store.newjobs import INSERTED, give_ids, new_rows
 from queuectl.daemon.store.postgres.base import storable_only
 from queuectl.daemon.store.postgres.keys import PgKeys
 from queuectl.daemon.store.postgres.reads import PgReads
 from queuectl.jobs import JobSpec
+from queuectl.ratelimit import Rate
 
 # The columns a new job is given (newjobs.INSERTED), and their types (a batch goes as one array per column).
 _TYPES = (
@@ -58,6 +59,11 @@ _QUEUE_ROOM = (
 # A rate-limited queue's starts in its window, by every daemon: an attempt counts from its
 # start, or from its claim until it starts (index attempts_queue_start).
 _CLAIMED_SINCE = "SELECT count(*) FROM attempts WHERE queue = %s AND coalesce(started_at, assigned_at) > %s"
+# config rate_limit over every daemon: claims under it take one transaction-long lock in
+# turn (only while a limit is set), then count every queue's starts (index attempts_start).
+_POOL_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+POOL_LOCK_KEY = 0x71637470  # "qctp": the pool's rate limit
+_ALL_CLAIMED_SINCE = "SELECT count(*) FROM attempts WHERE coalesce(started_at, assigned_at) > %s"
 _MAKE_RUNNABLE = (
     "WITH t AS (SELECT seq, state FROM jobs WHERE seq = %s AND state IN ('scheduled', 'failed') FOR UPDATE SKIP LOCKED) "
     "UPDATE jobs SET state = 'pending', run_at = NULL, updated_at = %s FROM t WHERE jobs.seq = t.seq "
@@ -128,6 +134,15 @@ class PgWrites(PgReads, PgKeys):
             if started is not None and started[0] >= limits.rate.count:
                 raise QueueFull(job.seq)
 
+    def _check_pool_rate(self, job: Runnable, rate: Rate, now: float) -> None:
+        """config rate_limit, counting every daemon's starts (and claims not started yet)
+        in its window; the lock holds until this turn commits, so two daemons cannot both
+        take the last place."""
+        self.db.execute(_POOL_LOCK, (POOL_LOCK_KEY,))
+        started = self.db.execute(_ALL_CLAIMED_SINCE, (now - rate.period,)).fetchone()
+        if started is not None and started[0] >= rate.count:
+            raise PoolFull(job.seq)
+
     def make_runnable(self, seq: int, now: float) -> bool:
         """A scheduled or backing-off job whose time has come -> pending. False if it is not
         timed (any more: another daemon sharing the database may have got there first)."""
@@ -146,7 +161,7 @@ class PgWrites(PgReads, PgKeys):
         return {r[0] for r in self.db.execute(_RESERVE, (seqs, self.daemon_name))}
 
     def claim(self, job: Runnable, child: int, now: float, slot: str = "0", max_output: int | None = None,
-              limits: Q.QueueConfig | None = None) -> int:  # fmt: skip
+              limits: Q.QueueConfig | None = None, pool_rate: Rate | None = None) -> int:  # fmt: skip
         """pending -> assigned to `child`; records a new attempt row and returns its number.
 
         Raises ClaimLost if the job is not pending any more, is pinned to another daemon, or
@@ -156,6 +171,8 @@ class PgWrites(PgReads, PgKeys):
         since it was read."""
         if limits is not None and job.hook is None:
             self._check_room(job, limits, now)
+        if pool_rate is not None and job.hook is None:
+            self._check_pool_rate(job, pool_rate, now)
         row = self.db.execute(_CLAIM, (job.seq, self.daemon_name, now)).fetchone()
         if row is None:
             raise ClaimLost(job.seq)
