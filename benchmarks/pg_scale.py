@@ -9,9 +9,11 @@ named `bench` (PgStore(url, name=...), as several daemons sharing the database r
 the runnable window (the next jobs of a queue in dispatch order, what the daemon reads to
 claim), a turn that claims one job, starts and finishes it, and within that turn the claim
 alone (the claim statement of store/postgres/writes.py, a CTE locking the job's row FOR
-UPDATE SKIP LOCKED, and the attempt's INSERT), a status-like read (the oldest pending job
-of a queue), and the reload of the counts (one GROUP BY over the jobs table) that every
-daemon sharing the database makes on each other daemon's notification and every
+UPDATE SKIP LOCKED, and the attempt's INSERT), the same claim while config rate_limit
+is set (it then also takes the pool's advisory lock and counts every daemon's starts in
+the window: a 1-minute window here, never full), a status-like read (the oldest pending
+job of a queue), and the reload of the counts (the job_counts table) that every daemon
+sharing the database makes on each other daemon's notification and every
 `cluster_poll`. Also prints the jobs table's dead tuples after the run, which autovacuum
 clears (docs/postgres.md gives the settings the schema sets).
 """
@@ -27,7 +29,7 @@ from typing import Any
 from benchmarks.postgres import durable_server
 from benchmarks.util import median
 
-PENDING = 1000
+PENDING = 2000
 
 
 def insert_finished(db: Any, finished: int, now: float) -> None:
@@ -68,14 +70,17 @@ def timed(n: int, op: Any, warm: int = 20) -> float:
 
 
 def measure(store: Any, n: int) -> dict[str, float]:
+    from queuectl.ratelimit import Rate
+
     now = time.time()
     claims: list[float] = []
+    pool_rate: list[Rate | None] = [None]
 
     def run_one() -> None:
         (job,) = store.runnable_window(1)
         with store.transaction():
             t0 = time.perf_counter()
-            attempt = store.claim(job, 1, now)
+            attempt = store.claim(job, 1, now, pool_rate=pool_rate[0])
             claims.append((time.perf_counter() - t0) * 1e6)
             store.mark_started(job.seq, attempt, now, 4242, "1-1-1", 0, 0)
             store.finish_attempt(job.seq, attempt, now, exit_code=0, signal=None, timed_out=False, error=None,
@@ -85,9 +90,13 @@ def measure(store: Any, n: int) -> dict[str, float]:
     figures = {
         "window of 100": timed(n, lambda: store.runnable_window(100)),
         "oldest pending": timed(n, lambda: store.oldest_pending("default")),
-        "claim+start+finish turn": timed(min(n, PENDING - 40), run_one),
+        "claim+start+finish turn": timed(min(n, PENDING // 2 - 40), run_one),
     }
     figures["claim (in that turn)"] = median(claims[20:])  # (not the warm-up's)
+    claims.clear()
+    pool_rate[0] = Rate(1_000_000, 60.0)
+    timed(min(n, PENDING // 2 - 40), run_one)
+    figures["claim under rate_limit"] = median(claims[20:])
     figures["counts reload (cluster)"] = timed(min(n, 20), store.reload_counts, warm=3)
     return figures
 
