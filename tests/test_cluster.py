@@ -497,6 +497,33 @@ def test_a_queues_rate_limit_holds_across_daemons(shared: Any, tmp_path: Path) -
         assert len([s for s in starts[i:] if s < t + 2.0]) <= 3, starts
 
 
+def test_the_dashboard_shows_every_daemon_sharing_the_database(shared: Any, browser: Any) -> None:
+    """The overview of a dashboard on daemon b names b and lists a, b and c with their
+    leases, kept current from the pushed status (a's running job shows up there)."""
+    pytest.importorskip("starlette", reason="the dashboard extra: pip install -e '.[dev]'")
+    from tests.dashboard_helpers import Dashboard, expect, open_live, screenshot, stop_all
+
+    url, daemons = shared
+    dash = Dashboard(daemons["b"]).wait_ready()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        dash.login(page)
+        open_live(page, dash.url + "/")
+        expect(page.locator("#daemon-name")).to_have_text("b")
+        expect(page.locator("#daemons-table tbody tr")).to_have_count(3)
+        for name in ("a", "b", "c"):
+            expect(page.locator(f'#daemons-table tr[data-daemon="{name}"]')).to_contain_text("live")
+        daemons["a"].enqueue("sleep 4", id="shown-on-a", on="a")
+        running_on_a = page.locator('#daemons-table tr[data-daemon="a"] td[data-label="running"]')
+        expect(running_on_a).to_have_text("1")
+        screenshot(page, "overview-cluster")
+        expect(running_on_a).to_have_text("0", timeout=20_000)
+    finally:
+        context.close()
+        stop_all([dash])
+
+
 def test_the_global_rate_limit_holds_across_daemons(shared: Any) -> None:
     """config rate_limit 3/2s (every queue's starts together), jobs of two queues enqueued
     through all three daemons: never more than 3 starts in a 2 s window over all of them

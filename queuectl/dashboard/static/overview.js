@@ -47,6 +47,27 @@ function renderWorkers(workers) {
   }
 }
 
+// With PostgreSQL: every daemon of the database, as the pushed status has them (none while
+// the database is away: the rows stay as they were).
+const daemonsBody = document.querySelector("#daemons-table tbody");
+function renderDaemons(cluster) {
+  if (!daemonsBody || !cluster || !cluster.daemons) return;
+  daemonsBody.replaceChildren();
+  for (const d of cluster.daemons) {
+    const tr = daemonsBody.insertRow();
+    tr.dataset.daemon = d.name;
+    cell(tr, d.name, "id").dataset.label = "name";
+    cell(tr, d.host ?? "").dataset.label = "host";
+    cell(tr, String(d.pid ?? ""), "num").dataset.label = "pid";
+    const lease = document.createElement("span");
+    lease.className = `state state-${d.live ? "completed" : "dead"}`;
+    lease.textContent = d.live ? "live" : "lapsed";
+    cell(tr, lease).dataset.label = "lease";
+    cell(tr, String(d.workers ?? ""), "num").dataset.label = "workers";
+    cell(tr, String(d.running ?? ""), "num").dataset.label = "running";
+  }
+}
+
 function tick() {
   for (const td of workersBody.querySelectorAll("td.running-for")) {
     const elapsed = (Date.now() - Number(td.dataset.received)) / 1000;
@@ -78,6 +99,7 @@ const refreshUpcoming = queuectl.throttle(() => queuectl.refreshRegion(upcoming)
 
 queuectl.on("status", (status) => {
   renderWorkers(status.workers);
+  renderDaemons(status.daemon?.cluster);
   renderWarning(status);
   if (status.counts.pending !== pending) { pending = status.counts.pending; refreshLatency(); }
 });
