@@ -129,19 +129,25 @@ class PgWrites(PgReads, PgKeys):
             return  # (removed meanwhile: nothing to count against)
         if limited and room[0] < job.slots:
             raise QueueFull(job.seq)
-        if limits.rate:  # (a job handed out and not started yet holds a place, as rates.py says)
-            started = self.db.execute(_CLAIMED_SINCE, (job.queue, now - limits.rate.period)).fetchone()
-            if started is not None and started[0] >= limits.rate.count:
-                raise QueueFull(job.seq)
+        if limits.rate and self._window_full(limits.rate, now, job.queue):
+            raise QueueFull(job.seq)
 
     def _check_pool_rate(self, job: Runnable, rate: Rate, now: float) -> None:
         """config rate_limit, counting every daemon's starts (and claims not started yet)
         in its window; the lock holds until this turn commits, so two daemons cannot both
         take the last place."""
         self.db.execute(_POOL_LOCK, (POOL_LOCK_KEY,))
-        started = self.db.execute(_ALL_CLAIMED_SINCE, (now - rate.period,)).fetchone()
-        if started is not None and started[0] >= rate.count:
+        if self._window_full(rate, now):
             raise PoolFull(job.seq)
+
+    def _window_full(self, rate: Rate, now: float, queue: str | None = None) -> bool:
+        """Every daemon's starts in rate's window (of `queue`, or of every queue) fill it. A
+        job handed out and not started yet holds a place from its claim, as rates.py says."""
+        since = now - rate.period
+        row = self.db.execute(_CLAIMED_SINCE, (queue, since)) if queue is not None else \
+            self.db.execute(_ALL_CLAIMED_SINCE, (since,))
+        started = row.fetchone()
+        return started is not None and started[0] >= rate.count
 
     def make_runnable(self, seq: int, now: float) -> bool:
         """A scheduled or backing-off job whose time has come -> pending. False if it is not
